@@ -1,0 +1,45 @@
+# The commands CI calls verbatim. `make help` lists them.
+PY ?= .venv/bin/python
+DEBIAN_PACKAGES = mosquitto mosquitto-clients influxdb nginx-light iproute2 curl
+
+.PHONY: help install system-deps test check format schema bench clean
+
+help:
+	@echo "make install      create .venv with the agent, collector and dev dependencies"
+	@echo "make system-deps  (root) apt-get install the services the tests start: $(DEBIAN_PACKAGES)"
+	@echo "make test         run the whole test suite (real Mosquitto, InfluxDB, nginx)"
+	@echo "make check        ruff lint + format check, mypy strict, schema up to date"
+	@echo "make schema       regenerate schema/*.schema.json from agent/wire.py"
+	@echo "make bench        run the benchmarks in bench/ (see bench/README.md)"
+
+install:
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[agent,collector,dev]'
+
+system-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES)
+
+# pytest exits 5 when it collects nothing, so an empty run fails here too.
+test:
+	$(PY) -m pytest
+
+check:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format:
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+schema:
+	$(PY) -m agent.wire schema
+
+bench:
+	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet: see bench/README.md"; exit 0; }
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf .venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache

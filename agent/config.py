@@ -1,0 +1,123 @@
+"""The agent's config file (TOML): its shape and every default, in one place.
+
+See ``config/agent.sample.toml`` for the annotated version a technician edits. Load with
+:func:`load_config`; it raises :class:`agent.configkit.ConfigError` listing every problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+import msgspec
+
+from agent import configkit, wire
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Interval = Annotated[int, msgspec.Meta(ge=10, le=31 * 86_400)]
+
+
+class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Base of every config table: unknown keys are errors, values immutable once loaded."""
+
+
+class ProbeSection(Section, frozen=True, kw_only=True):
+    # The probe's identity on the wire, its MQTT username and its InfluxDB tag.
+    id: wire.ProbeId
+    # Spool, sequence counter and data-budget ledger live here; keep it on persistent storage.
+    state_dir: str = "/var/lib/probefleet"
+
+
+class MqttSection(Section, frozen=True, kw_only=True):
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "localhost"
+    port: Port = 8883
+    tls: bool = True
+    ca_file: str = ""  # empty: the system's CA store
+    cert_file: str = ""  # client certificate, optional; needs key_file
+    key_file: str = ""
+    username: str = ""  # empty: the probe id (the broker maps username -> client id)
+    # Secret: env PROBEFLEET_MQTT_PASSWORD or PROBEFLEET_MQTT_PASSWORD_FILE win over these.
+    password: str = ""
+    password_file: str = ""
+    topic_root: Annotated[str, msgspec.Meta(pattern=r"^[^+#/][^+#]*[^+#/]$")] = (
+        wire.DEFAULT_TOPIC_ROOT
+    )
+    keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 60
+
+    def resolved(self, env: dict[str, str], base: Path, problems: list[str]) -> Self:
+        """A copy with the password read from its secret source; cross-key checks."""
+        if bool(self.cert_file) != bool(self.key_file):
+            problems.append("mqtt.cert_file and mqtt.key_file: give both or neither")
+        password = configkit.read_secret(
+            key="mqtt.password",
+            value=self.password,
+            file_value=self.password_file,
+            env_name="PROBEFLEET_MQTT_PASSWORD",
+            env=env,
+            base=base,
+            problems=problems,
+        )
+        return msgspec.structs.replace(self, password=password)
+
+
+class InterfaceSection(Section, frozen=True, kw_only=True):
+    name: wire.IfName
+    access: wire.Access
+    # Monthly data budget for metered (mobile) links; 0 means unmetered.
+    monthly_budget_mb: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 0
+
+
+class Schedule(Section, frozen=True, kw_only=True):
+    """When a measurement runs and on which link; each measurement adds its own options."""
+
+    enabled: bool = True
+    interval_s: Interval = 300
+    interface: str = ""  # empty: every interface in [[interfaces]] (or the default route)
+
+
+def _every(seconds: int, enabled: bool = True) -> Schedule:
+    return Schedule(enabled=enabled, interval_s=seconds)
+
+
+class MeasurementsSection(Section, frozen=True, kw_only=True):
+    throughput: Schedule = msgspec.field(default_factory=lambda: _every(3600))
+    # Ookla is the comparison method and moves a lot of data: off unless asked for.
+    ookla: Schedule = msgspec.field(default_factory=lambda: _every(86_400, enabled=False))
+    latency: Schedule = msgspec.field(default_factory=lambda: _every(300))
+    dns: Schedule = msgspec.field(default_factory=lambda: _every(900))
+    ipv6: Schedule = msgspec.field(default_factory=lambda: _every(3600))
+    service: Schedule = msgspec.field(default_factory=lambda: _every(300))
+    health: Schedule = msgspec.field(default_factory=lambda: _every(60))
+
+
+class LogSection(Section, frozen=True, kw_only=True):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class AgentConfig(Section, frozen=True, kw_only=True):
+    probe: ProbeSection
+    mqtt: MqttSection = msgspec.field(default_factory=MqttSection)
+    interfaces: list[InterfaceSection] = []
+    measurements: MeasurementsSection = msgspec.field(default_factory=MeasurementsSection)
+    log: LogSection = msgspec.field(default_factory=LogSection)
+
+    def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> AgentConfig:
+        """Cross-key rules and secrets; appends to ``problems`` rather than stopping."""
+        names = [i.name for i in self.interfaces]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append(f"interfaces[{i}].name = {name!r}: declared twice")
+        for kind in wire.KINDS:
+            wanted = getattr(self.measurements, kind).interface
+            if wanted and wanted not in names:
+                problems.append(
+                    f"measurements.{kind}.interface = {wanted!r}: not in [[interfaces]] "
+                    f"(declared: {', '.join(names) or 'none'})"
+                )
+        mqtt = self.mqtt.resolved(env, base, problems)
+        mqtt = msgspec.structs.replace(mqtt, username=mqtt.username or self.probe.id)
+        return msgspec.structs.replace(self, mqtt=mqtt)
+
+
+def load_config(path: Path, env: dict[str, str] | None = None) -> AgentConfig:
+    return configkit.load(path, AgentConfig, env=env)

@@ -1,0 +1,1 @@
+"""probefleet collector: MQTT -> validation -> InfluxDB, alerts, fleet status, reports."""

@@ -1,0 +1,104 @@
+"""`probe-collector`: the central consumer, and the engineer's one-shot tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent import __version__, configkit, wire
+from collector.config import CollectorConfig, load_config
+
+DEFAULT_CONFIG = Path("/etc/probefleet/collector.toml")
+
+
+def _load(path: Path) -> CollectorConfig:
+    try:
+        return load_config(path)
+    except configkit.ConfigError as exc:
+        print(f"probe-collector: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    scheme = "mqtts" if cfg.mqtt.tls else "mqtt"
+    shared = f" (shared group {cfg.mqtt.share_group})" if cfg.mqtt.share_group else ""
+    print(f"{args.config}: OK")
+    print(f"  broker      {scheme}://{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.username}")
+    print(f"  session     client id {cfg.mqtt.client_id}{shared}")
+    print(f"  influxdb    {cfg.influxdb.url} bucket {cfg.influxdb.bucket}")
+    print(f"  token       {'set' if cfg.influxdb.token else 'not set'}")
+    print(f"  inventory   {cfg.files.inventory}")
+    print(f"  targets     {cfg.files.targets}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    """Check messages against the wire contract, e.g. from a new device's firmware."""
+    failures = 0
+    for path in args.files:
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        try:
+            message = wire.decode(raw, wire.SCHEMA_TYPES[args.type])
+        except wire.WireError as exc:
+            failures += 1
+            print(f"{path}: REJECTED at {exc.field}: {exc.reason}")
+            continue
+        what = wire.kind_of(message) if args.type == "result" else args.type
+        print(f"{path}: OK ({what})")
+    return 1 if failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="probe-collector",
+        description="probefleet collector: stores probe results in InfluxDB and reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser(
+        "check",
+        help="validate a config file and show what it means",
+        description="Validate the config file; list every problem (exit 2) or summarise it.",
+    )
+    check.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"collector config (default {DEFAULT_CONFIG})",
+    )
+    check.set_defaults(func=_cmd_check)
+
+    validate = sub.add_parser(
+        "validate",
+        help="check JSON messages against the wire contract",
+        description="Decode each file strictly as a wire message; exit 1 if any is rejected.",
+    )
+    validate.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="JSON message files ('-' reads standard input)",
+    )
+    validate.add_argument(
+        "--type",
+        choices=sorted(wire.SCHEMA_TYPES),
+        default="result",
+        help="message type (default: result)",
+    )
+    validate.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
