@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import re
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +40,36 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_for_measure(path: Path | None) -> AgentConfig:
+    if path is not None or DEFAULT_CONFIG.exists():
+        return _load(path or DEFAULT_CONFIG)
+    # No config yet (a technician trying the probe): defaults, named after the host.
+    probe_id = re.sub(r"[^a-z0-9-]+", "-", socket.gethostname().lower()).strip("-")[:63]
+    print(
+        f"probe-agent: no {DEFAULT_CONFIG}; using defaults as probe {probe_id!r}", file=sys.stderr
+    )
+    return configkit.build({"probe": {"id": probe_id or "probe"}}, AgentConfig)
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    from agent import oneshot  # imports every measurement: only when measuring
+
+    cfg = _load_for_measure(args.config)
+    logging.basicConfig(level=cfg.log.level, format="%(levelname)s %(name)s: %(message)s")
+    failed = 0
+    for link in oneshot.links_for(cfg, args.name, args.interface):
+        result = oneshot.measure(cfg, args.name, link)
+        print(json.dumps(json.loads(wire.encode(result)), indent=2, ensure_ascii=False))
+        if result.status != "ok":
+            failed += 1
+            where = link.interface or "default route"
+            print(
+                f"probe-agent: {args.name} on {where} {result.status}: {result.reason}",
+                file=sys.stderr,
+            )
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probe-agent",
@@ -56,6 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"agent config (default {DEFAULT_CONFIG})",
     )
     check.set_defaults(func=_cmd_check)
+
+    from agent.measurements import REGISTRY
+
+    listing = "\n".join(f"  {name:<11} {cls.summary}" for name, cls in REGISTRY.items())
+    measure = sub.add_parser(
+        "measure",
+        help="run one measurement now and print the JSON it would publish",
+        description="Run one measurement now and print the result it would publish "
+        "(exit 1 when it fails).\n\nmeasurements:\n" + listing,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    measure.add_argument(
+        "name",
+        choices=list(REGISTRY),
+        metavar="NAME",
+        help="which measurement: " + ", ".join(REGISTRY),
+    )
+    measure.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"agent config (default {DEFAULT_CONFIG}, or built-in defaults)",
+    )
+    measure.add_argument(
+        "--interface", default=None, metavar="IF", help="measure over this interface only"
+    )
+    measure.set_defaults(func=_cmd_measure)
     return parser
 
 

@@ -12,13 +12,16 @@ from typing import Annotated, Literal, Self
 import msgspec
 
 from agent import configkit, wire
+from agent.measurements.base import Section
+from agent.measurements.dns import DnsConfig
+from agent.measurements.health import HealthConfig
+from agent.measurements.ipv6 import Ipv6Config
+from agent.measurements.latency import LatencyConfig
+from agent.measurements.ookla import OoklaConfig
+from agent.measurements.service import ServiceConfig
+from agent.measurements.throughput import ThroughputConfig
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-Interval = Annotated[int, msgspec.Meta(ge=10, le=31 * 86_400)]
-
-
-class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Base of every config table: unknown keys are errors, values immutable once loaded."""
 
 
 class ProbeSection(Section, frozen=True, kw_only=True):
@@ -65,29 +68,21 @@ class InterfaceSection(Section, frozen=True, kw_only=True):
     access: wire.Access
     # Monthly data budget for metered (mobile) links; 0 means unmetered.
     monthly_budget_mb: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 0
-
-
-class Schedule(Section, frozen=True, kw_only=True):
-    """When a measurement runs and on which link; each measurement adds its own options."""
-
-    enabled: bool = True
-    interval_s: Interval = 300
-    interface: str = ""  # empty: every interface in [[interfaces]] (or the default route)
-
-
-def _every(seconds: int, enabled: bool = True) -> Schedule:
-    return Schedule(enabled=enabled, interval_s=seconds)
+    # Bind measurements on this link to this local address too (empty: the interface only).
+    source_address: str = ""
 
 
 class MeasurementsSection(Section, frozen=True, kw_only=True):
-    throughput: Schedule = msgspec.field(default_factory=lambda: _every(3600))
-    # Ookla is the comparison method and moves a lot of data: off unless asked for.
-    ookla: Schedule = msgspec.field(default_factory=lambda: _every(86_400, enabled=False))
-    latency: Schedule = msgspec.field(default_factory=lambda: _every(300))
-    dns: Schedule = msgspec.field(default_factory=lambda: _every(900))
-    ipv6: Schedule = msgspec.field(default_factory=lambda: _every(3600))
-    service: Schedule = msgspec.field(default_factory=lambda: _every(300))
-    health: Schedule = msgspec.field(default_factory=lambda: _every(60))
+    """One table per measurement; each measurement module owns its table's shape and
+    defaults (interval included), so this class only names them."""
+
+    throughput: ThroughputConfig = msgspec.field(default_factory=ThroughputConfig)
+    ookla: OoklaConfig = msgspec.field(default_factory=OoklaConfig)
+    latency: LatencyConfig = msgspec.field(default_factory=LatencyConfig)
+    dns: DnsConfig = msgspec.field(default_factory=DnsConfig)
+    ipv6: Ipv6Config = msgspec.field(default_factory=Ipv6Config)
+    service: ServiceConfig = msgspec.field(default_factory=ServiceConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
 
 
 class LogSection(Section, frozen=True, kw_only=True):

@@ -261,7 +261,8 @@ def read_secret(
 
 
 def field_paths(cls: type[msgspec.Struct]) -> Iterable[str]:
-    """Every dotted key a config struct accepts (tables themselves excluded)."""
+    """Every dotted key a config struct accepts (tables themselves excluded; the keys of an
+    array of tables appear once, as ``interfaces.name``)."""
 
     def walk(t: mi.StructType, prefix: str) -> Iterable[str]:
         for f in t.fields:
@@ -276,8 +277,11 @@ def field_paths(cls: type[msgspec.Struct]) -> Iterable[str]:
 
 
 def _struct_of(t: mi.Type) -> mi.StructType | None:
+    """The struct inside ``t`` (itself, an optional one, or a list's items), if any."""
     if isinstance(t, mi.StructType):
         return t
+    if isinstance(t, mi.ListType):
+        return _struct_of(t.item_type)
     if isinstance(t, mi.UnionType):
         for x in t.types:
             if isinstance(x, mi.StructType):

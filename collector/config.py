@@ -13,8 +13,7 @@ import msgspec
 
 from agent import config as agent_config
 from agent import configkit
-
-Section = agent_config.Section
+from agent.measurements.base import Section
 
 
 class MqttSection(agent_config.MqttSection, frozen=True, kw_only=True):

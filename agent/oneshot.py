@@ -1,0 +1,64 @@
+"""Running one measurement now, outside the scheduler: `probe-agent measure <name>`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from agent import results, wire
+from agent.clock import ClockWatch, boot_id
+from agent.config import AgentConfig
+from agent.errors import MeasurementError
+from agent.measurements import REGISTRY, Link, Measurement
+from agent.measurements.base import DEFAULT_LINK
+
+log = logging.getLogger(__name__)
+
+
+def links_for(cfg: AgentConfig, kind: wire.Kind, interface: str | None = None) -> list[Link]:
+    """The links ``kind`` runs over: the one asked for, its configured one, every declared
+    interface, or the default route (when none is declared)."""
+    by_name = {i.name: i for i in cfg.interfaces}
+    wanted = interface or getattr(cfg.measurements, kind).interface
+    if not REGISTRY[kind].per_link:
+        return [DEFAULT_LINK]
+    if wanted:
+        iface = by_name.get(wanted)
+        if iface is None:  # asked for on the command line, not declared: bind, no access type
+            return [Link(interface=wanted)]
+        return [Link(iface.name, iface.access, iface.source_address or None)]
+    if cfg.interfaces:
+        return [Link(i.name, i.access, i.source_address or None) for i in cfg.interfaces]
+    return [DEFAULT_LINK]
+
+
+def measure(cfg: AgentConfig, kind: wire.Kind, link: Link, seq: int = 1) -> wire.Result:
+    """Run ``kind`` over ``link`` and wrap the outcome; failures are results too."""
+    measurement: Measurement[Any] = REGISTRY[kind](getattr(cfg.measurements, kind))
+    clock = ClockWatch()
+    measured_at = wire.utc_now()
+    started = time.monotonic()
+    outcome: Any
+    try:
+        outcome = measurement.run(link)
+    except MeasurementError as exc:
+        outcome = exc
+    elapsed = time.monotonic() - started
+    log.info(
+        "%s on %s: %s in %.1f s",
+        kind,
+        link.interface or "default route",
+        "failed" if isinstance(outcome, MeasurementError) else "ok",
+        elapsed,
+    )
+    return results.build(
+        kind=kind,
+        outcome=outcome,
+        probe_id=cfg.probe.id,
+        boot_id=boot_id(),
+        seq=seq,
+        measured_at=measured_at,
+        clock=clock.state(),
+        link=link,
+    )
