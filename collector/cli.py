@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,6 +54,55 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    logging.basicConfig(level=cfg.log.level, format="%(levelname)s %(name)s: %(message)s")
+    from collector.service import run  # paho and influxdb-client load only for the daemon
+
+    return run(cfg)
+
+
+def _since(text: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date/time: {text!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _cmd_deadletters(args: argparse.Namespace) -> int:
+    from collector import deadletter
+    from collector.errors import StateError
+
+    cfg = _load(args.config)
+    try:
+        rows = deadletter.list_deadletters(
+            Path(cfg.files.state_dir), limit=args.limit, probe=args.probe, since=args.since
+        )
+    except StateError as exc:
+        print(f"probe-collector: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        for d in rows:
+            doc = {
+                "id": d.id,
+                "received_at": d.received.isoformat().replace("+00:00", "Z"),
+                "topic": d.topic,
+                "probe": d.probe,
+                "stage": d.stage,
+                "field": d.field,
+                "reason": d.reason,
+                "payload_bytes": d.payload_bytes,
+                "payload": d.payload.decode("utf-8", errors="replace"),
+            }
+            print(json.dumps(doc, ensure_ascii=False))
+    elif rows:
+        print(deadletter.format_rows(rows))
+    else:
+        print("no dead letters")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probe-collector",
@@ -92,6 +144,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="message type (default: result)",
     )
     validate.set_defaults(func=_cmd_validate)
+
+    run = sub.add_parser(
+        "run",
+        help="run the collector daemon (MQTT -> InfluxDB)",
+        description="Consume probe results from MQTT, validate, enrich and store them in "
+        "InfluxDB; stop with SIGTERM or Ctrl-C (the batch in hand is flushed first).",
+    )
+    run.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"collector config (default {DEFAULT_CONFIG})",
+    )
+    run.set_defaults(func=_cmd_run)
+
+    letters = sub.add_parser(
+        "deadletters",
+        help="list rejected messages and why",
+        description="List the newest dead letters (messages or points that were refused) "
+        "from <state_dir>/deadletters.sqlite.",
+    )
+    letters.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"collector config (default {DEFAULT_CONFIG})",
+    )
+    letters.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    letters.add_argument("--probe", help="only this probe's")
+    letters.add_argument("--since", type=_since, help="only since this UTC time (ISO 8601)")
+    letters.add_argument("--json", action="store_true", help="one JSON object per line")
+    letters.set_defaults(func=_cmd_deadletters)
     return parser
 
 

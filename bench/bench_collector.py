@@ -1,0 +1,317 @@
+"""Collector throughput end to end (MQTT -> InfluxDB) and stored-latency, against a raw pipe.
+
+Ours: `probe-collector run` as a process (manual acks, validation, enrichment, idempotent
+points, fsynced state). Reference, same broker, same InfluxDB, same queued messages:
+`mosquitto_sub` piped into a batched raw line-protocol writer (json.loads, one point per
+result, no checks, no durability, 5,000 lines or 200 ms per POST).
+
+Throughput: N results are queued on the broker for a persistent session while the consumer
+is away; the clock runs from its subscription until InfluxDB holds everything.
+Latency (ours only): results published at a steady rate while the collector runs; the
+latency of a result is publish -> the probe receiving a StoredAck that covers it (the
+moment the probe may delete it), p50 and p99. Goal: >= 5,000 results/s and >= half the
+reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import paho.mqtt.client as mqtt
+from _report import header, line
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent import wire
+from tests.collector.helpers import encode, result, write_config
+from tests.harness import InfluxDB, InfluxTarget, Mosquitto, eventually
+
+KINDS = ["latency", "dns", "throughput", "service", "health", "ipv6", "ookla"]
+POINTS = {"latency": 2, "dns": 3, "throughput": 1, "service": 2, "health": 3, "ipv6": 6,
+          "ookla": 1}  # fmt: skip
+TOPICS = wire.Topics()
+ROOT = Path(__file__).resolve().parents[1]
+# The reference consumer: reads one compact JSON result per line from mosquitto_sub.
+RAW_WRITER = r"""
+import datetime, json, os, select, sys, time, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+url, batch, started, pending = sys.argv[1], [], time.monotonic(), b""
+
+def flush():
+    global started
+    if batch:
+        request = urllib.request.Request(url, data="\n".join(batch).encode(), method="POST")
+        opener.open(request, timeout=30).read()
+        batch.clear()
+    started = time.monotonic()
+
+while True:
+    ready, _, _ = select.select([0], [], [], 0.2)
+    if ready:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            break
+        *lines, pending = (pending + chunk).split(b"\n")
+        for raw in lines:
+            doc = json.loads(raw)
+            when = datetime.datetime.fromisoformat(doc["measured_at"].replace("Z", "+00:00"))
+            stamp = int(when.timestamp() * 1e6) * 1000
+            batch.append(f"{doc['kind']},probe={doc['probe_id']} seq={doc['seq']}i {stamp}")
+    if len(batch) >= 5000 or time.monotonic() - started > 0.2:
+        flush()
+flush()
+"""
+
+
+class Publisher:
+    """A probe fleet in one paho client: QoS 1, waits for every PUBACK; records StoredAcks."""
+
+    def __init__(self, broker: Mosquitto, probes: list[str]) -> None:
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"bench-fleet-{os.getpid()}-{time.monotonic_ns()}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.max_inflight_messages_set(1000)
+        self.acked: set[int] = set()
+        self.lock = threading.Lock()
+        self.stored_at: dict[tuple[str, int], float] = {}
+        self.ack_through: dict[str, int] = {}
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_ack
+        self.client.connect(broker.host, broker.port, keepalive=30)
+        self.client.loop_start()
+        for probe in probes:
+            self.client.subscribe(TOPICS.channel(probe, "ack"), qos=1)
+
+    def _on_publish(self, *args: Any) -> None:
+        with self.lock:
+            self.acked.add(args[2])
+
+    def _on_ack(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        now = time.monotonic()
+        ack = wire.decode(msg.payload, wire.StoredAck)
+        with self.lock:
+            low = self.ack_through.get(ack.probe_id, 0)
+            for seq in range(low + 1, ack.stored_through_seq + 1):
+                self.stored_at.setdefault((ack.probe_id, seq), now)
+            for first, last in ack.also_stored:
+                for seq in range(first, last + 1):
+                    self.stored_at.setdefault((ack.probe_id, seq), now)
+            self.ack_through[ack.probe_id] = max(low, ack.stored_through_seq)
+
+    def publish(self, topic: str, payload: bytes) -> int:
+        return self.client.publish(topic, payload, qos=1).mid
+
+    def wait(self, mids: list[int]) -> None:
+        eventually(lambda: self.acked.issuperset(mids), timeout_s=300, message="PUBACKs")
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def messages(n: int, probes: list[str], first_seq: int = 1) -> tuple[list[tuple[str, bytes]], int]:
+    out, points = [], 0
+    for i in range(n):
+        probe = probes[i % len(probes)]
+        seq = first_seq + i // len(probes)
+        kind = KINDS[i % len(KINDS)]
+        doc = result(kind, probe=probe, seq=seq)
+        out.append((TOPICS.result(probe, kind), encode(doc)))
+        points += POINTS[kind]
+    return out, points
+
+
+def total_points(target: InfluxTarget) -> int:
+    names = ",".join(f'"{k}"' for k in KINDS)
+    query = f'SELECT count("seq") FROM {names}'  # noqa: S608 - our own constant names
+    series = target.server.query(query, db=target.db)
+    return sum(int(s["values"][0][1]) for s in series)
+
+
+def wait_until(predicate: Any, timeout_s: float = 600) -> float:
+    eventually(predicate, timeout_s=timeout_s, interval_s=0.05, message="not all stored")
+    return time.monotonic()
+
+
+def run_ours(work: Path, broker: Mosquitto, target: InfluxTarget, msgs: list[tuple[str, bytes]],
+             *, points: int, tag: str) -> float:  # fmt: skip
+    config, _ = write_config(
+        work, broker, target, client_id=f"bench-{tag}",
+        mqtt={"receive_maximum": 10_000}, log={"level": "INFO"},
+        influxdb={"batch_max_latency_ms": 200},
+    )  # fmt: skip
+    log_path = work / "collector.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "collector.cli", "run", "--config", str(config)],
+            stdout=log_path.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+
+        def subscribed() -> bool:
+            with log_path.open("rb") as f:
+                f.seek(offset)
+                return b"subscribed to" in f.read()
+
+        eventually(subscribed, timeout_s=30, interval_s=0.01, message="collector not up")
+        return proc
+
+    proc = start()  # creates the persistent session
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    publisher = Publisher(broker, [])
+    publisher.wait([publisher.publish(t, p) for t, p in msgs])
+    publisher.stop()
+    proc = start()
+    began = time.monotonic()
+    done = wait_until(lambda: total_points(target) >= points)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    return len(msgs) / (done - began)
+
+
+def run_reference(
+    broker: Mosquitto, target: InfluxTarget, msgs: list[tuple[str, bytes]], tag: str
+) -> float:
+    sub = ["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-V", "mqttv5", "-q", "1",
+           "-c", "-x", "3600", "-i", f"ref-{tag}", "-t", TOPICS.all_results(),
+           "-F", "%p"]  # fmt: skip
+    url = f"{target.server.url}/api/v2/write?bucket={target.db}&precision=ns"
+
+    def start() -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+        consumer = subprocess.Popen(sub, stdout=subprocess.PIPE)
+        writer = subprocess.Popen([sys.executable, "-c", RAW_WRITER, url], stdin=consumer.stdout)
+        assert consumer.stdout is not None
+        consumer.stdout.close()
+        return consumer, writer
+
+    consumer, writer = start()
+    time.sleep(0.5)  # mosquitto_sub prints nothing on subscribe: give it time to connect
+    consumer.terminate()
+    consumer.wait(10)
+    writer.wait(10)
+    publisher = Publisher(broker, [])
+    publisher.wait([publisher.publish(t, p) for t, p in msgs])
+    publisher.stop()
+    began = time.monotonic()
+    consumer, writer = start()
+    done = wait_until(lambda: total_points(target) >= len(msgs))
+    consumer.terminate()
+    consumer.wait(10)
+    writer.wait(10)
+    return len(msgs) / (done - began)
+
+
+def latency(
+    work: Path, broker: Mosquitto, target: InfluxTarget, rate: int, seconds: float
+) -> list[float]:
+    probes = [f"lat-{i:03d}" for i in range(50)]
+    config, _ = write_config(work, broker, target, client_id="bench-latency", log={"level": "INFO"},
+                             mqtt={"receive_maximum": 10_000})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collector.cli", "run", "--config", str(config)],
+        stdout=(work / "latency.log").open("ab"), stderr=subprocess.STDOUT, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    eventually(lambda: b"subscribed to" in (work / "latency.log").read_bytes(), timeout_s=30)
+    publisher = Publisher(broker, probes)
+    time.sleep(0.5)  # the ack subscriptions
+    n = int(rate * seconds)
+    msgs, _ = messages(n, probes)
+    sent_at: dict[tuple[str, int], float] = {}
+    start = time.monotonic()
+    for i, (topic, payload) in enumerate(msgs):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        probe, seq = probes[i % len(probes)], 1 + i // len(probes)
+        sent_at[(probe, seq)] = time.monotonic()
+        publisher.publish(topic, payload)
+    eventually(lambda: len(publisher.stored_at) >= n, timeout_s=60, message="StoredAcks")
+    publisher.stop()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    return sorted((publisher.stored_at[k] - t) * 1000 for k, t in sent_at.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=20_000, help="results per throughput run")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=1000, help="results/s in the latency run")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-collector-") as tmp:
+        work = Path(tmp)
+        influx = InfluxDB(work / "influxdb").start()
+        broker = Mosquitto(work / "mosquitto", extra_conf=["max_queued_messages 0"]).start()
+        try:
+            probes = [f"probe-{i:03d}" for i in range(100)]
+            msgs, points = messages(args.n, probes)
+            ours, ref = [], []
+            for r in range(args.repeat):
+                for name, runs in (("ours", ours), ("ref", ref)):
+                    db = f"bench_{name}_{r}"
+                    influx.create_database(db)
+                    target = InfluxTarget(influx, db)
+                    if name == "ours":
+                        run_dir = work / f"ours-{r}"
+                        run_dir.mkdir()
+                        runs.append(
+                            run_ours(run_dir, broker, target, msgs, points=points, tag=str(r))
+                        )
+                    else:
+                        runs.append(run_reference(broker, target, msgs, str(r)))
+                    influx.drop_database(db)
+            header()
+            line(
+                "collector end to end",
+                (statistics.median(ours), min(ours), max(ours)),
+                (statistics.median(ref), min(ref), max(ref)),
+                "results/s",
+                f"mosquitto_sub | raw batched writer; {args.n} results, "
+                f"{points / args.n:.1f} points each for ours, 1 for the ref",
+            )
+            per_result = points / args.n
+            line(
+                "collector end to end",
+                (statistics.median(ours) * per_result, min(ours) * per_result,
+                 max(ours) * per_result),
+                (statistics.median(ref), min(ref), max(ref)),
+                "points/s",
+                "the same runs counted in InfluxDB points",
+            )  # fmt: skip
+            influx.create_database("bench_latency")
+            lat_dir = work / "latency"
+            lat_dir.mkdir()
+            lat = latency(
+                lat_dir, broker, InfluxTarget(influx, "bench_latency"), args.rate, args.seconds
+            )
+            p50 = lat[len(lat) // 2]
+            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+            print(
+                f"stored latency at {args.rate}/s for {args.seconds:.0f} s (publish -> StoredAck): "
+                f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {lat[-1]:.0f} ms over {len(lat)} results"
+            )
+        finally:
+            broker.stop()
+            influx.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""What a batch is made of (items, sealed batches), the MQTT side it needs, small helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import msgspec
+
+from agent import wire
+from collector import clock
+from collector.deadletter import DeadLetter
+from collector.mqtt import Inbound
+from collector.points import Parsed
+from collector.statedb import Quarantined
+
+
+def rebased_at(boot_ns: int, result: wire.Result) -> clock.Timestamp:
+    return clock.rebased(result, boot_ns)
+
+
+def estimated_at(received_ns: int, result: wire.Result) -> clock.Timestamp:
+    return clock.estimated(result, received_ns)
+
+
+class Link(Protocol):
+    def ack(self, message: Inbound) -> bool: ...
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None: ...
+
+
+class _Claim(msgspec.Struct):
+    """What a rejected payload says about itself, read leniently (unknown fields ignored)."""
+
+    probe_id: object = None
+    seq: object = None
+
+
+@dataclass(slots=True)
+class Item:
+    """One entry of a batch, in arrival order."""
+
+    topic: str
+    inbound: Inbound | None = None  # None: released from quarantine, nothing to ack
+    probe: str | None = None
+    seq: int | None = None  # marked handled once the batch is durable
+    lines: list[str] = field(default_factory=list)
+    letter: DeadLetter | None = None
+    quarantine: Quarantined | None = None
+    parsed: Parsed | None = None
+    release_id: int | None = None
+
+
+@dataclass(slots=True)
+class Sealed:
+    """A batch taken out of intake: its items, and their lines (with each line's topic)."""
+
+    items: list[Item]
+    lines: list[str]
+    topics: list[str]
+
+
+def claim(message: Inbound, topics: wire.Topics) -> tuple[str | None, int | None]:
+    """The topic's probe, and the seq of a rejected result when its payload is that
+    probe's: acknowledging it stops resend loops (it is kept as a dead letter)."""
+    try:
+        probe = topics.parse(message.topic)[0]
+    except wire.WireError:
+        return None, None
+    try:
+        claim = msgspec.json.decode(message.payload[: wire.MAX_PAYLOAD_BYTES], type=_Claim)
+    except msgspec.MsgspecError:
+        return probe, None
+    seq = claim.seq
+    if claim.probe_id != probe or type(seq) is not int or not 1 <= seq < 2**53:
+        return probe, None
+    return probe, seq

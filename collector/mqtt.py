@@ -1,0 +1,233 @@
+"""The collector's MQTT wiring: a persistent MQTT v5 session with manual acknowledgement.
+
+The only collector module that imports paho. Its callbacks are tiny and cannot raise (an
+exception there kills paho's network thread): a message becomes an :class:`Inbound` on a
+queue, and the service acknowledges it with :meth:`MqttLink.ack` once it is durable.
+
+- Fixed client id, ``clean_start=False`` and a session expiry: while the collector is away
+  the broker queues its messages, and un-acknowledged ones are delivered again.
+- ``ReceiveMaximum`` bounds how many un-acknowledged messages the broker hands us.
+- Subscriptions are made in ``on_connect`` (again after every reconnect).
+- Every connection has a *generation*. An acknowledgement carries the message's packet id,
+  which means nothing on a later connection (the id may then name another message), so an
+  ack from an older generation is not sent: the broker redelivers that message, and the
+  duplicate overwrites itself in InfluxDB.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from collector.config import MqttSection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One received message, as the service sees it."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+    received_ns: int  # collector's wall clock, ns
+
+
+def shared(topic: str, group: str) -> str:
+    """The subscription for ``topic``: shared ($share/<group>/...) when a group is set."""
+    return f"$share/{group}/{topic}" if group else topic
+
+
+class MqttLink:
+    """paho behind a small interface: start, ack, publish, stop, alive."""
+
+    def __init__(
+        self,
+        cfg: MqttSection,
+        inbox: queue.Queue[Inbound | None],
+        subscriptions: Sequence[str],
+        *,
+        on_session: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.inbox = inbox
+        self.subscriptions = list(subscriptions)
+        self.on_session = on_session
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        # A stray exception in a callback is logged, never allowed to end the loop thread.
+        client.suppress_exceptions = True
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password or None)
+        if cfg.tls:
+            client.tls_set(
+                ca_certs=cfg.ca_file or None,
+                certfile=cfg.cert_file or None,
+                keyfile=cfg.key_file or None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        self._client = client
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.cfg.session_expiry_s
+        props.ReceiveMaximum = self.cfg.receive_maximum
+        self._client.connect_async(
+            self.cfg.host,
+            self.cfg.port,
+            keepalive=self.cfg.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect (the session stays on the broker for session_expiry_s) and end the loop."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def alive(self) -> bool:
+        """False if paho's network thread has died (then nothing would ever arrive again)."""
+        thread = getattr(self._client, "_thread", None)  # paho keeps its loop thread here
+        return thread is not None and thread.is_alive()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        return self._subscribed.wait(timeout_s)
+
+    # -- used by the service ----------------------------------------------------------------
+
+    def ack(self, message: Inbound) -> bool:
+        """Acknowledge ``message`` if it came on the current connection; False if not sent."""
+        with self._lock:
+            if message.generation != self._generation or not self._connected.is_set():
+                return False
+            if message.qos > 0:
+                self._client.ack(message.mid, message.qos)
+            return True
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
+        """Fire and forget (paho queues in memory while disconnected): StoredAck and
+        ResendRequest are sent again later anyway, so losing one costs nothing."""
+        self._client.publish(topic, payload, qos=qos)
+
+    # -- paho callbacks (network thread; must not raise) -------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: Any,
+        flags: mqtt.ConnectFlags,
+        rc: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        try:
+            if rc.is_failure:
+                log.error("broker %s:%d refused us: %s", self.cfg.host, self.cfg.port, rc)
+                return
+            with self._lock:
+                self._generation += 1
+                self._connected.set()
+            log.info(
+                "connected to %s:%d as %s (session %s)",
+                self.cfg.host,
+                self.cfg.port,
+                self.cfg.client_id,
+                "resumed" if flags.session_present else "new",
+            )
+            client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.subscriptions])
+            if self.on_session is not None:
+                self.on_session(flags.session_present)
+        except Exception:
+            log.exception("on_connect failed")
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _mid: int,
+        rcs: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
+        try:
+            failed = [str(rc) for rc in rcs if rc.is_failure]
+            if failed:
+                log.error("subscription refused: %s (%s)", failed, self.subscriptions)
+                return
+            log.info("subscribed to %s", ", ".join(self.subscriptions))
+            self._subscribed.set()
+        except Exception:
+            log.exception("on_subscribe failed")
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _flags: mqtt.DisconnectFlags,
+        rc: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        try:
+            with self._lock:
+                self._generation += 1
+                self._connected.clear()
+                self._subscribed.clear()
+            if rc.is_failure:
+                log.warning("disconnected from the broker: %s", rc)
+            else:
+                log.info("disconnected from the broker")
+        except Exception:
+            log.exception("on_disconnect failed")
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            try:
+                topic = message.topic
+            except UnicodeDecodeError:
+                topic = message._topic.decode("utf-8", errors="replace")
+            self.inbox.put(
+                Inbound(
+                    topic,
+                    bytes(message.payload),
+                    message.mid,
+                    message.qos,
+                    self._generation,
+                    time.time_ns(),
+                )
+            )
+        except Exception:
+            log.exception("on_message failed; the message will be redelivered")

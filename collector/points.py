@@ -1,0 +1,123 @@
+"""Pure parsing: (topic, payload) -> a checked result -> InfluxDB points. No broker, no DB.
+
+Usage::
+
+    parsed = parse(topic, payload, topics)             # raises Rejected(field, reason)
+    points = points_from(parsed.result, parsed.probe, enrichment, when)
+
+The data model (measurement = kind, tags, fields, timestamps) is documented, table by
+table, in ``collector/README.md``; ``tests/collector/test_points.py`` holds it to that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from agent import wire
+from collector import _rows
+from collector.clock import Timestamp, as_measured
+from collector.errors import Rejected
+from collector.inventory import Enrichment
+from collector.lineproto import FieldValue, Point
+
+# Tags every point may carry (besides the per-row identifiers of list payloads).
+COMMON_TAGS: Final = (
+    "probe",
+    "status",
+    "interface",
+    "access",
+    "operator",
+    "commune",
+    "district",
+    "province",
+    "inventory",
+)
+UNKNOWN_PROBE: Final = "unknown"
+# Tags that never tell two rows of one payload apart (interface does, for health).
+_NOT_ROW_IDS: Final = frozenset(COMMON_TAGS) - {"interface"}
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A result that passed every check, with the probe id taken from its topic."""
+
+    probe: str
+    kind: wire.Kind
+    result: wire.Result
+
+
+def parse(topic: str, payload: bytes, topics: wire.Topics) -> Parsed:
+    """Check a message against the wire contract and its topic; Rejected names the reason."""
+    try:
+        probe, channel, kind = topics.parse(topic)
+    except wire.WireError as exc:
+        raise Rejected(exc.field, exc.reason) from None
+    if channel != "results" or kind is None:
+        raise Rejected("topic", f"{topic!r} is not a results topic")
+    try:
+        result = wire.decode_result(payload)
+    except wire.WireError as exc:
+        raise Rejected(exc.field, exc.reason) from None
+    # The broker's ACL ties a login to its topic subtree, not to what the payload says.
+    if result.probe_id != probe:
+        raise Rejected(
+            "probe_id", f"payload claims probe {result.probe_id!r} on the topic of {probe!r}"
+        )
+    payload_kind = wire.kind_of(result)
+    if payload_kind != kind:
+        raise Rejected("kind", f"payload kind {payload_kind!r} on a {kind!r} topic")
+    return Parsed(probe, payload_kind, result)
+
+
+def _common(
+    result: wire.Result, probe: str, enrichment: Enrichment, when: Timestamp
+) -> _rows.Context:
+    info = enrichment.probe(probe)
+    link = enrichment.interface(probe, result.interface)
+    tags: dict[str, str | None] = {
+        "probe": probe,
+        "status": result.status,
+        "interface": result.interface,
+        # What the probe says about its link wins; the inventory fills the gap.
+        "access": result.access or (link.access if link else None),
+        "operator": link.operator if link else None,
+    }
+    if info is None:
+        tags["inventory"] = UNKNOWN_PROBE
+    else:
+        tags.update(commune=info.commune, district=info.district, province=info.province)
+    fields: dict[str, FieldValue | None] = {
+        "seq": result.seq,
+        "clock_synced": result.clock.synced,
+        "time_source": when.source,
+    }
+    if result.status != "ok":
+        fields["reason"] = result.reason
+        for key, value in sorted((result.detail or {}).items()):
+            fields[f"detail_{key}"] = float(value)
+    return _rows.Context(wire.kind_of(result), probe, tags, fields, when.time_ns, enrichment)
+
+
+def points_from(
+    result: wire.Result,
+    topic_probe: str,
+    enrichment: Enrichment,
+    when: Timestamp | None = None,
+) -> list[Point]:
+    """The points of one result: measurement = its kind, timestamp = ``when`` (default: the
+    probe's ``measured_at``). Failed and skipped results give one point with ``status`` and
+    ``reason``. Rejected if two rows of the payload would be the same InfluxDB point (one
+    would silently overwrite the other)."""
+    ctx = _common(result, topic_probe, enrichment, when or as_measured(result))
+    if result.status != "ok" or result.data is None:
+        points = [ctx.point(ctx.kind, {}, {})]
+    else:
+        points = _rows.BUILDERS[ctx.kind](result.data, ctx)
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    for point in points:
+        if point.series in seen:
+            ids = ", ".join(f"{k}={v}" for k, v in point.tags if k not in _NOT_ROW_IDS)
+            raise Rejected("data", f"two rows are the same point ({ids}): one would be lost")
+        seen.add(point.series)
+    return points

@@ -1,0 +1,243 @@
+"""The collector daemon: wiring (MQTT, pipeline, InfluxDB, spool) and its main loop.
+
+``run(cfg)`` is what ``probe-collector run`` calls. One thread does the work (intake,
+flushes, acknowledgements, resend requests), paho's thread only queues messages, and the
+spool replayer has its own. SIGTERM/SIGINT: stop taking messages, flush the batch (to the
+spool at once if InfluxDB is down), disconnect — the broker keeps the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import FrameType
+
+from agent import configkit, wire
+from collector.config import CollectorConfig
+from collector.deadletter import DeadLetterStore
+from collector.inventory import Enrichment, load_inventory, load_targets
+from collector.mqtt import Inbound, MqttLink, shared
+from collector.pipeline import Pipeline
+from collector.spool import Spool
+from collector.statedb import StateDB
+from collector.stats import Stats
+from collector.writer import InfluxSink, Replayer, Sink, Storage
+
+log = logging.getLogger(__name__)
+
+_TICK_S = 1.0
+_EXPIRY_EVERY_S = 30.0
+_STATS_EVERY_S = 60.0
+
+
+def load_enrichment(cfg: CollectorConfig) -> Enrichment:
+    """The inventory and the targets named in ``[files]``; ConfigError lists every problem."""
+    return Enrichment(
+        load_inventory(Path(cfg.files.inventory)), load_targets(Path(cfg.files.targets))
+    )
+
+
+class Service:
+    def __init__(
+        self, cfg: CollectorConfig, enrichment: Enrichment, *, sink: Sink | None = None
+    ) -> None:
+        self.cfg = cfg
+        state_dir = Path(cfg.files.state_dir)
+        self.stats = Stats()
+        self.stopping = threading.Event()
+        self._replay_stop = threading.Event()
+        self.db = StateDB(state_dir)
+        self.deadletters = DeadLetterStore(
+            state_dir,
+            payload_max_bytes=cfg.deadletters.payload_max_bytes,
+            max_rows=cfg.deadletters.max_rows,
+        )
+        self.spool = Spool(state_dir)
+        self._own_sink = sink is None
+        self.sink: Sink = InfluxSink(cfg.influxdb) if sink is None else sink
+        self.storage = Storage(
+            self.sink,
+            self.spool,
+            self.stats,
+            spool_after_s=cfg.influxdb.spool_after_s,
+            stopping=self.stopping,
+        )
+        self.replayer = Replayer(
+            self.sink,
+            self.spool,
+            self.deadletters,
+            self.stats,
+            max_points=cfg.influxdb.batch_max_points,
+            stopping=self._replay_stop,
+        )
+        # None in the inbox only wakes the loop up (a background write finished).
+        self.inbox: queue.Queue[Inbound | None] = queue.Queue()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-writer")
+        self._sessions: queue.Queue[bool] = queue.Queue()
+        topics = wire.Topics(cfg.mqtt.topic_root)
+        self.link = MqttLink(
+            cfg.mqtt,
+            self.inbox,
+            [shared(topics.all_results(), cfg.mqtt.share_group)],
+            on_session=self._sessions.put,
+        )
+        self.pipeline = Pipeline(
+            cfg,
+            enrichment,
+            db=self.db,
+            deadletters=self.deadletters,
+            storage=self.storage,
+            link=self.link,
+            stats=self.stats,
+        )
+        self._tokens = 0.0
+        self._next_expiry = self._next_stats = time.monotonic() + _TICK_S
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> int:
+        """Until request_stop(); 1 if a worker thread died (let the supervisor restart us)."""
+        log.info(
+            "collector starting: state in %s, %d points spooled, %d results quarantined",
+            self.cfg.files.state_dir,
+            self.spool.points,
+            self.db.quarantine_count(),
+        )
+        self.replayer.start()
+        self.link.start()
+        self.pipeline.release_known()
+        try:
+            return self._loop()
+        finally:
+            self._shutdown()
+
+    def _loop(self) -> int:
+        pipeline = self.pipeline
+        window = self.cfg.mqtt.receive_maximum
+        latency_s = self.cfg.influxdb.batch_max_latency_ms / 1000
+        next_tick = time.monotonic()
+        retry_at = 0.0
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            wait = latency_s - (now - pipeline.started) if pipeline.items else _TICK_S
+            try:
+                message = self.inbox.get(timeout=max(0.0, min(wait, _TICK_S)))
+            except queue.Empty:
+                message = None
+            while message is not None:  # None alone: a write finished, wake up
+                pipeline.handle(message)
+                if pipeline.due(time.monotonic(), window):
+                    break
+                try:
+                    message = self.inbox.get_nowait()
+                except queue.Empty:
+                    break
+            now = time.monotonic()
+            try:
+                if pipeline.writing is not None:
+                    # A full batch waits for the write before it: that bounds batches, and
+                    # un-acked messages stay within the broker's window meanwhile.
+                    pipeline.finish_flush(wait=pipeline.due(now, window))
+                if pipeline.writing is None and now >= retry_at and pipeline.due(now, window):
+                    pipeline.start_flush(self._writer, self._wake)
+            except Exception:
+                # Nothing of that batch was acknowledged; it is back in front and retried.
+                log.exception("flush failed; retrying in 1 s")
+                retry_at = now + 1.0
+            if now >= next_tick:
+                next_tick = now + _TICK_S
+                if not self._tick(now):
+                    return 1
+        return 0
+
+    def _wake(self) -> None:
+        self.inbox.put(None)
+
+    def _tick(self, now: float) -> bool:
+        """Once a second: health of the threads, session news, resends, quarantine, stats."""
+        if not self.link.alive():
+            log.error("the MQTT network thread died; exiting so that the supervisor restarts us")
+            return False
+        if not self.replayer.is_alive():
+            log.error("the spool replayer died; exiting so that the supervisor restarts us")
+            return False
+        while not self._sessions.empty():
+            self._session(self._sessions.get_nowait())
+        if not self.cfg.mqtt.share_group:
+            # With a shared subscription each collector sees only part of every probe's
+            # seqs: its "gaps" are the other collectors' messages, so it must not ask.
+            rate = self.cfg.sequences.resend_max_per_s
+            self._tokens = min(max(rate, 1.0), self._tokens + rate * _TICK_S)
+            self._tokens -= self.pipeline.resend(int(self._tokens))
+        if now >= self._next_expiry:
+            self._next_expiry = now + _EXPIRY_EVERY_S
+            expired = self.pipeline.release_expired(time.time_ns())
+            if expired:
+                log.info("%d quarantined results written at estimated times", expired)
+        if now >= self._next_stats:
+            self._next_stats = now + _STATS_EVERY_S
+            log.info("stats: %s spooled=%d", self.stats.summary() or "idle", self.spool.points)
+        return True
+
+    def _session(self, present: bool) -> None:
+        had = self.db.get_meta("mqtt_session") == self.cfg.mqtt.client_id
+        if not present and had:
+            log.warning(
+                "the broker lost our session (expired or broker state lost): messages queued "
+                "for us meanwhile are gone from it; the probes still hold them, and gaps "
+                "will be asked for"
+            )
+        if not had:
+            self.db.set_meta("mqtt_session", self.cfg.mqtt.client_id)
+
+    def _shutdown(self) -> None:
+        log.info("stopping: flushing the last batch")
+        while True:
+            try:
+                message = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if message is not None:
+                self.pipeline.handle(message)
+        try:
+            self.pipeline.flush()  # InfluxDB down: to the spool at once (stopping is set)
+        except Exception:
+            log.exception("last flush failed; those messages will be redelivered")
+        self._writer.shutdown(wait=True)
+        self.link.stop()
+        self._replay_stop.set()
+        self.replayer.join(timeout=30)
+        self.db.close()
+        self.deadletters.close()
+        self.spool.close()
+        if self._own_sink and isinstance(self.sink, InfluxSink):
+            self.sink.close()
+        log.info("stopped: %s", self.stats.summary() or "nothing happened")
+
+
+def run(cfg: CollectorConfig) -> int:
+    """``probe-collector run``: the daemon. 0 after SIGTERM/SIGINT, 1 on a fatal error,
+    2 when the inventory or targets file is wrong."""
+    try:
+        enrichment = load_enrichment(cfg)
+    except configkit.ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    service = Service(cfg, enrichment)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s received", signal.Signals(signum).name)
+        service.request_stop()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return service.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,165 @@
+"""The collector's own state in ``<state_dir>/state.sqlite``: sequences, boots, quarantine.
+
+- ``probes``: per probe, its :class:`collector.sequences.ProbeSeqs` as JSON (max seq, gaps),
+  so a restart neither re-asks everything nor forgets what is missing.
+- ``boots``: every (probe, boot) seen, its first seq, and the boot's start on the real clock
+  once learnt (see :mod:`collector.clock`). Committed as soon as learnt, before any
+  timestamp is derived from it, so re-based times never change.
+- ``quarantine``: unsynchronised results waiting for their boot's start, with the time they
+  first arrived.
+
+Used from the service thread only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from collector import _sqlite
+from collector.sequences import ProbeSeqs
+
+FILENAME: Final = "state.sqlite"
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS probes (
+    probe TEXT PRIMARY KEY,
+    seqs TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS boots (
+    probe TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    boot_time_ns INTEGER,
+    PRIMARY KEY (probe, boot_id)
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    probe TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    received_ns INTEGER NOT NULL,
+    UNIQUE (probe, boot_id, seq)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+@dataclass(slots=True)
+class Boot:
+    first_seq: int
+    boot_time_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    probe: str
+    boot_id: str
+    seq: int
+    topic: str
+    payload: bytes
+    received_ns: int
+    id: int = 0
+
+
+class StateDB:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / FILENAME
+        self._conn = _sqlite.connect(self.path, _SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One fsynced commit for everything done inside; rolled back on error."""
+        self._conn.execute("BEGIN")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- sequences ---------------------------------------------------------------------------
+
+    def load_probes(self) -> dict[str, ProbeSeqs]:
+        rows = self._conn.execute("SELECT probe, seqs FROM probes")
+        return {probe: ProbeSeqs.from_json(seqs) for probe, seqs in rows}
+
+    def save_probes(self, states: dict[str, ProbeSeqs]) -> None:
+        """Call inside :meth:`transaction`."""
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO probes (probe, seqs) VALUES (?, ?)",
+            [(probe, st.to_json()) for probe, st in states.items()],
+        )
+
+    # -- boots -------------------------------------------------------------------------------
+
+    def load_boots(self) -> dict[tuple[str, str], Boot]:
+        rows = self._conn.execute("SELECT probe, boot_id, first_seq, boot_time_ns FROM boots")
+        return {(p, b): Boot(first, boot_ns) for p, b, first, boot_ns in rows}
+
+    def add_boot(self, probe: str, boot_id: str, boot: Boot) -> None:
+        """Committed at once (outside any transaction)."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO boots (probe, boot_id, first_seq, boot_time_ns)"
+            " VALUES (?, ?, ?, ?)",
+            (probe, boot_id, boot.first_seq, boot.boot_time_ns),
+        )
+
+    # -- quarantine --------------------------------------------------------------------------
+
+    def quarantine(self, rows: Iterable[Quarantined]) -> None:
+        """Call inside :meth:`transaction`. A redelivered result keeps its first arrival."""
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO quarantine (probe, boot_id, seq, topic, payload, received_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(q.probe, q.boot_id, q.seq, q.topic, q.payload, q.received_ns) for q in rows],
+        )
+
+    def _select(self, where: str, args: tuple[object, ...], limit: int = -1) -> list[Quarantined]:
+        rows = self._conn.execute(
+            # ``where`` is fixed text from this module; values are bound parameters.
+            "SELECT id, probe, boot_id, seq, topic, payload, received_ns FROM quarantine"  # noqa: S608
+            f" WHERE {where} ORDER BY id LIMIT ?",
+            (*args, limit),
+        )
+        return [Quarantined(p, b, s, t, bytes(pl), r, i) for i, p, b, s, t, pl, r in rows]
+
+    def quarantined_of(self, probe: str, boot_id: str) -> list[Quarantined]:
+        return self._select("probe = ? AND boot_id = ?", (probe, boot_id))
+
+    def quarantined_before(self, received_ns: int, limit: int = 10_000) -> list[Quarantined]:
+        return self._select("received_ns < ?", (received_ns,), limit)
+
+    def quarantined_with_known_boot(self) -> list[Quarantined]:
+        return self._select(
+            "EXISTS (SELECT 1 FROM boots b WHERE b.probe = quarantine.probe"
+            " AND b.boot_id = quarantine.boot_id AND b.boot_time_ns IS NOT NULL)",
+            (),
+        )
+
+    def quarantine_count(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM quarantine").fetchone()[0])
+
+    def release(self, ids: Iterable[int]) -> None:
+        """Call inside :meth:`transaction`, after the released points are stored."""
+        self._conn.executemany("DELETE FROM quarantine WHERE id = ?", [(i,) for i in ids])
+
+    # -- meta --------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
