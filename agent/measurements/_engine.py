@@ -109,6 +109,8 @@ class _Stream:
             queued: int = _OUTQ.unpack(fcntl.ioctl(self.sock.fileno(), termios.FIONREAD, _ZERO))[0]
         except OSError:
             return 0
+        if self.chunks is not None:  # the queue may hold chunk framing: count payload only
+            return min(queued, self.chunks.payload_left)
         return queued if self.left < 0 else min(queued, self.left)
 
     def acked(self) -> int:

@@ -158,6 +158,12 @@ class Dechunker:
         self._line = bytearray()  # a chunk-size line split across reads
         self.done = False
 
+    @property
+    def payload_left(self) -> int:
+        """Payload bytes still to come in the current chunk: what of a queued read is surely
+        payload rather than framing."""
+        return self._remaining
+
     def feed(self, buf: bytes | bytearray, start: int, end: int) -> int:
         """Consume ``buf[start:end]``; return how many of those bytes were payload."""
         payload = 0
