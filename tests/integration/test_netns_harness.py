@@ -65,7 +65,11 @@ def test_shaping_limits_the_rate() -> None:
                 "python3",
                 "-c",
                 "import socket,time\n"
-                f"s=socket.create_connection(('{pair.server_v4}',5001),timeout=5)\n"
+                # The server may still be starting: retry the connect for a few seconds.
+                "for _ in range(100):\n"
+                " try:\n"
+                f"  s=socket.create_connection(('{pair.server_v4}',5001),timeout=5); break\n"
+                " except ConnectionRefusedError: time.sleep(0.05)\n"
                 "b=bytes(1<<16);n=0;t=time.monotonic()\n"
                 "while time.monotonic()-t<3: n+=s.send(b)\n"
                 "print(n)",
