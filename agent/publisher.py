@@ -12,7 +12,8 @@ The rules (see the field notes): a PUBACK is a delivery only with reason code 0x
 "no matching subscribers" (0x10) and every failure (>= 0x80, e.g. 0x87 not authorised) are
 not, so the result is published again after ``retry_s``. A PUBACK is not the end either: a
 result stays in the spool until a StoredAck covers its seq, and is published again when
-no StoredAck came within ``ack_timeout_s`` (a broker that lost it after acknowledging it).
+no StoredAck came within ``ack_timeout_s`` (a broker that lost it after acknowledging it;
+the timeout doubles, up to 6 h, while no StoredAck comes at all: the collector is away).
 At most ``window`` results await a PUBACK and at most ``max_unconfirmed`` await a StoredAck,
 so a week of backlog is drained in steps, oldest first, with bounded memory. Duplicates are
 harmless: the collector keys everything by (probe, seq).
@@ -48,7 +49,8 @@ from agent.spool import Row, Spool
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 86_400  # acks and resend requests wait this long for an offline probe
-PUBACK_TIMEOUT_S = 60.0  # no PUBACK by then (connection lost): publish again
+PUBACK_TIMEOUT_S = 60.0
+MAX_ACK_TIMEOUT_S = 6 * 3600.0  # no PUBACK by then (connection lost): publish again
 _RC_SUCCESS = 0x00
 _RC_NO_SUBSCRIBERS = 0x10
 _TICK_S = 0.5
@@ -111,6 +113,10 @@ class Publisher:
         self._inflight: dict[int, tuple[int, float]] = {}  # mid -> (seq, monotonic sent)
         self._unconfirmed: dict[int, float] = {}  # seq -> monotonic PUBACK time, oldest first
         self._max_packet: int | None = None
+        # Doubles each time results time out with no StoredAck at all in between (the
+        # collector away for hours: do not refill the broker's queue every few minutes).
+        self._ack_timeout_s = spool_cfg.ack_timeout_s
+        self._acked_since_expiry = True
         self._fatal: str | None = None
         self.client = self._make_client()
 
@@ -407,13 +413,16 @@ class Publisher:
             if now - sent > PUBACK_TIMEOUT_S:
                 del self._inflight[mid]
                 self._requeue(seq)
-        timeout = self.spool_cfg.ack_timeout_s
+        timeout = self._ack_timeout_s
         expired = []
         for seq, acked in self._unconfirmed.items():
             if now - acked <= timeout:
                 break  # insertion order is PUBACK order: the rest are younger
             expired.append(seq)
         if expired:
+            if not self._acked_since_expiry:
+                self._ack_timeout_s = min(self._ack_timeout_s * 2, MAX_ACK_TIMEOUT_S)
+            self._acked_since_expiry = False
             log.info(
                 "%d result(s) not confirmed by the collector within %.0f s (seqs %d..%d): "
                 "publishing them again",
@@ -456,6 +465,8 @@ class Publisher:
         gone = self.spool.confirm(ack.stored_through_seq, ack.also_stored)
         self.state.confirmed += gone
         self.state.last_ack_seq = ack.stored_through_seq
+        self._acked_since_expiry = True
+        self._ack_timeout_s = self.spool_cfg.ack_timeout_s
 
         def covered(seq: int) -> bool:
             return any(first <= seq <= last for first, last in ranges)
