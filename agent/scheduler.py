@@ -4,7 +4,8 @@ One job per enabled measurement and link (``throughput@eth0``, ``health@default`
 ``interval_s`` or its ``cron`` line (UTC). Spreading: every job's slots are shifted by a
 fixed offset within its interval (cron: within ``jitter_s`` x 10, at most an hour) derived
 from a hash of the probe id and the job id — stable across restarts, different between
-probes — and each run then starts up to ``[schedule] jitter_s`` later at random. So 200
+probes — and each run then starts up to ``[schedule] jitter_s`` (at most half the
+interval) later at random. So 200
 probes on a 1-hour throughput interval arrive spread over the hour, not at :00.
 
 APScheduler runs on the wall clock. Its job options here: ``coalesce`` (runs missed
@@ -81,7 +82,7 @@ def job_specs(cfg: AgentConfig, interval_override_s: float | None = None) -> lis
 class _Shifted(BaseTrigger):  # type: ignore[misc]
     """A cron trigger whose every fire time is ``offset_s`` later (APScheduler has none)."""
 
-    def __init__(self, inner: BaseTrigger, offset: float, jitter: int | None) -> None:
+    def __init__(self, inner: BaseTrigger, offset: float, jitter: float | None) -> None:
         self.inner = inner
         self.offset = dt.timedelta(seconds=offset)
         self.jitter = jitter
@@ -100,7 +101,8 @@ class _Shifted(BaseTrigger):  # type: ignore[misc]
 
 
 def trigger_for(spec: JobSpec, jitter_s: int) -> BaseTrigger:
-    jitter = jitter_s or None
+    # Never more than half the interval: runs stay in order and roughly evenly spaced.
+    jitter = min(float(jitter_s), spec.interval_s / 2) or None
     if spec.cron:
         return _Shifted(CronTrigger.from_crontab(spec.cron, timezone=dt.UTC), spec.offset_s, jitter)
     # Slots at EPOCH + offset + k x interval: the same grid on every restart.
