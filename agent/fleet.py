@@ -1,9 +1,9 @@
 """Fleet control from the centre: the retained config topic and the command topic.
 
 **Config** (``<root>/<probe>/config``, retained): a JSON object — or TOML text — holding
-only the sections the centre may change: ``measurements`` (per measurement: each table
-given replaces that measurement's table, defaults for the keys it leaves out),
-``schedule``, ``gate`` and ``budget`` (each replaces the whole section). Identity, broker,
+only the sections the centre may change: ``measurements``, ``schedule``, ``gate`` and
+``budget``. Each key given overrides the same key of the probe's file; the rest of the
+file stands (a list, e.g. latency targets, is replaced whole). Identity, broker,
 credentials, interfaces, state dir and spool stay in the probe's own file: a bad remote
 config must never cut a probe off. The result is validated by the same decoder as the file
 (``agent.configkit``); a bad one is rejected — the probe keeps its last good config and
@@ -62,12 +62,12 @@ def parse_remote(payload: bytes) -> dict[str, Any]:
 
 
 def merge(local: dict[str, Any], remote: dict[str, Any]) -> dict[str, Any]:
+    """The file with every key the centre sent put over it (tables merged key by key)."""
     merged = dict(local)
     for key, value in remote.items():
-        if key == "measurements" and isinstance(value, dict):
-            tables = dict(merged.get("measurements", {}))
-            tables.update(value)
-            merged["measurements"] = tables
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            merged[key] = merge(old, value)
         else:
             merged[key] = value
     return merged

@@ -24,6 +24,7 @@ def write(state_dir: Path, doc: dict[str, Any]) -> None:
     path = state_dir / STATUS_FILE
     fd, temp = tempfile.mkstemp(dir=state_dir, prefix=".status.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o640)  # the group may read it (mkstemp makes it 0600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(doc, handle, indent=1, sort_keys=True)
         os.replace(temp, path)

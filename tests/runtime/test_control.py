@@ -10,7 +10,10 @@ import itertools
 import json
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +24,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import statusfile, wire
 from agent.budget import MB, Budget
+from agent.clock import kernel_says_synced
 from tests.harness import Mosquitto, eventually
-from tests.runtime.helpers import AgentProcess, write_agent_config
+from tests.runtime.helpers import ROOT, AgentProcess, write_agent_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 TOPICS = wire.Topics()
@@ -226,3 +230,56 @@ def test_data_budget_is_respected_across_a_restart(tmp_path: Path, mosquitto: Mo
     assert all("data budget of lo" in (r.reason or "") for r in found)
     assert found[0].detail is not None
     assert found[0].detail["budget_used_bytes"] >= 90 * MB
+
+
+def status_cli(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", "status", "--config", str(config)],
+        capture_output=True, text=True, timeout=30, check=False, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_status_shows_the_running_agent_and_says_when_it_stopped(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    config = write_agent_config(tmp_path, mosquitto)
+    with config.open("a") as f:
+        f.write('[[interfaces]]\nname = "lo"\naccess = "mobile"\nmonthly_budget_mb = 100\n')
+    assert status_cli(config).returncode == 3  # never ran here
+    agent = AgentProcess(config, tmp_path / "agent.log", STANDIN_INTERVAL_S="0.5")
+    try:
+        agent.start(wait_for="MQTT connected")
+        eventually(lambda: "latency" in status_cli(config).stdout, timeout_s=20,
+                   message="no last result shown")  # fmt: skip
+        shown = status_cli(config)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        text = shown.stdout
+        assert "connected since" in text
+        assert "spool " in text
+        assert "budget      lo " in text
+        assert "clock       " in text
+        assert agent.terminate() == 0
+    finally:
+        agent.kill()
+    after = status_cli(config)
+    assert after.returncode == 3
+    assert "daemon      stopped" in after.stdout
+
+
+@pytest.mark.skipif(kernel_says_synced() is True, reason="this kernel's clock is synchronised")
+def test_no_measuring_until_the_clock_is_synchronised(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    state = tmp_path / "agent-state"
+    config = write_agent_config(tmp_path, mosquitto, schedule={"require_synced_clock": True})
+    agent = AgentProcess(config, tmp_path / "agent.log", STANDIN_INTERVAL_S="0.2")
+    try:
+        agent.start(wait_for="waiting for the clock")
+        eventually(lambda: "MQTT connected" in agent.log_since_start(), timeout_s=20,
+                   message="no connection while waiting")  # fmt: skip
+        eventually(lambda: statusfile.read(state), timeout_s=10, message="no status.json")
+        time.sleep(2)
+        status = statusfile.read(state)
+        assert status["measuring"] is False
+        assert status["spool"]["next_seq"] == 1, "measured with an unsynchronised clock"
+        assert agent.terminate() == 0
+    finally:
+        agent.kill()

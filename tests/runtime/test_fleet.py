@@ -38,18 +38,19 @@ def test_what_the_centre_may_not_send(payload: bytes, match: str) -> None:
         parse_remote(payload)
 
 
-def test_a_measurement_table_replaces_only_that_measurement() -> None:
+def test_remote_keys_override_the_same_keys_of_the_file_only() -> None:
     local = {"probe": {"id": "p"}, "measurements": {"latency": {"count": 5}, "dns": {"x": 1}}}
     merged = merge(local, {"measurements": {"latency": {"interval_s": 600}}})
-    assert merged["measurements"] == {"latency": {"interval_s": 600}, "dns": {"x": 1}}
+    assert merged["measurements"] == {"latency": {"count": 5, "interval_s": 600}, "dns": {"x": 1}}
     assert merged["probe"] == {"id": "p"}
+    assert local["measurements"]["latency"] == {"count": 5}  # the file's dict is untouched
 
 
 def test_remote_values_are_checked_by_the_file_decoder(tmp_path: Path) -> None:
     src = source(tmp_path)
     cfg = src.build({"measurements": {"latency": {"interval_s": 600}}})
     assert cfg.measurements.latency.interval_s == 600
-    assert cfg.measurements.latency.count == 10  # the remote table replaced the local one
+    assert cfg.measurements.latency.count == 5  # the file's own key stands
     with pytest.raises(configkit.ConfigError, match=r"schedule.jitter_s = -1: must be >= 0"):
         src.build({"schedule": {"jitter_s": -1}})
 
