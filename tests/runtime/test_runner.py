@@ -1,0 +1,79 @@
+"""The runner in-process: results into the spool with their seq, health carrying the
+runtime's figures (spool, dropped, budgets), a crash in a measurement becoming a result."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from agent import configkit, wire
+from agent.budget import MB, Budget
+from agent.clock import ClockWatch
+from agent.config import AgentConfig
+from agent.errors import MeasurementError
+from agent.measurements import REGISTRY, Link, Measurement
+from agent.measurements.dns import DnsConfig
+from agent.runner import Runner
+from agent.spool import Spool
+
+BOOT = "5967a284-5a74-4aee-a62b-9cb68f34bf08"
+
+
+class Crashing(Measurement[DnsConfig]):
+    name: ClassVar[wire.Kind] = "dns"
+    summary = "raises a bug"
+    config_type = DnsConfig
+
+    def run(self, link: Link) -> Any:
+        raise ZeroDivisionError("a bug")
+
+
+def runner(tmp_path: Path, registry: dict[wire.Kind, Any] | None = None) -> Runner:
+    cfg = configkit.build(
+        {
+            "probe": {"id": "p-1", "state_dir": str(tmp_path)},
+            "interfaces": [{"name": "lo", "access": "mobile", "monthly_budget_mb": 100}],
+            "measurements": {"health": {"disk_path": str(tmp_path)}},
+        },
+        AgentConfig,
+    )
+    return Runner(
+        cfg,
+        spool=Spool(tmp_path, max_bytes=10**6),
+        budget=Budget(tmp_path, {"lo": 100 * MB}),
+        boot_id=BOOT,
+        clock=ClockWatch(),
+        stop=threading.Event(),
+        registry=registry or dict(REGISTRY),
+    )
+
+
+def payloads(r: Runner) -> list[wire.Result]:
+    return [wire.decode_result(row.payload) for row in r.spool.after(0, limit=100)]
+
+
+def test_health_reports_the_spool_and_the_budgets(tmp_path: Path) -> None:
+    r = runner(tmp_path)
+    r.record("latency", Link("lo", "mobile"), MeasurementError("down"))
+    r.budget.charge("lo", 7 * MB)
+    assert r.run("health", Link()) == 2
+    health = payloads(r)[1]
+    assert isinstance(health, wire.HealthResult)
+    assert health.data is not None
+    assert health.data.spool_depth == 1  # the latency result before it
+    assert health.data.spool_dropped == 0
+    assert health.data.budgets[0].interface == "lo"
+    assert health.data.budgets[0].used_bytes >= 7 * MB
+    assert health.data.budgets[0].limit_bytes == 100 * MB
+
+
+def test_a_crashing_measurement_is_a_failed_result_and_skips_are_skipped(tmp_path: Path) -> None:
+    r = runner(tmp_path, {**REGISTRY, "dns": Crashing})
+    r.run("dns", Link())
+    r.record("latency", Link(), MeasurementError("missed: the run due at ..."), skipped=True)
+    crashed, missed = payloads(r)
+    assert crashed.status == "failed"
+    assert crashed.reason == "dns crashed: ZeroDivisionError('a bug')"
+    assert missed.status == "skipped"
+    assert [x.seq for x in r.last_results()] == [1, 2]
