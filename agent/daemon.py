@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -48,6 +49,31 @@ _TICK_S = 1.0
 _STATUS_EVERY_S = 5.0  # status.json: a window for `probe-agent status`, not a record
 _JUMP_S = 30.0  # wall clock moved this much against the monotonic one: a jump
 _STOP_WAIT_S = 25.0  # for a running test to spool its result (systemd waits 45 s)
+
+
+class ClockJumps:
+    """Notices the wall clock moving against the monotonic one (NTP stepping it, someone
+    setting it): APScheduler sleeps on the wall clock and must then be re-anchored."""
+
+    def __init__(
+        self,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+        threshold_s: float = _JUMP_S,
+    ) -> None:
+        self._wall = wall
+        self._mono = mono
+        self.threshold_s = threshold_s
+        self._offset = wall() - mono()
+
+    def check(self) -> float | None:
+        """The size of a jump since the last check (seconds, + = forward), or None."""
+        offset = self._wall() - self._mono()
+        moved = offset - self._offset
+        if abs(moved) <= self.threshold_s:
+            return None
+        self._offset = offset
+        return moved
 
 
 class Daemon:
@@ -142,7 +168,7 @@ class Daemon:
         self.publisher.start()
         try:
             if not self._wait_for_clock():
-                return 0
+                return 0 if self.stop.is_set() else 1
             self.scheduler.start()
             self.measuring = True
             return self._loop()
@@ -176,19 +202,17 @@ class Daemon:
         return True
 
     def _loop(self) -> int:
-        offset = time.time() - time.monotonic()
+        jumps = ClockJumps()
         while not self.stop.wait(_TICK_S):
             why = self.publisher.alive()
             if why is not None:
                 log.error("%s; exiting so that systemd restarts the agent", why)
                 return 1
-            now_offset = time.time() - time.monotonic()
-            if abs(now_offset - offset) > _JUMP_S:
+            jumped = jumps.check()
+            if jumped is not None:
                 log.warning(
-                    "the wall clock jumped by %+.0f s: rescheduling every measurement",
-                    now_offset - offset,
+                    "the wall clock jumped by %+.0f s: rescheduling every measurement", jumped
                 )
-                offset = now_offset
                 self.scheduler.reanchor()
             self._tick_status()
         return 0

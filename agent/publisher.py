@@ -113,6 +113,7 @@ class Publisher:
         self._inflight: dict[int, tuple[int, float]] = {}  # mid -> (seq, monotonic sent)
         self._unconfirmed: dict[int, float] = {}  # seq -> monotonic PUBACK time, oldest first
         self._max_packet: int | None = None
+        self._hold_until = 0.0  # monotonic: no publishing before (after a refused PUBACK)
         # Doubles each time results time out with no StoredAck at all in between (the
         # collector away for hours: do not refill the broker's queue every few minutes).
         self._ack_timeout_s = spool_cfg.ack_timeout_s
@@ -318,6 +319,8 @@ class Publisher:
     # --- sending -----------------------------------------------------------------------------
 
     def _fill(self, now: float) -> None:
+        if now < self._hold_until:
+            return  # the broker refused something: probe again after retry_s, not the spool
         window = self.spool_cfg.window
         cap = self.spool_cfg.max_unconfirmed
         while len(self._inflight) < window and len(self._inflight) + len(self._unconfirmed) < cap:
@@ -377,7 +380,13 @@ class Publisher:
 
     def _refused(self, seq: int, reason: str, now: float, factor: float = 1.0) -> None:
         self.state.refused[reason] = self.state.refused.get(reason, 0) + 1
-        self._requeue(seq, now + self.spool_cfg.retry_s * factor)
+        retry_at = now + self.spool_cfg.retry_s * factor
+        self._requeue(seq, retry_at)
+        if factor == 1.0:
+            # Whatever made the broker refuse this (no collector session, an ACL) refuses
+            # the rest too: hold the spool back, so that at most one window goes out per
+            # retry_s instead of the whole backlog over a metered link.
+            self._hold_until = max(self._hold_until, retry_at)
 
     def _requeue(self, seq: int, not_before: float | None = None) -> None:
         if seq in self._queued:

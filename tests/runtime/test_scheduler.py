@@ -115,3 +115,19 @@ def test_reanchor_after_a_clock_jump_recomputes_next_runs_from_now() -> None:
     finally:
         sched.shutdown()
     time.sleep(0)  # the scheduler thread exits on its own
+
+
+def test_clock_jumps_are_noticed_both_ways_and_small_drift_is_not() -> None:
+    from agent.daemon import ClockJumps
+
+    wall, mono = [1_000_000.0], [50.0]
+    jumps = ClockJumps(lambda: wall[0], lambda: mono[0], threshold_s=30)
+    mono[0] += 10
+    wall[0] += 10.5  # NTP slewing: no jump
+    assert jumps.check() is None
+    mono[0] += 1
+    wall[0] += 3601  # stepped an hour forward
+    assert jumps.check() == pytest.approx(3600, abs=1)
+    assert jumps.check() is None  # measured against the new offset from now on
+    wall[0] -= 86_400  # set back a day
+    assert jumps.check() == pytest.approx(-86_400, abs=1)
