@@ -4,6 +4,7 @@ PUBACK is not the end — only a StoredAck empties the spool."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,34 @@ def test_not_authorised_puback_keeps_results_until_the_stored_ack(
         centre.loop_stop()
         centre.disconnect()
         spool.close()
+
+
+def test_no_subscriber_is_not_a_delivery_and_holds_the_backlog_back(
+    tmp_path: Path, mosquitto_factory: MosquittoFactory
+) -> None:
+    broker = mosquitto_factory()  # nobody subscribes: every PUBACK says 0x10
+    cfg = configkit.build(
+        {
+            "probe": {"id": "probe-a", "state_dir": str(tmp_path)},
+            "mqtt": {"host": broker.host, "port": broker.port, "tls": False},
+            "spool": {"retry_s": 1.0, "window": 5},
+        },
+        AgentConfig,
+    ).resolve({}, [], tmp_path)
+    spool = Spool(tmp_path, max_bytes=10**6)
+    for _ in range(100):
+        spool.append("latency", lambda s: (TOPICS.result("probe-a", "latency"), b'{"seq":%d}' % s))
+    publisher = Publisher("probe-a", cfg.mqtt, cfg.spool, spool, boot_id=BOOT)
+    try:
+        publisher.start()
+        eventually(lambda: publisher.state.refused, timeout_s=20, message="no PUBACK seen")
+        time.sleep(3)
+        refused = publisher.state.refused
+        published = publisher.state.published
+    finally:
+        publisher.stop()
+        spool.close()
+    assert list(refused) == ["No matching subscribers"]
+    # One window at first, then one window per retry_s: not the whole backlog every time.
+    assert 5 <= published <= 30, published
+    assert Spool(tmp_path, max_bytes=10**6).figures().depth == 100
