@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
+import msgspec
+
 from agent import configkit, wire
 from agent.budget import MB, Budget
 from agent.clock import ClockWatch
@@ -35,6 +37,7 @@ def runner(tmp_path: Path, registry: dict[wire.Kind, Any] | None = None) -> Runn
             "probe": {"id": "p-1", "state_dir": str(tmp_path)},
             "interfaces": [{"name": "lo", "access": "mobile", "monthly_budget_mb": 100}],
             "measurements": {"health": {"disk_path": str(tmp_path)}},
+            "gate": {"enabled": False},
         },
         AgentConfig,
     )
@@ -77,3 +80,22 @@ def test_a_crashing_measurement_is_a_failed_result_and_skips_are_skipped(tmp_pat
     assert crashed.reason == "dns crashed: ZeroDivisionError('a bug')"
     assert missed.status == "skipped"
     assert [x.seq for x in r.last_results()] == [1, 2]
+
+
+def test_a_bandwidth_test_finding_the_lock_taken_is_skipped_after_heavy_wait_s(
+    tmp_path: Path,
+) -> None:
+    from tests.runtime.standins import SlowThroughput
+
+    r = runner(tmp_path, {**REGISTRY, "throughput": SlowThroughput})
+    r.cfg = msgspec.structs.replace(
+        r.cfg, schedule=msgspec.structs.replace(r.cfg.schedule, heavy_wait_s=1)
+    )
+    with r.heavy_lock:  # another bandwidth test is running
+        r.run("throughput", Link())
+    r.run("throughput", Link())  # free again: runs (gate disabled, unmetered link)
+    held, ran = payloads(r)
+    assert held.status == "skipped"
+    assert held.reason == "another bandwidth test was still running after 1 s"
+    assert held.detail == {"waited_s": 1.0}
+    assert ran.status == "ok", ran.reason
