@@ -37,6 +37,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(f"  password    {'set' if cfg.mqtt.password else 'not set'}")
     print(f"  links       {links}")
     print(f"  measuring   {', '.join(enabled) or 'nothing'}")
+    from agent.scheduler import job_specs
+
+    for spec in job_specs(cfg):
+        when = f"cron {spec.cron!r} UTC" if spec.cron else f"every {spec.interval_s:.0f} s"
+        print(f"    {spec.job_id:<22} {when}, this probe's offset +{spec.offset_s:.0f} s")
+    print(
+        f"  spool       up to {cfg.spool.max_mb:g} MB; clock "
+        f"{'must be synchronised' if cfg.schedule.require_synced_clock else 'must be sane'}"
+    )
     return 0
 
 
