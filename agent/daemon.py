@@ -214,6 +214,7 @@ class Daemon:
                     "the wall clock jumped by %+.0f s: rescheduling every measurement", jumped
                 )
                 self.scheduler.reanchor()
+            self.runner.retry_unspooled()
             self._tick_status()
         return 0
 
@@ -271,6 +272,8 @@ class Daemon:
                 "dropped": spool.dropped,
                 "oldest_seq": spool.oldest_seq,
                 "next_seq": spool.next_seq,
+                "held_in_memory": self.runner.unspooled,
+                "lost_unspoolable": self.runner.unspooled_lost,
             },
             "clock": {
                 "synced": clock.synced,

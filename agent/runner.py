@@ -9,11 +9,14 @@ The order of a bandwidth-heavy run (``Measurement.heavy``)::
 
 Every outcome is a result: ok, failed (the measurement raised MeasurementError) or skipped
 (lock, budget, gate, missed run). It is spooled (agent.spool) with its seq before anything
-is published, then the publisher is woken.
+is published, then the publisher is woken. When the disk refuses it (full, failing), it is
+held in memory — at most UNSPOOLED_MAX, the oldest lost beyond — and spooled at the next
+chance.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import threading
@@ -34,6 +37,8 @@ from agent.spool import Spool
 
 log = logging.getLogger(__name__)
 
+UNSPOOLED_MAX = 500  # results held in memory while the disk refuses them
+
 
 @dataclass(frozen=True)
 class LastResult:
@@ -45,6 +50,18 @@ class LastResult:
     seq: int
     measured_at: str
     reason: str | None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A result waiting for its seq: everything but the seq is fixed when it is measured."""
+
+    kind: wire.Kind
+    link: Link
+    outcome: Any
+    measured_at: dt.datetime
+    skipped: bool
+    clock: wire.Clock
 
 
 class Skip(Exception):
@@ -80,6 +97,9 @@ class Runner:
         self.last: dict[tuple[str, str | None], LastResult] = {}
         self._last_lock = threading.Lock()
         self.active = 0
+        self._unspooled: collections.deque[_Pending] = collections.deque()
+        self._unspooled_lock = threading.Lock()
+        self.unspooled_lost = 0
         self._active_lock = threading.Lock()
         self.configure(cfg)
 
@@ -189,37 +209,74 @@ class Runner:
         measured_at: dt.datetime | None = None,
         skipped: bool = False,
     ) -> int | None:
-        """Wrap ``outcome`` in an envelope with the next seq and spool it durably."""
-        when = measured_at or wire.utc_now()
-        clock = self.clock.state()
+        """Wrap ``outcome`` in an envelope with the next seq and spool it durably; its seq,
+        or None when the spool refused it (kept in memory and tried again, see below)."""
+        self.retry_unspooled()
+        pending = _Pending(kind, link, outcome, measured_at or wire.utc_now(), skipped,
+                           self.clock.state())  # fmt: skip
+        return self._spool(pending, first_try=True)
+
+    def retry_unspooled(self) -> int:
+        """Spool what a failing disk refused earlier (oldest first); how many made it."""
+        done = 0
+        while True:
+            with self._unspooled_lock:
+                if not self._unspooled:
+                    return done
+                pending = self._unspooled.popleft()
+            if self._spool(pending, first_try=False) is None:
+                return done
+            done += 1
+
+    def _spool(self, pending: _Pending, *, first_try: bool) -> int | None:
         built: list[wire.Result] = []
         topics = wire.Topics(self.cfg.mqtt.topic_root)
 
         def make(seq: int) -> tuple[str, bytes]:
             result = results.build(
-                kind=kind,
-                outcome=outcome,
+                kind=pending.kind,
+                outcome=pending.outcome,
                 probe_id=self.cfg.probe.id,
                 boot_id=self.boot_id,
                 seq=seq,
-                measured_at=when,
-                clock=clock,
-                link=link,
-                skipped=skipped,
+                measured_at=pending.measured_at,
+                clock=pending.clock,
+                link=pending.link,
+                skipped=pending.skipped,
             )
             built.append(result)
-            return topics.result(self.cfg.probe.id, kind), wire.encode(result)
+            return topics.result(self.cfg.probe.id, pending.kind), wire.encode(result)
 
         try:
-            seq = self.spool.append(kind, make)
+            seq = self.spool.append(pending.kind, make)
         except (StateError, wire.WireError) as exc:
-            log.error("%s result lost: it could not be spooled: %s", kind, exc)
+            if isinstance(exc, wire.WireError) or "exceeds the whole spool budget" in str(exc):
+                log.error("%s result lost: it can never be spooled: %s", pending.kind, exc)
+                return None
+            # A full disk or a failing card: keep it in memory (bounded) and try again at
+            # the next result or tick; only what overflows that is lost, and said so.
+            with self._unspooled_lock:
+                if first_try:
+                    self._unspooled.append(pending)
+                else:
+                    self._unspooled.appendleft(pending)
+                overflow = len(self._unspooled) - UNSPOOLED_MAX
+                if overflow > 0:
+                    self._unspooled.popleft()
+                    self.unspooled_lost += 1
+            log.error(
+                "%s result not spooled (%s): kept in memory with %d other(s), retrying%s",
+                pending.kind,
+                exc,
+                len(self._unspooled) - 1,
+                "; the oldest kept result was lost" if overflow > 0 else "",
+            )
             return None
         result = built[-1]
         with self._last_lock:
-            self.last[(kind, link.interface)] = LastResult(
-                kind=kind,
-                interface=link.interface,
+            self.last[(pending.kind, pending.link.interface)] = LastResult(
+                kind=pending.kind,
+                interface=pending.link.interface,
                 status=result.status,
                 seq=seq,
                 measured_at=result.measured_at.isoformat().replace("+00:00", "Z"),
@@ -227,6 +284,12 @@ class Runner:
             )
         self.on_spooled()
         return seq
+
+    @property
+    def unspooled(self) -> int:
+        """Results held in memory because the spool refused them."""
+        with self._unspooled_lock:
+            return len(self._unspooled)
 
     def last_results(self) -> list[LastResult]:
         with self._last_lock:

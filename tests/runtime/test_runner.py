@@ -13,7 +13,7 @@ from agent import configkit, wire
 from agent.budget import MB, Budget
 from agent.clock import ClockWatch
 from agent.config import AgentConfig
-from agent.errors import MeasurementError
+from agent.errors import MeasurementError, StateError
 from agent.measurements import REGISTRY, Link, Measurement
 from agent.measurements.dns import DnsConfig
 from agent.runner import Runner
@@ -99,3 +99,35 @@ def test_a_bandwidth_test_finding_the_lock_taken_is_skipped_after_heavy_wait_s(
     assert held.reason == "another bandwidth test was still running after 1 s"
     assert held.detail == {"waited_s": 1.0}
     assert ran.status == "ok", ran.reason
+
+
+class FailingSpool(Spool):
+    """The real spool, refusing appends (a full disk) while ``failing`` is set."""
+
+    failing = True
+
+    def append(self, kind: str, make: Any) -> int:
+        if self.failing:
+            raise StateError(f"spool {self.path}: cannot store {kind}: database or disk is full")
+        return super().append(kind, make)
+
+
+def test_results_the_disk_refuses_wait_in_memory_and_keep_their_order(tmp_path: Path) -> None:
+    r = runner(tmp_path)
+    spool = FailingSpool(tmp_path / "s", max_bytes=10**6)
+    r.spool = spool
+    first = wire.utc_now()
+    assert r.record("latency", Link(), MeasurementError("a"), measured_at=first) is None
+    assert r.record("dns", Link(), MeasurementError("b")) is None
+    assert r.unspooled == 2
+    spool.failing = False
+    assert r.retry_unspooled() == 2
+    assert r.record("ipv6", Link(), MeasurementError("c")) == 3
+    kept = payloads(r)
+    assert [(wire.kind_of(x), x.seq, x.reason) for x in kept] == [
+        ("latency", 1, "a"),
+        ("dns", 2, "b"),
+        ("ipv6", 3, "c"),
+    ]
+    assert kept[0].measured_at == first  # measured when it was, spooled when it could be
+    assert r.unspooled_lost == 0
