@@ -117,5 +117,5 @@ def test_no_subscriber_is_not_a_delivery_and_holds_the_backlog_back(
         spool.close()
     assert list(refused) == ["No matching subscribers"]
     # One window at first, then one window per retry_s: not the whole backlog every time.
-    assert 5 <= published <= 30, published
+    assert 5 <= published <= 40, published  # the backlog is 100
     assert Spool(tmp_path, max_bytes=10**6).figures().depth == 100
