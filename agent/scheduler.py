@@ -11,10 +11,12 @@ probes on a 1-hour throughput interval arrive spread over the hour, not at :00.
 APScheduler runs on the wall clock. Its job options here: ``coalesce`` (runs missed
 together run once), ``max_instances=1``, ``misfire_grace_time`` from the config. A run that
 APScheduler reports as *missed* (later than the grace) or *not started* (the previous one
-still running) becomes a skipped result via ``on_missed``. The clock: the daemon starts the
-scheduler only once the clock is sane (a Pi boots in 1970: APScheduler would enumerate
-every missed run since), and calls :meth:`Scheduler.reanchor` after a jump, which
-recomputes every job's next run from the new "now" (no flood of misses, no day-long sleep).
+still running) becomes a skipped result via ``on_missed``, and so do the slots it coalesced
+away after a stall (it runs only the latest; we count the slots between two runs).
+The clock: the daemon starts the scheduler only once the clock is sane (a Pi boots in
+1970: APScheduler would enumerate every missed run since), and calls
+:meth:`Scheduler.reanchor` after a jump, which recomputes every job's next run from the new
+"now" (no flood of misses, no day-long sleep).
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -133,7 +140,10 @@ class Scheduler:
             executors={"default": ThreadPoolExecutor(max_workers=WORKERS)},
             timezone=dt.UTC,
         )
-        self._sched.add_listener(self._event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self._sched.add_listener(
+            self._event, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+        )
+        self._last_slot: dict[str, dt.datetime] = {}  # job id -> last slot dealt with
         self.cfg = cfg
 
     def start(self) -> None:
@@ -145,6 +155,7 @@ class Scheduler:
     def apply(self, cfg: AgentConfig) -> None:
         """(Re)build every job from ``cfg``; a running test goes on."""
         self.cfg = cfg
+        self._last_slot.clear()
         for job_id in list(self._specs):
             if self._sched.get_job(job_id) is not None:
                 self._sched.remove_job(job_id)
@@ -163,7 +174,9 @@ class Scheduler:
             )
 
     def reanchor(self) -> None:
-        """After a clock jump: every job's next run computed afresh from the new now."""
+        """After a clock jump: every job's next run computed afresh from the new now (the
+        slots the jump skipped never existed: none is reported as missed)."""
+        self._last_slot.clear()
         for spec in self._specs.values():
             job = self._sched.get_job(spec.job_id)
             if job is not None:
@@ -195,17 +208,61 @@ class Scheduler:
     def _event(self, event: JobEvent) -> None:
         spec = self._specs.get(event.job_id)
         if spec is None:
-            return
+            return  # a command's one-off job
         runs = getattr(event, "scheduled_run_times", None) or [event.scheduled_run_time]
-        when = runs[-1].astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        if event.code == EVENT_JOB_MISSED:
+        this = runs[-1]
+        prev = self._last_slot.get(spec.job_id)
+        self._last_slot[spec.job_id] = this
+        # Slots between the last one handled and this one never came up at all: coalesced
+        # after a stall (APScheduler runs only the latest of them and says nothing).
+        gone = 0 if prev is None else max(0, slots_in(spec, prev, this) - 1)
+        since = (
+            f"{gone} earlier run(s) since {_utc(prev)} did not start either"
+            if prev and gone
+            else ""
+        )
+        if event.code == EVENT_JOB_SUBMITTED:
+            if prev is None or not gone:
+                return
             why = (
-                f"missed: the run due at {when} could not start within "
-                f"{self.cfg.schedule.misfire_grace_s} s"
+                f"missed: {gone} run(s) due after {_utc(prev)} never started "
+                "(the agent was stalled or busy)"
+            )
+        elif event.code == EVENT_JOB_MISSED:
+            why = (
+                f"missed: the run due at {_utc(this)} could not start within "
+                f"{self.cfg.schedule.misfire_grace_s} s" + (f"; {since}" if since else "")
             )
         else:
-            why = f"not started: the run due at {when} found the previous run still going"
+            why = f"not started: the run due at {_utc(this)} found the previous run still going"
+            why += f"; {since}" if since else ""
         try:
             self._on_missed(spec.kind, spec.link, why)
         except Exception:  # never into APScheduler's thread
             log.exception("recording a missed %s run failed", spec.kind)
+
+
+def _utc(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_MAX_COUNT = 100_000
+
+
+def slots_in(spec: JobSpec, after: dt.datetime, until: dt.datetime) -> int:
+    """How many of ``spec``'s slots (without jitter) lie in (after, until]. Jitter is less
+    than half a slot's spacing, so a jittered run time falls after its own slot and before
+    the next one."""
+    if until <= after:
+        return 0
+    if not spec.cron:
+        start = (EPOCH + dt.timedelta(seconds=spec.offset_s)).timestamp()
+        period = spec.interval_s
+        return int((until.timestamp() - start) // period - (after.timestamp() - start) // period)
+    trigger = trigger_for(spec, 0)
+    count = 0
+    fire = trigger.get_next_fire_time(None, after + dt.timedelta(microseconds=1))
+    while fire is not None and fire <= until and count < _MAX_COUNT:
+        count += 1
+        fire = trigger.get_next_fire_time(fire, fire + dt.timedelta(microseconds=1))
+    return count

@@ -13,7 +13,7 @@ import pytest
 from agent import configkit, wire
 from agent.config import AgentConfig
 from agent.measurements import Link
-from agent.scheduler import Scheduler, _Shifted, job_specs, offset_s, trigger_for
+from agent.scheduler import Scheduler, _Shifted, job_specs, offset_s, slots_in, trigger_for
 from tests.harness import eventually
 
 
@@ -131,3 +131,41 @@ def test_clock_jumps_are_noticed_both_ways_and_small_drift_is_not() -> None:
     assert jumps.check() is None  # measured against the new offset from now on
     wall[0] -= 86_400  # set back a day
     assert jumps.check() == pytest.approx(-86_400, abs=1)
+
+
+def test_runs_missed_beyond_the_grace_time_are_recorded_once() -> None:
+    cfg = config(
+        measurements={k: {"enabled": k == "latency"} for k in wire.KINDS},
+        schedule={"misfire_grace_s": 5, "jitter_s": 0},
+    )
+    missed: list[str] = []
+    ran: list[float] = []
+    sched = Scheduler(cfg, lambda k, lnk: ran.append(time.monotonic()),
+                      lambda k, lnk, why: missed.append(why), interval_override_s=1.0)  # fmt: skip
+    sched.start()
+    try:
+        eventually(lambda: ran, timeout_s=5, message="never ran")
+        sched._sched.pause()  # what a stalled process or a suspended board looks like
+        time.sleep(7)
+        sched._sched.resume()
+        eventually(lambda: missed, timeout_s=5, message="missed run not recorded")
+        time.sleep(1.5)
+    finally:
+        sched.shutdown()
+    # Seven slots went by: coalesced into the latest one (run), the others reported once.
+    assert len(missed) == 1, missed
+    assert missed[0].startswith("missed: ")
+    count = int(missed[0].split()[1])
+    assert 5 <= count <= 8, missed[0]
+    assert "never started" in missed[0]
+
+
+def test_slots_are_counted_for_intervals_and_cron() -> None:
+    cfg = config(measurements={"dns": {"cron": "*/10 * * * *"}}, schedule={"jitter_s": 0})
+    specs = {s.kind: s for s in job_specs(cfg)}
+    t0 = dt.datetime(2026, 3, 1, 0, 0, tzinfo=dt.UTC)
+    lat = specs["latency"]  # every 300 s
+    assert slots_in(lat, t0, t0 + dt.timedelta(hours=1)) == 12
+    assert slots_in(lat, t0, t0) == 0
+    dns = specs["dns"]  # 6 an hour, shifted by its offset
+    assert slots_in(dns, t0, t0 + dt.timedelta(hours=2)) == 12
