@@ -37,6 +37,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(f"  password    {'set' if cfg.mqtt.password else 'not set'}")
     print(f"  links       {links}")
     print(f"  measuring   {', '.join(enabled) or 'nothing'}")
+    from agent.scheduler import job_specs
+
+    for spec in job_specs(cfg):
+        when = f"cron {spec.cron!r} UTC" if spec.cron else f"every {spec.interval_s:.0f} s"
+        print(f"    {spec.job_id:<22} {when}, this probe's offset +{spec.offset_s:.0f} s")
+    print(
+        f"  spool       up to {cfg.spool.max_mb:g} MB; clock "
+        f"{'must be synchronised' if cfg.schedule.require_synced_clock else 'must be sane'}"
+    )
     return 0
 
 
@@ -70,6 +79,39 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from agent import daemon  # paho, APScheduler: only for the daemon
+
+    cfg = _load(args.config)
+    logging.basicConfig(level=cfg.log.level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return daemon.run(args.config)
+    except configkit.ConfigError as exc:
+        print(f"probe-agent: {exc}", file=sys.stderr)
+        return 2
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from agent import statusfile
+
+    cfg = _load(args.config)
+    state_dir = Path(cfg.probe.state_dir)
+    try:
+        doc = statusfile.read(state_dir)
+    except FileNotFoundError:
+        print(f"probe-agent: no {state_dir / statusfile.STATUS_FILE}: the agent never ran here")
+        return 3
+    except (OSError, ValueError) as exc:
+        print(f"probe-agent: cannot read the status file: {exc}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(doc, indent=2, sort_keys=True))
+        return 0
+    text, healthy = statusfile.render(doc)
+    print(text)
+    return 0 if healthy else 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probe-agent",
@@ -90,6 +132,38 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"agent config (default {DEFAULT_CONFIG})",
     )
     check.set_defaults(func=_cmd_check)
+
+    run = sub.add_parser(
+        "run",
+        help="the daemon: measure on schedule, spool, publish (what systemd starts)",
+        description="Run the agent until SIGTERM: scheduled measurements, the on-disk spool, "
+        "delivery over MQTT, fleet control. Exit 0 when stopped, 1 on a fatal error (let "
+        "systemd restart it), 2 on a config error.",
+    )
+    run.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"agent config (default {DEFAULT_CONFIG})",
+    )
+    run.set_defaults(func=_cmd_run)
+
+    status = sub.add_parser(
+        "status",
+        help="what the running agent is doing: broker, spool, last results, budget, clock",
+        description="Show the state the running agent keeps in its state dir (status.json). "
+        "Exit 0 when the agent runs and its status is current, 3 otherwise.",
+    )
+    status.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"agent config (default {DEFAULT_CONFIG})",
+    )
+    status.add_argument("--json", action="store_true", help="print status.json as it is")
+    status.set_defaults(func=_cmd_status)
 
     from agent.measurements import REGISTRY
 

@@ -12,6 +12,8 @@ from typing import Annotated, Literal, Self
 import msgspec
 
 from agent import configkit, wire
+from agent.budget import BudgetConfig
+from agent.gate import GateConfig
 from agent.measurements.base import Section
 from agent.measurements.dns import DnsConfig
 from agent.measurements.health import HealthConfig
@@ -85,6 +87,41 @@ class MeasurementsSection(Section, frozen=True, kw_only=True):
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
 
 
+class ScheduleSection(Section, frozen=True, kw_only=True):
+    """[schedule]: how runs are spread and what happens when they cannot start on time."""
+
+    # Each run starts up to this many seconds after its slot, at random (RIPE Atlas's spread).
+    # The slot itself is shifted by a fixed offset derived from the probe id, so 200 probes
+    # on the same interval do not hit one server in the same second.
+    jitter_s: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 30
+    # A run that could not start within this many seconds of its time (agent stopped, clock
+    # jumped, a long test before it) is recorded as a skipped result instead.
+    misfire_grace_s: Annotated[int, msgspec.Meta(ge=5, le=86_400)] = 300
+    # A bandwidth test waits at most this long for another one to end, then is skipped.
+    heavy_wait_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 900
+    # Measure only once the kernel says the clock is synchronised (NTP). false: a clock that
+    # is merely sane (after 2025) is enough; results then say synced = false.
+    require_synced_clock: bool = True
+
+
+class SpoolSection(Section, frozen=True, kw_only=True):
+    """[spool]: the on-disk outbox of results not yet stored centrally."""
+
+    # Disk budget of the spool's results (payload bytes). When full, the oldest health
+    # results go first, then the oldest of other kinds; each one counted and reported.
+    max_mb: Annotated[float, msgspec.Meta(ge=0.1, le=100_000.0)] = 100.0
+    # Results published and awaiting the broker's PUBACK at any time (the MQTT window).
+    window: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
+    # Results published but not yet confirmed stored by the collector; beyond it the
+    # agent waits for StoredAcks (a week of backlog is drained in steps of this size).
+    max_unconfirmed: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
+    # Publish again a result the broker accepted but the collector did not confirm within
+    # this many seconds (a broker that lost it, an ack that got lost).
+    ack_timeout_s: Annotated[float, msgspec.Meta(ge=1.0, le=86_400.0)] = 600.0
+    # Try again this long after a PUBACK refused a result (no subscriber, not authorised).
+    retry_s: Annotated[float, msgspec.Meta(ge=0.1, le=3600.0)] = 30.0
+
+
 class LogSection(Section, frozen=True, kw_only=True):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -94,6 +131,10 @@ class AgentConfig(Section, frozen=True, kw_only=True):
     mqtt: MqttSection = msgspec.field(default_factory=MqttSection)
     interfaces: list[InterfaceSection] = []
     measurements: MeasurementsSection = msgspec.field(default_factory=MeasurementsSection)
+    schedule: ScheduleSection = msgspec.field(default_factory=ScheduleSection)
+    gate: GateConfig = msgspec.field(default_factory=GateConfig)
+    budget: BudgetConfig = msgspec.field(default_factory=BudgetConfig)
+    spool: SpoolSection = msgspec.field(default_factory=SpoolSection)
     log: LogSection = msgspec.field(default_factory=LogSection)
 
     def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> AgentConfig:
@@ -109,9 +150,27 @@ class AgentConfig(Section, frozen=True, kw_only=True):
                     f"measurements.{kind}.interface = {wanted!r}: not in [[interfaces]] "
                     f"(declared: {', '.join(names) or 'none'})"
                 )
+            cron = getattr(self.measurements, kind).cron
+            if cron:
+                why = cron_problem(cron)
+                if why:
+                    problems.append(f"measurements.{kind}.cron = {cron!r}: {why}")
         mqtt = self.mqtt.resolved(env, base, problems)
         mqtt = msgspec.structs.replace(mqtt, username=mqtt.username or self.probe.id)
         return msgspec.structs.replace(self, mqtt=mqtt)
+
+
+def cron_problem(line: str) -> str | None:
+    """Why ``line`` is not a crontab line APScheduler accepts, or None."""
+    if len(line.split()) != 5:
+        return "expected 5 fields (minute hour day month weekday)"
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(line, timezone="UTC")
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def load_config(path: Path, env: dict[str, str] | None = None) -> AgentConfig:

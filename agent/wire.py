@@ -372,6 +372,10 @@ class ProbeStatus(_Strict, frozen=True, kw_only=True):
     at: UtcTime | None = None  # None in the Last Will: it is written at connect time
     agent_version: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     reason: Text | None = None
+    # Fleet control: the remote config in force (a short digest; None: the file alone) and
+    # why the last one sent was rejected (None: it was accepted).
+    config_digest: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{12}$")] | None = None
+    config_error: Text | None = None
 
 
 class Command(_Strict, frozen=True, kw_only=True):

@@ -31,6 +31,9 @@ class Schedule(Section, frozen=True, kw_only=True):
 
     enabled: bool = True
     interval_s: Interval = 300
+    # A crontab line (5 fields, UTC) instead of interval_s, e.g. "0 19-22 * * *"; the agent
+    # checks it when loading the config (agent.config) and schedules it (agent.scheduler).
+    cron: Annotated[str, msgspec.Meta(max_length=100)] = ""
     interface: str = ""  # empty: every interface in [[interfaces]] (or the default route)
 
 

@@ -306,6 +306,7 @@ else
     if [[ $START -eq 1 ]]; then
         run systemctl restart "$UNIT_NAME"
         echo "  follow it with: journalctl -u $UNIT_NAME -f"
+        echo "  what it is doing: sudo probe-agent status"
     fi
 fi
 if [[ $DRY_RUN -eq 1 ]]; then say "dry run: nothing was changed"; else say "done"; fi

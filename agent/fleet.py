@@ -1,0 +1,178 @@
+"""Fleet control from the centre: the retained config topic and the command topic.
+
+**Config** (``<root>/<probe>/config``, retained): a JSON object — or TOML text — holding
+only the sections the centre may change: ``measurements``, ``schedule``, ``gate`` and
+``budget``. Each key given overrides the same key of the probe's file; the rest of the
+file stands (a list, e.g. latency targets, is replaced whole). Identity, broker,
+credentials, interfaces, state dir and spool stay in the probe's own file: a bad remote
+config must never cut a probe off. The result is validated by the same decoder as the file
+(``agent.configkit``); a bad one is rejected — the probe keeps its last good config and
+says why in its retained status (``config_error``) and in ``probe-agent status``. A good one
+is applied at once and kept in ``remote-config.json`` in the state dir, so it survives
+restarts. An empty retained message withdraws it (back to the file alone)::
+
+    mosquitto_pub -r -q 1 -t probefleet/v1/dongnai-tanphu-01/config \\
+        -m '{"measurements": {"latency": {"interval_s": 600}}}'
+
+**Commands** (``<root>/<probe>/commands``): ``wire.Command`` — run a measurement now, on
+one link or on each; the result is published like any other (a heavy test still waits for
+the lock and respects the data budget, but not the busy-line gate: someone asked for it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent import _durable, configkit, wire
+from agent.config import AgentConfig
+
+log = logging.getLogger(__name__)
+
+REMOTE_FILE = "remote-config.json"
+REMOTE_SECTIONS = ("measurements", "schedule", "gate", "budget")
+
+
+class RemoteConfigError(ValueError):
+    pass
+
+
+def parse_remote(payload: bytes) -> dict[str, Any]:
+    """The remote document as a dict; RemoteConfigError when unreadable or not allowed."""
+    text = payload.decode("utf-8", errors="strict").strip()
+    try:
+        doc = json.loads(text) if text.startswith("{") else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RemoteConfigError(f"not valid JSON or TOML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise RemoteConfigError("expected an object of sections")
+    refused = sorted(k for k in doc if k not in REMOTE_SECTIONS)
+    if refused:
+        raise RemoteConfigError(
+            f"{', '.join(refused)}: not changeable from the centre "
+            f"(allowed: {', '.join(REMOTE_SECTIONS)})"
+        )
+    return doc
+
+
+def merge(local: dict[str, Any], remote: dict[str, Any]) -> dict[str, Any]:
+    """The file with every key the centre sent put over it (tables merged key by key)."""
+    merged = dict(local)
+    for key, value in remote.items():
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            merged[key] = merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def digest(remote: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(remote, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class ConfigSource:
+    """The local file plus the last good remote overlay; builds the AgentConfig in force."""
+
+    def __init__(self, path: Path, env: dict[str, str] | None = None) -> None:
+        self.path = path
+        self.env = dict(os.environ) if env is None else env
+        self.remote: dict[str, Any] = {}
+        self.error: str | None = None
+
+    def _local(self) -> dict[str, Any]:
+        try:
+            return tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise configkit.ConfigError(self.path, [str(exc)]) from None
+
+    def build(self, remote: dict[str, Any]) -> AgentConfig:
+        """The config of the file with ``remote`` on top; ConfigError listing every problem."""
+        source = f"{self.path} + remote config" if remote else self.path
+        cfg = configkit.build(merge(self._local(), remote), AgentConfig, source)
+        problems: list[str] = []
+        cfg = cfg.resolve(self.env, problems, self.path.parent)
+        if problems:
+            raise configkit.ConfigError(source, problems)
+        return cfg
+
+    def load(self, state_dir: Path | None = None) -> AgentConfig:
+        """At start: the file, plus the remote overlay kept from last time if still valid."""
+        cfg = self.build({})
+        kept = Path(state_dir or cfg.probe.state_dir) / REMOTE_FILE
+        if kept.exists():
+            try:
+                remote = json.loads(kept.read_text(encoding="utf-8"))
+                with_remote = self.build(remote)
+            except (OSError, ValueError, configkit.ConfigError) as exc:
+                log.error("ignoring %s (%s): running on %s alone", kept, exc, self.path)
+                return cfg
+            self.remote = remote
+            log.info("remote config %s applied (kept from %s)", digest(remote), kept)
+            return with_remote
+        return cfg
+
+
+class Fleet:
+    """Handles the config and commands channels (called on the publisher's thread)."""
+
+    def __init__(
+        self,
+        source: ConfigSource,
+        state_dir: Path,
+        *,
+        apply: Callable[[AgentConfig], None],
+        command: Callable[[wire.Command], None],
+        report: Callable[[], None],
+    ) -> None:
+        self.source = source
+        self.state_dir = state_dir
+        self._apply = apply
+        self._command = command
+        self._report = report
+
+    def handle(self, channel: str, payload: bytes) -> None:
+        if channel == "config":
+            self.config(payload)
+        elif channel == "commands":
+            try:
+                command: wire.Command = wire.decode(payload, wire.Command)
+            except wire.WireError as exc:
+                log.warning("ignoring a bad command: %s", exc)
+                return
+            log.info("command %s: measure %s", command.request_id, command.kind)
+            self._command(command)
+
+    def config(self, payload: bytes) -> None:
+        kept = self.state_dir / REMOTE_FILE
+        try:
+            remote = parse_remote(payload) if payload.strip() else {}
+            if remote == self.source.remote and self.source.error is None:
+                return  # the retained message again, on reconnect
+            cfg = self.source.build(remote)
+        except (RemoteConfigError, UnicodeDecodeError, configkit.ConfigError) as exc:
+            self.source.error = f"remote config rejected: {exc}"[:500]
+            log.error("%s; keeping the last good config", self.source.error)
+            self._report()
+            return
+        try:
+            self._apply(cfg)  # checks what only the measurements know, before changing anything
+        except configkit.ConfigError as exc:
+            self.source.error = f"remote config rejected: {exc}"[:500]
+            log.error("%s; keeping the last good config", self.source.error)
+            self._report()
+            return
+        if remote:
+            _durable.write_atomic(kept, json.dumps(remote, sort_keys=True).encode())
+        elif kept.exists():
+            kept.unlink()
+        self.source.remote = remote
+        self.source.error = None
+        log.info("remote config %s", f"{digest(remote)} applied" if remote else "withdrawn")
+        self._report()
