@@ -269,6 +269,15 @@ def commune() -> JSON:
                 width=8,
             ),
             panel(
+                "timeseries",
+                "Provincial services: availability over time",
+                [target("service_over_time", ("commune",))],
+                unit="percentunit",
+                min_value=0,
+                max_value=1,
+                width=24,
+            ),
+            panel(
                 "table", "Probe health", [target("probe_health", ("probe",), table=True)], width=8
             ),
         ],
@@ -458,11 +467,22 @@ def fleet_health() -> JSON:
             panel(
                 "table",
                 "Last seen, temperature, spool (latest health report)",
-                [target("probe_health", ("probe", "commune"), table=True)],
+                [
+                    target("probe_last_seen", ("probe", "commune"), table=True),
+                    target("probe_health", ("probe",), ref="B", table=True),
+                ],
                 width=24,
+                # Last seen is the time of the last report (query A); B's time is not.
+                transformations=[
+                    {"id": "joinByField", "options": {"byField": "probe", "mode": "outer"}},
+                    {
+                        "id": "organize",
+                        "options": {"excludeByName": {"Time 2": True, "uptime_s 2": True}},
+                    },
+                ],
                 overrides=[
                     {
-                        "matcher": {"id": "byName", "options": "Time"},
+                        "matcher": {"id": "byName", "options": "Time 1"},
                         "properties": [
                             {"id": "displayName", "value": "last seen"},
                             {"id": "unit", "value": "dateTimeFromNow"},

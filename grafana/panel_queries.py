@@ -111,10 +111,20 @@ _DASHBOARD: Final[tuple[Query, ...]] = (
         columns=("probes",),
     ),
     Query(
+        name="probe_last_seen",
+        doc="Per probe, its latest health report: the time column is when it was measured "
+        "(last seen; one selector, so InfluxDB returns that point's time) and uptime_s.",
+        measurement="health",
+        select='SELECT last("uptime_s") AS "uptime_s" '
+        f'FROM "health" WHERE $timeFilter AND {_SUMMARY} AND {_PLACE}',
+        columns=("uptime_s",),
+    ),
+    Query(
         name="probe_health",
-        doc="Per probe, its latest health summary: last seen (the time column), "
-        "temperature_c, cpu_pct, disk_used_pct, spool_depth (results waiting on the probe), "
-        "spool_dropped (ever forced out), uptime_s.",
+        doc="Per probe, the latest value of each: temperature_c, cpu_pct, disk_used_pct, "
+        "spool_depth (results waiting on the probe), spool_dropped (ever forced out), "
+        "uptime_s. Several selectors: the time column is the period's start, not last seen "
+        "(probe_last_seen has that).",
         measurement="health",
         select='SELECT last("uptime_s") AS "uptime_s", last("temperature_c") AS "temperature_c", '
         'last("cpu_pct") AS "cpu_pct", last("disk_used_pct") AS "disk_used_pct", '
