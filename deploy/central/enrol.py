@@ -6,6 +6,7 @@
         --interface eth0:fixed:VNPT --interface wwan0:mobile:Viettel:20000
     ./enrol.py revoke dongnai-tanphu-02 [--forget]
     ./enrol.py list
+    ./enrol.py service collector --password-file secrets/mqtt-collector-password
 
 enrol: a random password, hashed into Mosquitto's password file (the same PBKDF2-SHA512
 ``$7$`` format as ``mosquitto_passwd``, so no Mosquitto is needed on this host); the
@@ -359,6 +360,27 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0 if known else 1
 
 
+def cmd_service(args: argparse.Namespace) -> int:
+    """Set a service account's password (collector, healthcheck) from a file: setup.sh's."""
+    if args.name not in acl_users(args.acl):
+        raise EnrolError(f"{args.name!r} has no 'user' block in {args.acl}: not a service account")
+    try:
+        password = args.password_file.read_text().strip()
+    except OSError as exc:
+        raise EnrolError(f"{args.password_file}: {exc.strerror}") from None
+    if len(password) < 16:
+        raise EnrolError(f"{args.password_file}: a service password needs 16+ characters")
+    users = read_users(args.passwd)
+    if args.name in users and check_password(users[args.name], password):
+        print(f"{args.name}: password unchanged")
+        return 0
+    users[args.name] = hash_password(password)
+    write_users(args.passwd, users)
+    print(f"{args.name}: password set in {args.passwd}")
+    reload_broker(args.reload)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     users = read_users(args.passwd)
     service = acl_users(args.acl)
@@ -418,6 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("probe_id", type=probe_id, metavar="PROBE_ID")
     revoke.add_argument("--forget", action="store_true", help="also drop its inventory row")
     revoke.set_defaults(func=cmd_revoke)
+
+    service = sub.add_parser("service", help="set a service account's password (setup.sh)")
+    service.add_argument("name", help="a user the ACL names: collector, healthcheck")
+    service.add_argument("--password-file", type=Path, required=True)
+    service.set_defaults(func=cmd_service)
 
     listing = sub.add_parser("list", help="probes with a login and/or an inventory row")
     listing.set_defaults(func=cmd_list)
