@@ -137,14 +137,14 @@ class Query:
         start: dt.datetime,
         end: dt.datetime,
         group_by: Sequence[str] = (),
-        filters: Mapping[str, str | None] | None = None,
+        filters: Mapping[str, str | Sequence[str] | None] | None = None,
         params: Mapping[str, str | float] | None = None,
         windows: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
         tz: str = LOCAL_TZ,
     ) -> str:
-        """Concrete InfluxQL for the report: ``filters`` maps tag placeholders to one exact
-        value (None or absent = any, including none); ``windows`` are the time ranges of a
-        report-only query (default: the whole period)."""
+        """Concrete InfluxQL for the report: ``filters`` maps tag placeholders to an exact
+        value or a list of them (None or absent = any, including none); ``windows`` are the
+        time ranges of a report-only query (default: the whole period)."""
         if (end - start).total_seconds() <= 0:
             raise ValueError(f"query {self.name}: empty period {start} .. {end}")
         ranges = windows if windows is not None else [(start, end)]
@@ -157,7 +157,14 @@ class Query:
             values[key] = _number(value) if isinstance(value, float | int) else str(value)
         for tag in ("district", "commune", "access", "operator", "probe", "service", "target"):
             wanted = (filters or {}).get(tag)
-            values[tag] = ".*" if wanted is None else regex_literal(wanted)
+            if wanted is None:
+                values[tag] = ".*"
+            elif isinstance(wanted, str):
+                values[tag] = regex_literal(wanted)
+            elif wanted:
+                values[tag] = "(" + "|".join(regex_literal(w) for w in wanted) + ")"
+            else:
+                raise ValueError(f"query {self.name}: an empty list of {tag} values")
         # Longest names first, so $timeSource is not eaten by a $time….
         for key in sorted(values, key=len, reverse=True):
             text = text.replace(f"${key}", values[key])

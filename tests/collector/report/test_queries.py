@@ -103,3 +103,11 @@ def test_import_has_no_side_effects() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert out.stderr == ""
+
+
+def test_a_list_filter_is_an_alternation_of_literals() -> None:
+    q = queries.CATALOGUE["latency_summary"]
+    text = q.render(start=START, end=END, filters={"target": ["10.1.2.3", "tslcd.dongnai"]})
+    assert r'"target" =~ /^(10\.1\.2\.3|tslcd\.dongnai)$/' in text
+    with pytest.raises(ValueError, match="empty list of target"):
+        q.render(start=START, end=END, filters={"target": []})
