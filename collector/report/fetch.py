@@ -19,12 +19,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from collector.queries import Query
 from collector.report.errors import QueryFailed
 
 Value = float | int | str | bool | None
+# Peak windows: a month of days per HTTP request (a year = 12 requests).
+STATEMENTS_PER_REQUEST: Final = 31
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +48,10 @@ class Row:
 
 
 class InfluxQL(Protocol):
-    """Runs one InfluxQL statement and returns the JSON ``results[0]`` (the seam's test double
-    implements just this)."""
+    """Runs InfluxQL (one statement, or several joined by ``;``) and returns the JSON
+    ``results``, one per statement (the seam's test double implements just this)."""
 
-    def run(self, text: str) -> dict[str, Any]: ...
+    def run(self, text: str) -> list[dict[str, Any]]: ...
 
 
 class HttpInfluxQL:
@@ -72,7 +74,7 @@ class HttpInfluxQL:
         # The collector's own database: never send this through an http_proxy variable.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def run(self, text: str) -> dict[str, Any]:
+    def run(self, text: str) -> list[dict[str, Any]]:
         form = {"db": self.database, "q": text, "epoch": "s"}
         if self.retention_policy:
             form["rp"] = self.retention_policy
@@ -97,12 +99,13 @@ class HttpInfluxQL:
             raise QueryFailed(f"cannot reach InfluxDB at {self.url}: {reason}") from None
         try:
             doc = json.loads(body)
-            result: dict[str, Any] = doc["results"][0]
+            results: list[dict[str, Any]] = doc["results"]
+            errors = [r["error"] for r in results if "error" in r]
         except (ValueError, KeyError, IndexError, TypeError):
             raise QueryFailed(f"{self.url}: not an InfluxQL answer: {body[:200]!r}") from None
-        if "error" in result:
-            raise QueryFailed(f"InfluxDB refused the query: {result['error']}")
-        return result
+        if errors:
+            raise QueryFailed(f"InfluxDB refused the query: {errors[0]}")
+        return results
 
 
 @dataclass
@@ -115,22 +118,32 @@ class Fetcher:
     done: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
-    def rows(self, query: Query, what: str, text: str) -> list[Row]:
-        self.done += 1
-        if self.progress is not None:
-            of = f"/{self.total}" if self.total else ""
-            self.progress(f"[{self.done}{of}] {query.name} {what}")
-        started = time.perf_counter()
-        try:
-            result = self.client.run(text)
-        except QueryFailed as exc:
-            raise QueryFailed(f"query {query.name} ({what}): {exc}") from None
-        key = f"{query.name} {what}"
-        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+    def rows(self, query: Query, what: str, texts: list[str]) -> list[Row]:
+        """The rows of ``texts`` (statements of one query, e.g. one per peak window), sent
+        ``STATEMENTS_PER_REQUEST`` at a time, one progress line per request."""
         out: list[Row] = []
-        for series in result.get("series", []):
-            tags = {k: str(v) for k, v in (series.get("tags") or {}).items()}
-            columns = series["columns"]
-            for values in series["values"]:
-                out.append(Row(tags, dict(zip(columns, values, strict=True))))
+        key = f"{query.name} {what}"
+        for first in range(0, len(texts), STATEMENTS_PER_REQUEST):
+            chunk = texts[first : first + STATEMENTS_PER_REQUEST]
+            self.done += 1
+            if self.progress is not None:
+                of = f"/{self.total}" if self.total else ""
+                part = (
+                    f" ({first + 1}-{first + len(chunk)} of {len(texts)})"
+                    if first or len(chunk) < len(texts)
+                    else ""
+                )
+                self.progress(f"[{self.done}{of}] {query.name} {what}{part}")
+            started = time.perf_counter()
+            try:
+                results = self.client.run(";\n".join(chunk))
+            except QueryFailed as exc:
+                raise QueryFailed(f"query {query.name} ({what}): {exc}") from None
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+            for result in results:
+                for series in result.get("series", []):
+                    tags = {k: str(v) for k, v in (series.get("tags") or {}).items()}
+                    columns = series["columns"]
+                    for values in series["values"]:
+                        out.append(Row(tags, dict(zip(columns, values, strict=True))))
         return out

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from collector import queries
 from collector.inventory import InventoryFile, TargetsFile
-from collector.report import state
-from collector.report.fetch import Fetcher, Row
+from collector.report import ranks, state
+from collector.report.fetch import STATEMENTS_PER_REQUEST, Fetcher, Row
 from collector.report.model import (
     ACCESS_TYPES,
     AccessFigures,
@@ -62,7 +62,7 @@ Handler = Callable[[list[Row]], None]
 class _Job:
     query: queries.Query
     what: str
-    text: str
+    texts: list[str]
     handle: Handler
 
 
@@ -147,7 +147,7 @@ class _Builder:
             windows=windows,
             tz=self.settings.timezone,
         )
-        self.jobs.append(_Job(query, what, text, handle))
+        self.jobs.append(_Job(query, what, [text], handle))
 
     def plan(self, latency_targets: list[str] | None) -> None:
         s = self.settings
@@ -164,17 +164,6 @@ class _Builder:
             by = f"by {level}"
             self.add("download_summary", by, self._speed(level, "download"), group_by=group)
             self.add("upload_summary", by, self._speed(level, "upload"), group_by=group)
-            if windows:
-                self.add(
-                    "download_peak",
-                    by,
-                    self._peak(level, "download"),
-                    group_by=group,
-                    windows=windows,
-                )
-                self.add(
-                    "upload_peak", by, self._peak(level, "upload"), group_by=group, windows=windows
-                )
             self.add("throughput_runs", by, self._runs(level), group_by=group)
             if latency_targets is None or latency_targets:
                 self.add(
@@ -201,6 +190,10 @@ class _Builder:
                 group_by=AREA_TAGS[level],
                 filters={"service": s.services or None},
             )
+        if windows:
+            query = queries.CATALOGUE["throughput_peak_values"]
+            texts = [query.render(start=a, end=b, tz=s.timezone) for a, b in windows]
+            self.jobs.append(_Job(query, f"{len(windows)} peak windows", texts, self._peak))
         probe_group = (*AREA_TAGS["commune"], "probe")
         self.add("ipv6_readiness", "by probe", self._ipv6, group_by=probe_group)
         self.add("probe_hours_seen", "by probe", self._hours_seen, group_by=probe_group)
@@ -296,19 +289,34 @@ class _Builder:
 
         return handle
 
-    def _peak(self, level: Level, direction: str) -> Handler:
-        def handle(rows: list[Row]) -> None:
-            for row in rows:
-                figures = self._access(level, row)
-                if figures is None:
-                    continue
-                speed: Speed = getattr(figures, direction)
-                speed.peak_median_mbps = row.num("median_mbps")
-                speed.peak_p10_mbps = row.num("p10_mbps")
-                speed.peak_tests = row.count("tests")
-                speed.peak_tests_at_target = row.count("tests_at_target")
-
-        return handle
+    def _peak(self, rows: list[Row]) -> None:
+        """Peak-hour values -> every level's peak median and 10th percentile (InfluxDB's
+        definitions, ``ranks``), counts of tests and of tests at target."""
+        values: dict[tuple[Level, Key, str, str], list[float]] = {}
+        at_target: dict[tuple[Level, Key, str], int] = {}
+        for row in rows:
+            if row.tags.get("access", "") not in ACCESS_TYPES:
+                continue
+            for level in AREA_TAGS:
+                slot = (level, self._key(level, row), row.tags["access"])
+                for direction in ("download", "upload"):
+                    value = row.num(f"{direction}_mbps")
+                    if value is not None:
+                        values.setdefault((*slot, direction), []).append(value)
+                at_target[slot] = at_target.get(slot, 0) + row.count("meets_download_target")
+        for (level, key, access, direction), found in values.items():
+            if not any(key):
+                continue  # probes missing from the inventory
+            probe_like = Row(dict(zip(AREA_TAGS[level], key, strict=True)), {})
+            probe_like.tags["access"] = access
+            figures = self._access(level, probe_like)
+            assert figures is not None
+            speed: Speed = getattr(figures, direction)
+            speed.peak_median_mbps = ranks.median(found)
+            speed.peak_p10_mbps = ranks.percentile(found, 10)
+            speed.peak_tests = len(found)
+            if direction == "download":
+                speed.peak_tests_at_target = at_target.get((level, key, access), 0)
 
     def _runs(self, level: Level) -> Handler:
         def handle(rows: list[Row]) -> None:
@@ -467,9 +475,9 @@ def gather(
     else:
         latency_targets = None
     builder.plan(latency_targets)
-    fetcher.total = len(builder.jobs)
+    fetcher.total = sum(-(-len(j.texts) // STATEMENTS_PER_REQUEST) for j in builder.jobs)
     for job in builder.jobs:
-        job.handle(fetcher.rows(job.query, job.what, job.text))
+        job.handle(fetcher.rows(job.query, job.what, job.texts))
     exclusions = builder.exclusions
     state.read_into(exclusions, state_dir, start, end)
     report = Report(
@@ -497,7 +505,7 @@ def gather(
         bands=builder.bands,
         hours=builder.hours(),
         query_seconds=sum(fetcher.seconds.values()),
-        statements=len(builder.jobs),
+        statements=sum(len(j.texts) for j in builder.jobs),
     )
     apply_verdicts(report, settings, targets)
     return report

@@ -53,7 +53,7 @@ def parse_when(text: str, tz: str, *, end: bool) -> dt.datetime:
 
 def latency_targets_known(client: InfluxQL) -> list[str]:
     """Latency targets in the database (for leaving the data network's out)."""
-    result = client.run('SHOW TAG VALUES FROM "latency" WITH KEY = "target"')
+    result = client.run('SHOW TAG VALUES FROM "latency" WITH KEY = "target"')[0]
     values: list[str] = []
     for series in result.get("series", []):
         values.extend(str(v[1]) for v in series.get("values", []))
