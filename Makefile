@@ -1,6 +1,6 @@
 # The commands CI calls verbatim. `make help` lists them.
 PY ?= .venv/bin/python
-DEBIAN_PACKAGES = mosquitto mosquitto-clients influxdb nginx-light iproute2 iputils-ping dnsmasq-base curl openssl shellcheck
+DEBIAN_PACKAGES = mosquitto mosquitto-clients influxdb nginx-light iproute2 iputils-ping dnsmasq-base curl openssl shellcheck chromium
 
 .PHONY: help install system-deps test check format schema bench clean grafana
 

@@ -26,7 +26,7 @@ def test_every_query_has_a_stable_name_doc_and_columns() -> None:
         assert len(q.doc) > 40, name
         assert q.columns, name
         for column in q.columns:
-            assert f'AS "{column}"' in q.select, (name, column)
+            assert f'"{column}"' in q.select, (name, column)
 
 
 def test_render_leaves_no_placeholder_and_filters_literally() -> None:
@@ -48,7 +48,7 @@ def test_render_leaves_no_placeholder_and_filters_literally() -> None:
 def test_grafana_form_keeps_grafana_variables() -> None:
     grafana = queries.grafana_queries()
     assert "download_summary" in grafana
-    assert "download_peak" not in grafana
+    assert "throughput_peak_values" not in grafana
     text = grafana["download_summary"].grafana(("commune",))
     assert "$timeFilter" in text
     assert '"commune" =~ /^$commune$/' in text
@@ -57,7 +57,7 @@ def test_grafana_form_keeps_grafana_variables() -> None:
     assert "GROUP BY time($__interval)" in by_hour
     assert "tz('Asia/Ho_Chi_Minh')" in by_hour
     with pytest.raises(ValueError, match="report-only"):
-        queries.CATALOGUE["download_peak"].grafana()
+        queries.CATALOGUE["throughput_peak_values"].grafana()
     assert set(grafana["latency_summary"].placeholders()) >= {"timeFilter", "commune", "target"}
 
 
@@ -103,3 +103,11 @@ def test_import_has_no_side_effects() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert out.stderr == ""
+
+
+def test_a_list_filter_is_an_alternation_of_literals() -> None:
+    q = queries.CATALOGUE["latency_summary"]
+    text = q.render(start=START, end=END, filters={"target": ["10.1.2.3", "tslcd.dongnai"]})
+    assert r'"target" =~ /^(10\.1\.2\.3|tslcd\.dongnai)$/' in text
+    with pytest.raises(ValueError, match="empty list of target"):
+        q.render(start=START, end=END, filters={"target": []})
