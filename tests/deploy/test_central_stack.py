@@ -227,3 +227,24 @@ def test_broker_config_sizes_the_queue_for_a_week() -> None:
         env={"PROBEFLEET_MQTT_PASSWORD": "x", "PROBEFLEET_INFLUXDB_TOKEN": "t"},
     )
     assert cfg_session.mqtt.session_expiry_s >= 7 * 86400
+
+
+def test_readme_commands_are_the_tools_real_options() -> None:
+    """The enrol/revoke/setup lines an operator copies from README.md parse with the tools'
+    own option parsers."""
+    import shlex
+
+    from tests.deploy.test_enrol import enrol
+
+    readme = (CENTRAL / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(blocks))  # continuation lines
+    enrols = re.findall(r"\./enrol\.py ([^\n#]+)", joined)
+    assert len(enrols) >= 2
+    for line in enrols:
+        args = enrol.build_parser().parse_args(shlex.split(line))
+        assert args.command in ("enrol", "revoke", "list", "service")
+    setup = re.search(r"\./setup\.sh ([^\n#]+)", joined)
+    assert setup is not None
+    assert setup.group(1).split()[0] == "--name"
+    assert "--name|--ip)" in (CENTRAL / "setup.sh").read_text()

@@ -280,3 +280,33 @@ def test_rule_queries_match_the_collectors_points(
         assert {dict(k)["probe"]: v for k, v in got.items()} == pytest.approx(
             {p: statistics.median(v) for p, v in per_probe.items()}
         )
+
+
+def test_latency_service_and_dns_figures(
+    province: tuple[InfluxTarget, fleet.Published, dt.datetime],
+) -> None:
+    """The golden rows each probe sent three times: loss, availability and DNS as sent."""
+    target = province[0]
+    golden = fleet._data("latency")["targets"]
+    text = PANEL_QUERIES["latency_summary"].grafana(("target",))
+    latency = _by(rows(target, grafana_fill(text)), "target")
+    for row in golden:
+        got = latency[(row["target"],)]
+        want_loss = 100 * (1 - row["received"] / row["sent"])
+        assert got["loss_pct"] == pytest.approx(want_loss), row["target"]
+        assert got["runs"] == 3 * len(fleet.ALL_PROBES)
+        assert got["rtt_median_ms"] == row.get("rtt_median_ms")
+    services = _by(
+        rows(target, grafana_fill(PANEL_QUERIES["service_availability"].grafana())), "service"
+    )
+    for check in fleet._data("service")["checks"]:
+        assert services[(check["name"],)]["availability"] == (1.0 if check["up"] else 0.0)
+    dns = rows(target, grafana_fill(PANEL_QUERIES["dns_time"].grafana()))
+    got = {(r["resolver"], r["rrtype"]): r for r in dns}
+    runs = 3 * len(fleet.ALL_PROBES)
+    for query in fleet._data("dns")["queries"]:
+        row = got[(query["resolver"], query["rrtype"])]
+        assert row["queries"] == runs
+        # InfluxDB answers null, not 0, for a count over no values next to other columns.
+        assert (row["answered"] or 0) == (runs if "time_ms" in query else 0)
+        assert row["time_median_ms"] == query.get("time_ms")
