@@ -156,8 +156,6 @@ def referenced(text: str) -> tuple[set[str], set[str]]:
 
 def test_dashboards_and_rules_name_only_what_the_collector_writes() -> None:
     model = data_model()
-    # Awaiting measurements must not be documented yet: once they are, they are checked.
-    assert not AWAITING & set(model), "documented now: remove them from AWAITING"
     texts = [t["query"] for b in boards().values() for t in targets_of(b)]
     texts += [
         v["query"]
@@ -178,7 +176,9 @@ def test_dashboards_and_rules_name_only_what_the_collector_writes() -> None:
         names, identifiers = referenced(text)
         assert names, text
         for name in names:
-            if name in AWAITING:
+            # A measurement still being added elsewhere (AWAITING) is checked as soon as the
+            # README documents it; until then it is the only kind allowed to be missing.
+            if name not in model and name in AWAITING:
                 continue
             assert name in model, f"{name}: not a measurement the collector writes ({text})"
             unknown = identifiers - model[name]
