@@ -299,3 +299,38 @@ def _logs_in(broker: CentralBroker, user: str, password: str) -> bool:
         return client.connack == [0]
     finally:
         client.close()
+
+
+def test_the_collectors_queue_outlives_its_absence_and_a_broker_restart(
+    site: tuple[CentralBroker, dict[str, str]],
+) -> None:
+    """More than Mosquitto's default 1000 queued messages wait for an absent collector
+    (max_queued_messages), and survive a broker restart (persistence)."""
+    broker, passwords = site
+    topic = f"{ROOT_TOPIC}/+/results/+"
+    session = {"client_id": "probefleet-collector", "clean_start": False, "internal": True}
+    first = Client(broker, "collector", passwords["collector"], **session).connect(  # type: ignore[arg-type]
+        session_expiry_s=3600
+    )
+    first.subscribe(topic)
+    first.close()
+    probe = Client(broker, "probe-a", passwords["probe-a"]).connect()
+    n = 1500
+    for i in range(n):
+        probe.client.publish(f"{ROOT_TOPIC}/probe-a/results/dns", str(i).encode(), qos=1)
+    eventually(lambda: len(probe.pubacks) == n, timeout_s=60, message="PUBACKs")
+    assert set(probe.pubacks.values()) == {0}  # 0, not 0x10: the session was there
+    probe.close()
+    broker.stop()  # SIGTERM: Mosquitto writes its persistence file
+    broker.start()
+    back = Client(broker, "collector", passwords["collector"], **session)  # type: ignore[arg-type]
+    try:
+        back.connect(session_expiry_s=3600)
+        eventually(
+            lambda: len(back.messages) == n,
+            timeout_s=60,
+            message=f"queued results after the restart: {len(back.messages)} of {n}",
+        )
+        assert sorted(int(p) for _t, p in back.messages) == list(range(n))
+    finally:
+        back.close()
