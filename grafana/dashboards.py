@@ -13,6 +13,7 @@ from grafana.model import (
     access_variable,
     dashboard,
     panel,
+    peak_hours_region,
     row,
     tag_variable,
     target,
@@ -284,6 +285,7 @@ def commune() -> JSON:
         description="One commune (or several) in detail: every test against the target line, "
         "latency, DNS, IPv6, the provincial services and the probe's health.",
         variables=_place_variables("service", "target"),
+        annotations=[peak_hours_region()],
         time_from="now-2d",
         links=_links(),
     )
@@ -387,6 +389,7 @@ def compliance(targets: TargetsFile) -> JSON:
         description="Medians and the share of tests at or above the plan's targets, by "
         "district, operator, access type and hour of day — the way i-Speed and the FCC report.",
         variables=_place_variables(),
+        annotations=[peak_hours_region()],
         time_from="now-30d",
         links=_links(),
     )

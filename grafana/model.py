@@ -159,6 +159,29 @@ def layout(panels: Sequence[JSON]) -> list[JSON]:
     return out
 
 
+def peak_hours_region() -> JSON:
+    """A shaded time region over the peak hours on every time-series panel: the same hours,
+    on the same clock, as the report's peak figures (collector/queries.py)."""
+    from collector import queries
+
+    start, end = queries.PEAK_START_HOUR, queries.PEAK_END_HOUR
+    return {
+        "name": f"Peak hours {start:02d}:00-{end:02d}:00",
+        "enable": True,
+        "iconColor": "rgba(255, 152, 48, 0.15)",
+        "datasource": {"type": "grafana", "uid": "grafana"},
+        "target": {
+            "refId": "Peak",
+            "queryType": "timeRegions",
+            "timeRegion": {
+                "from": f"{start:02d}:00",
+                "to": f"{end % 24:02d}:00",
+                "timezone": queries.LOCAL_TZ,
+            },
+        },
+    }
+
+
 def dashboard(
     uid: str,
     title: str,
@@ -168,6 +191,7 @@ def dashboard(
     variables: Sequence[JSON],
     time_from: str = "now-7d",
     links: Sequence[JSON] = (),
+    annotations: Sequence[JSON] = (),
 ) -> JSON:
     return {
         "uid": uid,
@@ -182,7 +206,7 @@ def dashboard(
         "refresh": "5m",
         "time": {"from": time_from, "to": "now"},
         "templating": {"list": list(variables)},
-        "annotations": {"list": []},
+        "annotations": {"list": list(annotations)},
         "links": list(links),
         "panels": layout(panels),
     }

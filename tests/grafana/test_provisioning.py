@@ -260,3 +260,21 @@ def test_compose_provides_what_provisioning_expects() -> None:
     assert (
         provider["providers"][0]["options"]["path"] == "/etc/grafana/provisioning/dashboards/json"
     )
+
+
+def test_peak_hours_are_shaded_as_the_report_counts_them() -> None:
+    from collector import queries
+
+    for stem in ("compliance", "commune"):
+        regions = [
+            a["target"]["timeRegion"]
+            for a in boards()[stem]["annotations"]["list"]
+            if a["target"].get("queryType") == "timeRegions"
+        ]
+        assert regions == [
+            {
+                "from": f"{queries.PEAK_START_HOUR:02d}:00",
+                "to": f"{queries.PEAK_END_HOUR % 24:02d}:00",
+                "timezone": queries.LOCAL_TZ,
+            }
+        ], stem
