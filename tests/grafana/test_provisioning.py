@@ -278,3 +278,15 @@ def test_peak_hours_are_shaded_as_the_report_counts_them() -> None:
                 "timezone": queries.LOCAL_TZ,
             }
         ], stem
+
+
+def test_a_bad_targets_file_is_refused_with_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "targets.toml"
+    bad.write_text("year = 2026\n[fixed]\ndownload_mbps = -5.0\n[mobile]\ndownload_mbps = 60.0\n")
+    assert build.main(["--targets", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "fixed.download_mbps" in err
+    assert str(bad) in err
+    assert not (tmp_path / "out").exists()  # nothing half-written
