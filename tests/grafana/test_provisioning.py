@@ -290,3 +290,52 @@ def test_a_bad_targets_file_is_refused_with_the_key(
     assert "fixed.download_mbps" in err
     assert str(bad) in err
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+PANEL_TYPES = {"timeseries", "stat", "table", "geomap", "bargauge", "row"}
+
+
+def _fields_named(panel: dict[str, Any]) -> list[str]:
+    """Field names a panel's options, overrides and transformations refer to by name."""
+    names: list[str] = []
+    for override in panel["fieldConfig"]["overrides"]:
+        if override["matcher"]["id"] == "byName":
+            names.append(override["matcher"]["options"])
+    for t in panel.get("transformations", []):
+        options = t["options"]
+        if t["id"] == "joinByField":
+            names.append(options["byField"])
+        if t["id"] == "sortBy":
+            names += [s["field"] for s in options["sort"]]
+    for layer in panel["options"].get("layers", []):
+        names += [layer["location"]["latitude"], layer["location"]["longitude"]]
+        names.append(layer["config"]["style"]["color"]["field"])
+        names.append(layer["config"]["style"]["text"]["field"])
+    return names
+
+
+def test_panels_refer_only_to_columns_their_queries_return() -> None:
+    checked = 0
+    for board in boards().values():
+        for panel in board["panels"]:
+            assert panel["type"] in PANEL_TYPES, panel["type"]
+            if panel["type"] == "row":
+                continue
+            columns = {"Time", "Time 1", "Time 2"}
+            for t in panel["targets"]:
+                query = PANEL_QUERIES[t["probefleetQuery"]]
+                columns |= set(query.columns) | set(t["probefleetGroupBy"])
+                columns |= set(query.fixed_group_by)
+                # A table of several queries: Grafana suffixes clashing names after a join.
+                columns |= {f"{c} {i}" for c in query.columns for i in (1, 2)}
+                if panel["type"] in ("table", "geomap"):
+                    assert t["resultFormat"] == "table", (board["uid"], panel["title"])
+            for name in _fields_named(panel):
+                assert name in columns, (board["uid"], panel["title"], name)
+                checked += 1
+            fields = panel["options"].get("reduceOptions", {}).get("fields", "")
+            if fields:
+                pattern = re.compile(fields.strip("/"))
+                assert any(pattern.search(c) for c in columns), (panel["title"], fields)
+                checked += 1
+    assert checked > 20
