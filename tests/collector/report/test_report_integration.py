@@ -473,3 +473,30 @@ def test_dead_letters_of_the_period_are_counted(published: Published) -> None:
     reasons = " ".join(d["reason"] for d in ex["deadletter_reasons"])
     assert "not valid JSON" in reasons
     assert "claims probe" in reasons
+
+
+def test_bad_periods_and_dead_influxdb_exit_with_a_clear_message(
+    published: Published, tmp_path: Path
+) -> None:
+    def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "collector.cli", "report", "--config", str(config),
+             "--out", str(tmp_path / "r.html"), *args],
+            capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+
+    backwards = run(published.config, "--from", "2025-03-09", "--to", "2025-03-01")
+    assert backwards.returncode == 1
+    assert "the period is empty" in backwards.stderr
+    garbled = run(published.config, "--from", "March", "--to", "2025-03-01")
+    assert garbled.returncode == 1
+    assert "not a date" in garbled.stderr
+    text = published.config.read_text().replace(published.target.server.url, "http://127.0.0.1:9")
+    dead = tmp_path / "dead.toml"
+    dead.write_text(text)
+    down = run(dead, "--from", "2025-03-03", "--to", "2025-03-09")
+    assert down.returncode == 1
+    assert "cannot reach InfluxDB at http://127.0.0.1:9/query" in down.stderr
+    assert "Traceback" not in down.stderr
+    assert not (tmp_path / "r.html").exists()
