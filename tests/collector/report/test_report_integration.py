@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from agent import wire
+from collector import queries
 from collector.service import Service, load_enrichment
 from tests.collector.helpers import BROKER_CONF, ROOT, TOPICS, StandInProbe, write_config
 from tests.collector.report import fleet as fl
@@ -500,3 +501,28 @@ def test_bad_periods_and_dead_influxdb_exit_with_a_clear_message(
     assert "cannot reach InfluxDB at http://127.0.0.1:9/query" in down.stderr
     assert "Traceback" not in down.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("name", sorted(queries.grafana_queries()))
+def test_every_grafana_form_runs_on_what_the_collector_wrote(
+    published: Published, name: str
+) -> None:
+    """Filled the way Grafana fills it ($timeFilter, regex variables with allValue .*)."""
+    q = queries.CATALOGUE[name]
+    text = q.grafana(("commune",))
+    filled = {
+        "$timeFilter": PERIOD,
+        "$__interval": "1h",
+        "$lowMbps": "100",
+        "$highMbps": "200",
+        "$timeSource": "rebased",
+    }
+    for key, value in filled.items():
+        text = text.replace(key, value)
+    for tag in ("district", "commune", "access", "operator", "probe", "service", "target"):
+        text = text.replace(f"${tag}", ".*")
+    assert "$" not in text.replace("$/", ""), text
+    rows = published.q(text)
+    assert rows, f"{name}: no rows on a week of data\n{text}"
+    for row in rows:
+        assert set(q.columns) <= set(row), (name, row)
