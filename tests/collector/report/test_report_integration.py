@@ -350,15 +350,18 @@ def test_charts_data_match_direct_influxql(published: Published, doc: dict[str, 
         row = published.q(
             f'SELECT count("download_mbps") AS n FROM "throughput" WHERE "access" = \'fixed\''
             f' AND "download_mbps" >= {band["low_ratio"] * 150}{high} AND {PERIOD}'
+            " AND \"province\" = 'Đồng Nai'"
         )
         assert band["tests"] == (row[0]["n"] if row else 0), band
     at_target = sum(b["tests"] for b in bands if b["low_ratio"] >= 1.0)
     province_fixed = doc["province"][0]["access"]["fixed"]["download"]
-    # The unknown probe (50-60 Mbit/s, fixed) is in the bands (province-wide chart) only.
+    # The unknown probe (50-60 Mbit/s, fixed, no province) is in no band.
     assert at_target == province_fixed["tests_at_target"]
+    assert sum(b["tests"] for b in bands) == province_fixed["tests"]
     hours = doc["charts"]["download_by_hour"]["mobile"]
     raw = published.q(
         f'SELECT "download_mbps" FROM "throughput" WHERE "access" = \'mobile\' AND {PERIOD}'
+        " AND \"province\" = 'Đồng Nai'"
     )
     per_hour = [0] * 24
     for r in raw:
