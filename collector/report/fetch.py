@@ -12,6 +12,7 @@ the peak-hour queries carry one subquery per day, far past what a URL may hold. 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.error
@@ -92,8 +93,13 @@ class HttpInfluxQL:
             with self._opener.open(request, timeout=self.timeout_s) as response:
                 body = response.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read()[:500].decode("utf-8", "replace")
-            raise QueryFailed(f"{self.url} answered HTTP {exc.code}: {detail}") from None
+            detail = exc.read()[:2000].decode("utf-8", "replace").strip()
+            # Not InfluxDB's JSON error (a proxy's page)? Then quote it as it came.
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                detail = str(json.loads(detail)["error"])
+            if exc.code == 400:
+                raise QueryFailed(f"InfluxDB refused the query (HTTP 400): {detail}") from None
+            raise QueryFailed(f"{self.url} answered HTTP {exc.code}: {detail[:300]}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise QueryFailed(f"cannot reach InfluxDB at {self.url}: {reason}") from None

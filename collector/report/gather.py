@@ -245,7 +245,8 @@ class _Builder:
                 self.bands[access].append(band)
 
                 def handle(rows: list[Row], band: Band = band) -> None:
-                    band.tests = sum(r.count("tests") for r in rows)
+                    # Probes missing from the inventory (no province) are in no area.
+                    band.tests = sum(r.count("tests") for r in rows if r.tags.get("province"))
 
                 self.add(
                     "download_band",
@@ -253,6 +254,7 @@ class _Builder:
                     if high is not None
                     else f"{access} >= {low:g}x target",
                     handle,
+                    group_by=("province",),
                     filters={"access": access},
                     params={
                         "lowMbps": low * target,
@@ -265,12 +267,12 @@ class _Builder:
             for row in rows:
                 access = row.tags.get("access", "")
                 when = row.num("time")
-                if access not in ACCESS_TYPES or when is None:
+                if access not in ACCESS_TYPES or when is None or not row.tags.get("province"):
                     continue
                 hour = dt.datetime.fromtimestamp(when, zone).hour
                 self.hourly.setdefault(access, {}).setdefault(hour, []).append(row)
 
-        self.add("download_by_hour", "by access type", by_hour, group_by=("access",))
+        self.add("download_by_hour", "by access type", by_hour, group_by=("province", "access"))
 
     # -- handlers ------------------------------------------------------------------------
 

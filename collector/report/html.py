@@ -88,7 +88,6 @@ def _area_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...]) ->
     if places:
         head += [_th(t("ipv6_ready")), _th(t("data_network_reach"))]
         head += [_th(t("service_availability"))]
-        head += [_th(t(item)) for item in PLAN_ITEMS]
     rows = []
     for area in areas:
         names = [_td(getattr(area, c) or "–", "l") for c in name_cols]
@@ -109,7 +108,6 @@ def _area_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...]) ->
             _td(f"{area.ipv6_probes_ready}/{area.ipv6_probes_measured}"),
             _td(t.pct(area.data_network_share)),
             _td(t.pct(min(services)) if services else "–"),
-            *(_verdict(t, area.verdicts.get(item, "not_measured")) for item in PLAN_ITEMS),
         ]
         if not places:
             common, tail = [], []
@@ -126,6 +124,25 @@ def _area_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...]) ->
                 + "".join(tail if first else [_td("")] * len(tail))
                 + "</tr>"
             )
+    return (
+        "<table><thead><tr>"
+        + "".join(head)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _verdict_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...]) -> str:
+    """One row per area, one column per plan item: met / not met / not measured."""
+    head = [_th(t(c), "l") for c in name_cols] + [_th(t(item)) for item in PLAN_ITEMS]
+    rows = [
+        "<tr>"
+        + "".join(_td(getattr(area, c) or "–", "l") for c in name_cols)
+        + "".join(_verdict(t, area.verdicts.get(item, "not_measured")) for item in PLAN_ITEMS)
+        + "</tr>"
+        for area in areas
+    ]
     return (
         "<table><thead><tr>"
         + "".join(head)
@@ -323,11 +340,14 @@ def render_html(report: Report, t: Strings) -> str:
     out.append(f"<h2>{escape(t('verdicts'))}</h2>{_summary(t, report)}")
     out.append(f"<h2>{escape(t('province_table'))}</h2>")
     out.append(_area_table(t, report.province, name_cols=("province",)))
+    out.append(_verdict_table(t, report.province, name_cols=("province",)))
     if report.districts:
         out.append(f"<h2>{escape(t('districts_table'))}</h2>")
         out.append(_area_table(t, report.districts, name_cols=("district",)))
+        out.append(_verdict_table(t, report.districts, name_cols=("district",)))
     out.append(f"<h2>{escape(t('communes_table'))}</h2>")
     out.append(_area_table(t, report.communes, name_cols=("district", "commune")))
+    out.append(_verdict_table(t, report.communes, name_cols=("district", "commune")))
     missing = [c for c in report.communes if not c.has_data]
     out.append(f"<h3>{escape(t('communes_without_data'))}: {len(missing)}</h3>")
     out.append(

@@ -147,6 +147,7 @@ def svg_hours(
             points.append(f"{x + step / 2:.1f},{base - plot_h * m / top:.1f}")
         if hour % 3 == 0:
             body.append(_t(x + step / 2, height - _PAD_B + 16, f"{hour:02d}", size=10))
+    body.append(_t(_W - 6, _PAD_T + 10, f"{top:.0f} Mbit/s", anchor="end", size=10))
     if target:
         y = base - plot_h * target / top
         body.append(

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from agent import wire
+from collector import queries
 from collector.service import Service, load_enrichment
 from tests.collector.helpers import BROKER_CONF, ROOT, TOPICS, StandInProbe, write_config
 from tests.collector.report import fleet as fl
@@ -349,15 +350,18 @@ def test_charts_data_match_direct_influxql(published: Published, doc: dict[str, 
         row = published.q(
             f'SELECT count("download_mbps") AS n FROM "throughput" WHERE "access" = \'fixed\''
             f' AND "download_mbps" >= {band["low_ratio"] * 150}{high} AND {PERIOD}'
+            " AND \"province\" = 'Đồng Nai'"
         )
         assert band["tests"] == (row[0]["n"] if row else 0), band
     at_target = sum(b["tests"] for b in bands if b["low_ratio"] >= 1.0)
     province_fixed = doc["province"][0]["access"]["fixed"]["download"]
-    # The unknown probe (50-60 Mbit/s, fixed) is in the bands (province-wide chart) only.
+    # The unknown probe (50-60 Mbit/s, fixed, no province) is in no band.
     assert at_target == province_fixed["tests_at_target"]
+    assert sum(b["tests"] for b in bands) == province_fixed["tests"]
     hours = doc["charts"]["download_by_hour"]["mobile"]
     raw = published.q(
         f'SELECT "download_mbps" FROM "throughput" WHERE "access" = \'mobile\' AND {PERIOD}'
+        " AND \"province\" = 'Đồng Nai'"
     )
     per_hour = [0] * 24
     for r in raw:
@@ -473,3 +477,55 @@ def test_dead_letters_of_the_period_are_counted(published: Published) -> None:
     reasons = " ".join(d["reason"] for d in ex["deadletter_reasons"])
     assert "not valid JSON" in reasons
     assert "claims probe" in reasons
+
+
+def test_bad_periods_and_dead_influxdb_exit_with_a_clear_message(
+    published: Published, tmp_path: Path
+) -> None:
+    def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "collector.cli", "report", "--config", str(config),
+             "--out", str(tmp_path / "r.html"), *args],
+            capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+
+    backwards = run(published.config, "--from", "2025-03-09", "--to", "2025-03-01")
+    assert backwards.returncode == 1
+    assert "the period is empty" in backwards.stderr
+    garbled = run(published.config, "--from", "March", "--to", "2025-03-01")
+    assert garbled.returncode == 1
+    assert "not a date" in garbled.stderr
+    text = published.config.read_text().replace(published.target.server.url, "http://127.0.0.1:9")
+    dead = tmp_path / "dead.toml"
+    dead.write_text(text)
+    down = run(dead, "--from", "2025-03-03", "--to", "2025-03-09")
+    assert down.returncode == 1
+    assert "cannot reach InfluxDB at http://127.0.0.1:9/query" in down.stderr
+    assert "Traceback" not in down.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("name", sorted(queries.grafana_queries()))
+def test_every_grafana_form_runs_on_what_the_collector_wrote(
+    published: Published, name: str
+) -> None:
+    """Filled the way Grafana fills it ($timeFilter, regex variables with allValue .*)."""
+    q = queries.CATALOGUE[name]
+    text = q.grafana(("commune",))
+    filled = {
+        "$timeFilter": PERIOD,
+        "$__interval": "1h",
+        "$lowMbps": "100",
+        "$highMbps": "200",
+        "$timeSource": "rebased",
+    }
+    for key, value in filled.items():
+        text = text.replace(key, value)
+    for tag in ("district", "commune", "access", "operator", "probe", "service", "target"):
+        text = text.replace(f"${tag}", ".*")
+    assert "$" not in text.replace("$/", ""), text
+    rows = published.q(text)
+    assert rows, f"{name}: no rows on a week of data\n{text}"
+    for row in rows:
+        assert set(q.columns) <= set(row), (name, row)
