@@ -264,7 +264,8 @@ def test_enrol_delivers_then_revoke_refuses(
         bundle = central / "probes" / "probe-c"
         assert (bundle / "probe-c.pw").stat().st_mode & 0o077 == 0
         assert "--probe-id probe-c" in (bundle / "install.txt").read_text()
-        probe = Client(broker, "probe-c", password)
+        # Connected the way the agent will be: the bundle's CA and password.
+        probe = Client(broker, "probe-c", password, ca=bundle / "ca.pem")
         made.append(probe)
         eventually(lambda: _logs_in(broker, "probe-c", password), timeout_s=10,
                    message="the enrolled probe cannot log in")  # fmt: skip
