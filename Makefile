@@ -1,8 +1,8 @@
 # The commands CI calls verbatim. `make help` lists them.
 PY ?= .venv/bin/python
-DEBIAN_PACKAGES = mosquitto mosquitto-clients influxdb nginx-light iproute2 iputils-ping dnsmasq-base curl openssl shellcheck
+DEBIAN_PACKAGES = mosquitto mosquitto-clients influxdb nginx-light iproute2 iputils-ping dnsmasq-base curl openssl shellcheck chromium
 
-.PHONY: help install system-deps test check format schema bench clean
+.PHONY: help install system-deps test check format schema bench clean grafana
 
 help:
 	@echo "make install      create .venv with the agent, collector and dev dependencies"
@@ -11,6 +11,7 @@ help:
 	@echo "make check        ruff lint + format check, mypy strict, schema up to date"
 	@echo "make schema       regenerate schema/*.schema.json from agent/wire.py"
 	@echo "make bench        run the benchmarks in bench/ (see bench/README.md)"
+	@echo "make grafana      regenerate grafana/provisioning from grafana/*.py and the targets"
 
 install:
 	python3 -m venv .venv
@@ -29,10 +30,15 @@ check:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(PY) -m mypy --strict grafana deploy/central/enrol.py
+	$(PY) -m grafana.build --check
 
 format:
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+grafana:
+	$(PY) -m grafana.build
 
 schema:
 	$(PY) -m agent.wire schema

@@ -103,6 +103,22 @@ def _cmd_deadletters(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from collector.report.run import run as run_report  # loads only for the report
+
+    cfg = _load(args.config)
+    return run_report(
+        cfg,
+        settings_path=args.settings,
+        start_text=args.start,
+        end_text=args.end,
+        fmt=args.format,
+        lang=args.lang,
+        out=args.out,
+        quiet=args.quiet,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probe-collector",
@@ -178,6 +194,36 @@ def build_parser() -> argparse.ArgumentParser:
     letters.add_argument("--since", type=_since, help="only since this UTC time (ISO 8601)")
     letters.add_argument("--json", action="store_true", help="one JSON object per line")
     letters.set_defaults(func=_cmd_deadletters)
+
+    report = sub.add_parser(
+        "report",
+        help="the annual compliance report (HTML, CSV or JSON)",
+        description="Per commune, district and province: speeds against the plan's targets, "
+        "peak hours, latency, IPv6, services, data network, uptime, and a verdict per plan "
+        "target, from InfluxDB. A bare --to date is included (the period ends at the next "
+        "midnight, province time); progress goes to stderr.",
+    )
+    report.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help="collector config: InfluxDB, inventory, targets, state dir "
+        f"(default {DEFAULT_CONFIG})",
+    )
+    report.add_argument(
+        "--settings",
+        type=Path,
+        metavar="FILE",
+        help="report settings (config/report.sample.toml; default: built-in defaults)",
+    )
+    report.add_argument("--from", dest="start", required=True, metavar="DATE", help="first day")
+    report.add_argument("--to", dest="end", required=True, metavar="DATE", help="last day")
+    report.add_argument("--format", choices=("html", "csv", "json"), default="html")
+    report.add_argument("--lang", choices=("vi", "en"), default="vi")
+    report.add_argument("--out", type=Path, required=True, metavar="PATH", help="file to write")
+    report.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    report.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -209,3 +209,33 @@ def test_cli_check_accepts_the_sample(program: str, sample: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert f"{sample}: OK" in proc.stdout
+
+
+# --- the report's settings (config/report.sample.toml) ---------------------------------
+
+REPORT_SAMPLE = ROOT / "config" / "report.sample.toml"
+
+
+def test_report_sample_parses_to_the_documented_defaults() -> None:
+    from collector.report.settings import ReportFile, ReportSettings, load_settings
+
+    assert load_settings(REPORT_SAMPLE) == ReportSettings()
+    assert _sample_keys(REPORT_SAMPLE) == set(configkit.field_paths(ReportFile))
+
+
+def test_report_settings_problems_name_key_and_file(tmp_path: Path) -> None:
+    from collector.report.settings import load_settings
+
+    bad = tmp_path / "report.toml"
+    bad.write_text(
+        '[report]\npeak_start_hour = 23\npeak_end_hour = 19\ntimezone = "Mars/Olympus"\n'
+    )
+    with pytest.raises(configkit.ConfigError) as info:
+        load_settings(bad)
+    assert str(bad) in str(info.value)
+    assert "peak_start_hour" in str(info.value)
+    bad.write_text("[report]\ndata_network_min_share = 1.5\nservices = 3\n")
+    with pytest.raises(configkit.ConfigError) as info:
+        load_settings(bad)
+    assert "report.data_network_min_share" in str(info.value)
+    assert "report.services" in str(info.value)

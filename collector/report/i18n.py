@@ -1,0 +1,233 @@
+"""The report's words in Vietnamese and English; numbers and dates formatted per language.
+
+Usage::
+
+    t = Strings("vi")
+    t("title"), t.num(150.25, 1), t.pct(0.953), t.verdict("met")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Final, Literal
+
+Lang = Literal["vi", "en"]
+LANGS: Final = ("vi", "en")
+
+# key: (vi, en)
+TEXT: Final[dict[str, tuple[str, str]]] = {
+    "title": (
+        "Báo cáo kết quả đo kiểm hạ tầng số",
+        "Digital infrastructure measurement report",
+    ),
+    "subtitle": (
+        "Kế hoạch phát triển hạ tầng số tỉnh Đồng Nai giai đoạn 2023–2025: "
+        "mức độ đạt chỉ tiêu theo từng xã",
+        "Đồng Nai digital infrastructure plan 2023–2025: compliance per commune",
+    ),
+    "period": ("Kỳ báo cáo", "Period"),
+    "generated": ("Lập lúc", "Generated"),
+    "province": ("Tỉnh", "Province"),
+    "district": ("Huyện", "District"),
+    "commune": ("Xã/phường", "Commune"),
+    "operator": ("Nhà mạng", "Operator"),
+    "access": ("Loại truy nhập", "Access"),
+    "fixed": ("Cố định (FTTH)", "Fixed (FTTH)"),
+    "mobile": ("Di động (4G/5G)", "Mobile (4G/5G)"),
+    "summary": ("Tóm tắt", "Summary"),
+    "verdicts": ("Đánh giá theo chỉ tiêu", "Verdicts per target"),
+    "plan_item": ("Chỉ tiêu", "Plan item"),
+    "target": ("Mục tiêu", "Target"),
+    "verdict": ("Kết luận", "Verdict"),
+    "met": ("Đạt", "Met"),
+    "not_met": ("Không đạt", "Not met"),
+    "not_measured": ("Chưa đo được", "Not measured"),
+    "download_mobile": (
+        "Tốc độ tải xuống băng rộng di động (theo i-Speed)",
+        "Mobile broadband download speed (per i-Speed)",
+    ),
+    "download_fixed": (
+        "Tốc độ tải xuống băng rộng cố định (theo i-Speed)",
+        "Fixed broadband download speed (per i-Speed)",
+    ),
+    "coverage_mobile": (
+        "Thôn, ấp, khu phố có băng rộng di động",
+        "Hamlets covered by mobile broadband",
+    ),
+    "coverage_fixed": ("Thôn, ấp, khu phố có cáp quang (FTTH)", "Hamlets covered by FTTH"),
+    "data_network": (
+        "UBND xã kết nối mạng truyền số liệu chuyên dùng",
+        "Commune committees connected to the specialised data network",
+    ),
+    "ipv6": ("Chuyển đổi sang IPv6", "Transition to IPv6"),
+    "services": (
+        "Truy cập các nền tảng dùng chung của tỉnh",
+        "Reach of the province's shared platforms",
+    ),
+    "probes": ("Thiết bị đo", "Probes"),
+    "probes_seen": ("Thiết bị hoạt động", "Probes reporting"),
+    "tests": ("Số lần đo", "Tests"),
+    "uptime": ("Thời gian hoạt động", "Probe uptime"),
+    "download": ("Tải xuống", "Download"),
+    "download_median": ("Tải xuống: trung vị", "Download median"),
+    "download_p10": ("Tải xuống: phân vị 10", "Download 10th percentile"),
+    "upload_median": ("Tải lên: trung vị", "Upload median"),
+    "upload_p10": ("Tải lên: phân vị 10", "Upload 10th percentile"),
+    "upload": ("Tải lên", "Upload"),
+    "median": ("Trung vị", "Median"),
+    "p10": ("Phân vị 10", "10th percentile"),
+    "share_at_target": ("Tỷ lệ lần đo đạt mục tiêu", "Share of tests at target"),
+    "peak_median": ("Trung vị giờ cao điểm", "Peak-hour median"),
+    "latency": ("Độ trễ", "Latency"),
+    "jitter": ("Biến động trễ", "Jitter"),
+    "loss": ("Mất gói", "Loss"),
+    "ipv6_ready": ("Thiết bị sẵn sàng IPv6", "IPv6-ready probes"),
+    "data_network_reach": ("Kết nối mạng chuyên dùng", "Data network reachability"),
+    "service_availability": ("Khả dụng dịch vụ", "Service availability"),
+    "communes_table": ("Kết quả theo xã/phường", "Results per commune"),
+    "districts_table": ("Kết quả theo huyện", "Results per district"),
+    "province_table": ("Kết quả toàn tỉnh", "Province-wide results"),
+    "operators_table": ("Kết quả theo nhà mạng", "Results per operator"),
+    "charts": ("Biểu đồ", "Charts"),
+    "chart_bands": (
+        "Phân bố tốc độ tải xuống so với mục tiêu",
+        "Download speeds against the target",
+    ),
+    "chart_bands_note": (
+        "Số lần đo theo khoảng tốc độ, tính bằng bội số của mục tiêu; vạch đỏ là mục tiêu.",
+        "Tests per speed band, in multiples of the target; the red line is the target.",
+    ),
+    "chart_operators": ("Trung vị tải xuống theo nhà mạng", "Median download by operator"),
+    "chart_hours": ("Tốc độ tải xuống theo giờ trong ngày", "Download speed by hour of day"),
+    "chart_hours_note": (
+        "Cột: tỷ lệ lần đo đạt mục tiêu trong giờ đó; đường: trung vị của các trung vị "
+        "theo giờ; vùng tô: giờ cao điểm.",
+        "Bars: share of tests at target in that hour; line: median of the hourly medians; "
+        "shaded: peak hours.",
+    ),
+    "hour": ("Giờ", "Hour"),
+    "methodology": ("Phương pháp đo", "Methodology"),
+    "method_text": (
+        "Mỗi thiết bị đo đặt tại trụ sở UBND xã đo tốc độ tải xuống và tải lên qua nhiều luồng TCP "
+        "song song tới máy chủ đo trong nước (giao thức LibreSpeed/HTTP, phương pháp của i-Speed), "
+        "bỏ qua giai đoạn khởi động chậm, và báo cáo thông lượng thực (goodput) tính bằng Mbit/s, "
+        "không nhân hệ số bù. Số liệu chính là trung vị, tách riêng cố định và di động, "
+        "như i-Speed của VNNIC công bố. Phân vị 10 là giá trị mà 10 % lần đo thấp hơn "
+        "(xếp hạng gần nhất; cần ít nhất 5 lần đo). Phép đo bị hoãn khi đường truyền đang "
+        "có lưu lượng của người dùng.",
+        "Each probe, at a commune People's Committee office, measures download and upload over "
+        "several parallel TCP streams to test servers inside Vietnam (LibreSpeed/HTTP, the method "
+        "i-Speed uses), excludes slow start, and reports goodput in Mbit/s without an overhead "
+        "factor. The headline figures are medians, fixed and mobile apart, as VNNIC's i-Speed "
+        "publishes them. The 10th percentile is the speed 10 % of tests fell below (nearest rank; "
+        "needs at least 5 tests). Tests are deferred while the line carries users' traffic.",
+    ),
+    "peak_hours": ("Giờ cao điểm", "Peak hours"),
+    "timezone": ("Múi giờ", "Time zone"),
+    "targets_file": ("Chỉ tiêu", "Targets"),
+    "servers": ("Máy chủ đo", "Test servers"),
+    "method": ("Phương thức", "Method"),
+    "server": ("Máy chủ", "Server"),
+    "ip_version": ("IP", "IP"),
+    "streams": ("Luồng (xuống/lên)", "Streams (down/up)"),
+    "durations": ("Thời lượng, s (xuống/lên)", "Duration, s (down/up)"),
+    "exclusions": ("Loại trừ và lý do", "Exclusions and why"),
+    "runs_total": ("Lượt đo tốc độ trong kỳ", "Throughput runs in the period"),
+    "failed": ("Thất bại (không có kết quả)", "Failed (no result)"),
+    "skipped": ("Hoãn", "Skipped"),
+    "skipped_busy": (
+        "Hoãn vì đường truyền bận (lưu lượng khác hoặc CPU)",
+        "Skipped, line busy (cross-traffic or CPU)",
+    ),
+    "skipped_cross_traffic": (
+        "trong đó vì lưu lượng khác vượt ngưỡng",
+        "of which cross-traffic above the limit",
+    ),
+    "unsynced": (
+        "Đo khi đồng hồ thiết bị chưa đồng bộ",
+        "Measured with an unsynchronised clock",
+    ),
+    "rebased": (
+        "giữ lại, thời điểm tính lại theo lần khởi động",
+        "kept, time re-based on the boot",
+    ),
+    "estimated": (
+        "loại khỏi thống kê, thời điểm chỉ ước lượng",
+        "excluded from the statistics, time only estimated",
+    ),
+    "quarantined": (
+        "Đang chờ đồng bộ đồng hồ (chưa ghi)",
+        "Waiting for a clock (not yet written)",
+    ),
+    "deadletters": ("Bản tin bị từ chối (dead letters)", "Rejected messages (dead letters)"),
+    "deadletters_unknown": ("không đọc được", "could not be read"),
+    "stage": ("Giai đoạn", "Stage"),
+    "reason": ("Lý do", "Reason"),
+    "count": ("Số lượng", "Count"),
+    "no_data": ("Không có dữ liệu", "No data"),
+    "empty_period": (
+        "Không có kết quả đo nào trong kỳ báo cáo này. Mọi chỉ tiêu đều là “chưa đo được”.",
+        "There are no measurements in this period. Every item is “not measured”.",
+    ),
+    "communes_without_data": (
+        "Xã/phường không có dữ liệu trong kỳ",
+        "Communes without data in the period",
+    ),
+    "none": ("Không có", "None"),
+    "unknown_probes_note": (
+        "Thiết bị chưa có trong danh mục (inventory) không được tính theo xã.",
+        "Probes missing from the inventory are not counted under any commune.",
+    ),
+    "verdict_rules": (
+        "Tốc độ: trung vị tải xuống của khu vực so với mục tiêu. Phủ sóng: xã có ít nhất "
+        "một lần đo hoàn tất trên loại truy nhập đó. Mạng chuyên dùng: tỷ lệ lượt đo có "
+        "phản hồi đạt ngưỡng. "
+        "IPv6: tỷ lệ thiết bị sẵn sàng IPv6 đạt chỉ tiêu. Dịch vụ: mọi dịch vụ đạt ngưỡng "
+        "khả dụng. "
+        "Huyện và tỉnh đạt khi mọi xã đã đo đều đạt.",
+        "Speeds: the area's median download against the target. Coverage: the commune completed "
+        "at least one test on that access type. Data network: the share of runs answered reaches "
+        "the threshold. IPv6: the share of IPv6-ready probes reaches the target. Services: every "
+        "service reaches the availability threshold. A district or the province meets an item "
+        "when every commune measured meets it.",
+    ),
+    "queries_note": ("Truy vấn", "Queries"),
+    "mbps": ("Mbit/s", "Mbit/s"),
+    "ms": ("ms", "ms"),
+}
+
+
+class Strings:
+    def __init__(self, lang: Lang) -> None:
+        if lang not in LANGS:
+            raise ValueError(f"language {lang!r}: use one of {', '.join(LANGS)}")
+        self.lang = lang
+        self._i = LANGS.index(lang)
+
+    def __call__(self, key: str) -> str:
+        return TEXT[key][self._i]
+
+    def verdict(self, verdict: str) -> str:
+        return self(verdict)
+
+    def num(self, value: float | None, digits: int = 1) -> str:
+        """Vietnamese writes 1.234,5; English 1,234.5. None is a dash."""
+        if value is None:
+            return "–"
+        text = f"{value:,.{digits}f}"
+        if self.lang == "vi":
+            text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+        return text
+
+    def pct(self, share: float | None, digits: int = 1) -> str:
+        return "–" if share is None else f"{self.num(100.0 * share, digits)} %"
+
+    def day(self, when: dt.datetime) -> str:
+        return when.strftime("%d/%m/%Y") if self.lang == "vi" else when.strftime("%Y-%m-%d")
+
+    def date(self, when: dt.datetime) -> str:
+        return (
+            when.strftime("%d/%m/%Y %H:%M")
+            if self.lang == "vi"
+            else when.strftime("%Y-%m-%d %H:%M")
+        )

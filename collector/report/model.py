@@ -1,0 +1,230 @@
+"""Typed figures of the report: per commune, district, province and operator; verdicts.
+
+Units are in the names; shares are 0-1; None = not measured (never 0). Usage::
+
+    report.communes[0].access["fixed"].download.median_mbps
+    report.communes[0].verdicts["download_fixed"]      # "met" | "not_met" | "not_measured"
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+Verdict = Literal["met", "not_met", "not_measured"]
+Level = Literal["commune", "district", "province", "operator"]
+ACCESS_TYPES: Final = ("fixed", "mobile")
+# The plan items a probe fleet measures (plan-targets.md), in the report's order.
+PLAN_ITEMS: Final = (
+    "download_mobile",
+    "download_fixed",
+    "coverage_mobile",
+    "coverage_fixed",
+    "data_network",
+    "ipv6",
+    "services",
+)
+
+
+def share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+@dataclass
+class Speed:
+    """One direction on one access type: all hours, and the peak hours."""
+
+    median_mbps: float | None = None
+    p10_mbps: float | None = None
+    tests: int = 0
+    tests_with_target: int = 0
+    tests_at_target: int = 0
+    peak_median_mbps: float | None = None
+    peak_p10_mbps: float | None = None
+    peak_tests: int = 0
+    peak_tests_at_target: int = 0
+
+    @property
+    def share_at_target(self) -> float | None:
+        return share(self.tests_at_target, self.tests_with_target)
+
+
+@dataclass
+class Latency:
+    rtt_median_ms: float | None = None
+    jitter_ms: float | None = None
+    loss_pct: float | None = None
+    runs: int = 0
+
+
+@dataclass
+class AccessFigures:
+    """An area's figures for one access type (fixed FTTH or mobile 4G/5G)."""
+
+    access: str
+    target_download_mbps: float | None
+    download: Speed = field(default_factory=Speed)
+    upload: Speed = field(default_factory=Speed)
+    runs_ok: int = 0
+    runs_failed: int = 0
+    runs_skipped: int = 0
+    latency: Latency = field(default_factory=Latency)
+
+    @property
+    def runs(self) -> int:
+        return self.runs_ok + self.runs_failed + self.runs_skipped
+
+
+@dataclass
+class ServiceFigures:
+    availability: float | None = None
+    checks: int = 0
+    total_median_ms: float | None = None
+
+
+@dataclass
+class Area:
+    """A commune, a district, the province, or an operator (province-wide)."""
+
+    level: Level
+    province: str = ""
+    district: str = ""
+    commune: str = ""
+    operator: str = ""
+    probes: int = 0  # in the inventory (communes) or seen (roll-ups count both)
+    probes_seen: int = 0  # sent at least one health report in the period
+    hours_seen: int = 0
+    hours_expected: int = 0
+    access: dict[str, AccessFigures] = field(default_factory=dict)
+    ipv6_probes_ready: int = 0
+    ipv6_probes_measured: int = 0
+    ipv6_works_share: float | None = None
+    ipv6_runs: int = 0
+    services: dict[str, ServiceFigures] = field(default_factory=dict)
+    data_network_runs: int = 0
+    data_network_answered: int = 0
+    data_network_rtt_median_ms: float | None = None
+    communes: int = 0  # roll-ups: communes in the inventory
+    communes_with_data: int = 0
+    communes_connected: int = 0  # roll-ups: to the data network
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return {
+            "commune": self.commune,
+            "district": self.district,
+            "province": self.province,
+            "operator": self.operator,
+        }[self.level]
+
+    @property
+    def uptime(self) -> float | None:
+        return share(self.hours_seen, self.hours_expected)
+
+    @property
+    def tests(self) -> int:
+        return sum(a.download.tests for a in self.access.values())
+
+    @property
+    def has_data(self) -> bool:
+        return (
+            bool(self.probes_seen or self.tests or self.ipv6_runs or self.data_network_runs)
+            or any(s.checks for s in self.services.values())
+            or any(a.runs for a in self.access.values())
+        )
+
+    @property
+    def data_network_share(self) -> float | None:
+        return share(self.data_network_answered, self.data_network_runs)
+
+
+@dataclass
+class ServerRow:
+    method: str
+    server: str
+    ip_version: str
+    tests: int
+    download_streams: float | None
+    upload_streams: float | None
+    download_duration_s: float | None
+    upload_duration_s: float | None
+
+
+@dataclass
+class DeadLetterCount:
+    stage: str
+    reason: str
+    count: int
+
+
+@dataclass
+class Exclusions:
+    """What the statistics leave out, and why."""
+
+    runs_total: int = 0
+    skipped: int = 0
+    skipped_busy: int = 0
+    skipped_cross_traffic: int = 0
+    failed: int = 0
+    unsynced: int = 0  # measured with an unsynchronised clock (kept when re-based)
+    rebased: int = 0
+    estimated: int = 0  # time guessed from arrival: excluded
+    deadletters: int | None = None  # None: the state directory could not be read
+    deadletter_reasons: list[DeadLetterCount] = field(default_factory=list)
+    quarantined_now: int | None = None
+    state_note: str = ""
+
+
+@dataclass
+class Band:
+    """Tests whose download was in [low, high) times the target (high None: no bound)."""
+
+    low_ratio: float
+    high_ratio: float | None
+    tests: int
+
+
+@dataclass
+class Hour:
+    hour: int
+    median_mbps: float | None  # median of that hour's hourly medians over the period
+    tests: int
+    tests_at_target: int
+
+
+@dataclass
+class Methodology:
+    timezone: str
+    peak_start_hour: int
+    peak_end_hour: int
+    targets_year: int | None
+    targets_source: str
+    servers: list[ServerRow] = field(default_factory=list)
+    exclusions: Exclusions = field(default_factory=Exclusions)
+    data_network_targets: list[str] = field(default_factory=list)
+    latency_targets: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    start: dt.datetime
+    end: dt.datetime
+    generated_at: dt.datetime
+    targets_mbps: dict[str, float]  # download target per access type
+    province: list[Area]
+    districts: list[Area]
+    communes: list[Area]
+    operators: list[Area]
+    methodology: Methodology
+    bands: dict[str, list[Band]] = field(default_factory=dict)
+    hours: dict[str, list[Hour]] = field(default_factory=dict)
+    query_seconds: float = 0.0
+    statements: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """No measurement at all in the period."""
+        return not any(a.has_data for a in self.communes + self.province)

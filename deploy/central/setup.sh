@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# First-time set-up of the central site for compose.yaml, in this folder:
+#   sudo ./setup.sh --name mqtt.dongnai.example.vn [--ip 203.0.113.7]
+# 1. certificates (gen-certs.sh): CA, server certificate for the names probes use;
+# 2. secrets/ (mode 0700): random passwords and the InfluxDB admin token;
+# 3. mosquitto/passwd: the collector's and the health check's logins (enrol.py service);
+# 4. etc/: an empty inventory and the plan's targets (config/targets.sample.toml).
+# Safe to run again: nothing that exists is replaced. Then: docker compose up -d --build
+set -euo pipefail
+
+HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd -- "$HERE/../.." && pwd)
+CERT_ARGS=()
+PYTHON=${PYTHON:-python3}
+
+usage() {
+    echo "usage: $(basename "$0") --name DNS [--name DNS]... [--ip ADDR]...  (the broker's names)"
+}
+while [ $# -gt 0 ]; do
+    case $1 in
+        --name|--ip) CERT_ARGS+=("$1" "${2-}"); shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; echo "setup.sh: unknown option: $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+command -v "$PYTHON" >/dev/null || { echo "setup.sh: $PYTHON not found" >&2; exit 2; }
+command -v openssl >/dev/null || { echo "setup.sh: openssl not found" >&2; exit 2; }
+cd "$HERE"
+
+# 1. certificates
+if [ -s certs/server.crt ]; then
+    echo "certs: kept (certs/server.crt exists; gen-certs.sh --force to replace it)"
+else
+    [ ${#CERT_ARGS[@]} -gt 0 ] || { usage >&2; echo "setup.sh: --name is required" >&2; exit 2; }
+    ./gen-certs.sh --dir certs "${CERT_ARGS[@]}"
+fi
+
+# 2. secrets: readable inside the containers (compose bind-mounts the files), protected on
+# the host by the 0700 folder.
+install -d -m 0700 secrets
+for name in mqtt-collector-password mqtt-healthcheck-password influxdb-admin-password \
+        influxdb-admin-token grafana-admin-password; do
+    if [ ! -s "secrets/$name" ]; then
+        openssl rand -base64 33 | tr -d '\n/+=' >"secrets/$name"
+        echo "secrets/$name: made"
+    fi
+    chmod 0644 "secrets/$name"
+done
+
+# 3. the service logins in Mosquitto's password file
+for user in collector healthcheck; do
+    "$PYTHON" enrol.py --reload '' service "$user" --password-file "secrets/mqtt-$user-password"
+done
+if [ "$(id -u)" = 0 ]; then
+    # eclipse-mosquitto runs as uid 1883: it must read these after dropping root.
+    chown 1883:1883 mosquitto/passwd certs/server.key
+    chmod 0600 mosquitto/passwd
+fi
+
+# 4. inventory and targets
+install -d -m 0755 etc
+if [ ! -e etc/inventory.toml ]; then
+    grep '^#' "$REPO/config/inventory.sample.toml" >etc/inventory.toml
+    echo "etc/inventory.toml: made (empty: enrol.py adds the probes)"
+fi
+if [ ! -e etc/targets.toml ]; then
+    cp "$REPO/config/targets.sample.toml" etc/targets.toml
+    echo "etc/targets.toml: the plan's 2025 targets"
+fi
+
+cat <<NEXT
+
+Done. Next:
+  docker compose up -d --build
+  docker compose ps                      # all four healthy after a minute
+  ./enrol.py enrol <probe id> --commune ... --province ... --interface eth0:fixed:VNPT \\
+      --broker <the name given to --name>
+Grafana: http://<this host>:3000 (admin / secrets/grafana-admin-password)
+NEXT

@@ -1,0 +1,220 @@
+"""The fleet-wide dashboards: Fleet overview (map, reporting, communes at target) and Fleet
+health (last seen, spool, temperature, budgets, the collector's own metrics)."""
+
+from __future__ import annotations
+
+from collector.inventory import TargetsFile
+from grafana.common import SHARE_BANDS, UIDS, links, place_variables, share_stat
+from grafana.model import (
+    JSON,
+    dashboard,
+    panel,
+    row,
+    target,
+)
+
+
+def fleet_overview(targets: TargetsFile) -> JSON:
+    fixed, mobile = targets.fixed.download_mbps, targets.mobile.download_mbps
+    geomap = panel(
+        "geomap",
+        "Probes, coloured by the share of tests at target",
+        [
+            target("probe_location", ("probe", "commune"), table=True),
+            target("download_summary", ("probe",), ref="B", table=True),
+        ],
+        description="Each probe at its inventory coordinates; colour = share of its completed "
+        f"downloads at or above the plan's target ({fixed:g} Mbit/s fixed, "
+        f"{mobile:g} Mbit/s mobile).",
+        unit="percentunit",
+        thresholds=SHARE_BANDS,
+        min_value=0,
+        max_value=1,
+        transformations=[
+            {"id": "joinByField", "options": {"byField": "probe", "mode": "outer"}},
+            {
+                "id": "organize",
+                "options": {"excludeByName": {"Time": True, "Time 1": True, "Time 2": True}},
+            },
+        ],
+        options={
+            "view": {"id": "coords", "lat": 11.0, "lon": 107.2, "zoom": 8},
+            "controls": {"showZoom": True, "mouseWheelZoom": True},
+            "basemap": {"type": "default", "name": "Basemap"},
+            "layers": [
+                {
+                    "type": "markers",
+                    "name": "Probes",
+                    "tooltip": True,
+                    "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
+                    "config": {
+                        "showLegend": True,
+                        "style": {
+                            "size": {"fixed": 9},
+                            "color": {"field": "share_at_target", "fixed": "grey"},
+                            "text": {"mode": "field", "field": "commune"},
+                        },
+                    },
+                }
+            ],
+        },
+        width=14,
+        height=16,
+    )
+    reporting = panel(
+        "stat",
+        "Probes reporting now / in the period",
+        [target("probes_reporting"), target("probes_known", ref="B")],
+        description="Probes that sent a health report in the last 10 minutes (online), and "
+        "all probes seen in the selected period: the difference is offline.",
+        options={"reduceOptions": {"calcs": ["lastNotNull"]}, "textMode": "value_and_name"},
+        width=10,
+        height=4,
+    )
+    communes = panel(
+        "stat",
+        f"Communes meeting {mobile:g}/{fixed:g} Mbit/s (median download)",
+        [target("communes_at_target", ("access",)), target("communes_total", ("access",), ref="B")],
+        description="Communes whose median download in the period is at or above the target "
+        "for the access type, out of those measured: 'at target' / 'measured' per access type.",
+        options={"reduceOptions": {"calcs": ["lastNotNull"]}, "textMode": "value_and_name"},
+        width=10,
+        height=4,
+    )
+    share = share_stat(
+        "Share of tests at target",
+        "download_summary",
+        ("access",),
+        "mean(meets_download_target): completed downloads at or above the target, per access type.",
+    )
+    share["gridPos"]["w"] = 10
+    worst = panel(
+        "table",
+        "Worst communes (share of tests at target, lowest first)",
+        [target("download_summary", ("commune", "access"), table=True)],
+        unit="percentunit",
+        transformations=[
+            {"id": "sortBy", "options": {"sort": [{"field": "share_at_target", "desc": False}]}},
+            {"id": "limit", "options": {"limitField": 15}},
+            {"id": "organize", "options": {"excludeByName": {"Time": True}}},
+        ],
+        overrides=[
+            {
+                "matcher": {"id": "byRegexp", "options": "^(median|p10)_mbps$"},
+                "properties": [{"id": "unit", "value": "Mbits"}],
+            },
+            {
+                "matcher": {"id": "byRegexp", "options": "^tests.*"},
+                "properties": [{"id": "unit", "value": "none"}],
+            },
+        ],
+        width=10,
+        height=8,
+    )
+    return dashboard(
+        UIDS["fleet"],
+        "probefleet — Fleet overview",
+        [geomap, reporting, communes, share, worst],
+        description="Where the probes are, whether they report, and how the communes compare "
+        "with the plan's download targets.",
+        variables=place_variables(),
+        links=links(),
+    )
+
+
+def fleet_health() -> JSON:
+    return dashboard(
+        UIDS["health"],
+        "probefleet — Fleet health",
+        [
+            row("Probes"),
+            panel(
+                "table",
+                "Last seen, temperature, spool (latest health report)",
+                [
+                    target("probe_last_seen", ("probe", "commune"), table=True),
+                    target("probe_health", ("probe",), ref="B", table=True),
+                ],
+                width=24,
+                # Last seen is the time of the last report (query A); B's time is not.
+                transformations=[
+                    {"id": "joinByField", "options": {"byField": "probe", "mode": "outer"}},
+                    {
+                        "id": "organize",
+                        "options": {"excludeByName": {"Time 2": True, "uptime_s 2": True}},
+                    },
+                ],
+                overrides=[
+                    {
+                        "matcher": {"id": "byName", "options": "Time 1"},
+                        "properties": [
+                            {"id": "displayName", "value": "last seen"},
+                            {"id": "unit", "value": "dateTimeFromNow"},
+                        ],
+                    },
+                    {
+                        "matcher": {"id": "byName", "options": "temperature_c"},
+                        "properties": [{"id": "unit", "value": "celsius"}],
+                    },
+                    {
+                        "matcher": {"id": "byName", "options": "uptime_s"},
+                        "properties": [{"id": "unit", "value": "s"}],
+                    },
+                ],
+            ),
+            panel(
+                "timeseries",
+                "Temperature, spool depth, CPU",
+                [target("health_over_time", ("probe",))],
+                width=12,
+                overrides=[
+                    {
+                        "matcher": {"id": "byRegexp", "options": ".*spool_depth.*"},
+                        "properties": [{"id": "custom.axisPlacement", "value": "right"}],
+                    }
+                ],
+            ),
+            panel(
+                "bargauge",
+                "Mobile data budget used this month",
+                [target("data_budget", ("probe",))],
+                unit="percent",
+                min_value=0,
+                max_value=100,
+                thresholds=[("green", None), ("orange", 80.0), ("red", 95.0)],
+                options={
+                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "/budget_used_pct/"}
+                },
+                width=12,
+            ),
+            panel(
+                "table",
+                "Presence (collector's verdict: online, line up, last test ok)",
+                [target("presence_now", ("probe",), table=True)],
+                width=12,
+            ),
+            panel("timeseries", "Failed runs", [target("runs_failed", ())], width=12),
+            row("Collector"),
+            panel(
+                "timeseries",
+                "Collector: received, stored, rejected, duplicates",
+                [target("collector_flow", ())],
+                width=12,
+            ),
+            panel(
+                "stat",
+                "Dead letters in the period",
+                [target("dead_letters", ())],
+                thresholds=[("green", None), ("red", 1.0)],
+                width=12,
+                description="Refused messages/points: `probe-collector deadletters` lists "
+                "them with the reason.",
+                options={"reduceOptions": {"calcs": ["sum"]}, "colorMode": "background"},
+            ),
+        ],
+        description="Is the fleet itself healthy: last seen, spool depth, temperature, data "
+        "budgets, the collector's own metrics and its dead letters.",
+        variables=place_variables(),
+        time_from="now-24h",
+        links=links(),
+    )

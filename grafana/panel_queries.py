@@ -1,0 +1,252 @@
+"""The queries the dashboards show: the catalogue's (collector/queries.py), some of them in a
+time-bucketed form, plus the few only a dashboard needs (a map, last-seen, health gauges).
+
+The dashboard-only ones use the catalogue's own :class:`~collector.queries.Query` class and
+conventions (``$timeFilter``, anchored-regex tag filters, ``status = 'ok'``), so a query can
+move into the catalogue unchanged when the report wants it too. ``PANEL_QUERIES`` maps every
+name a dashboard uses to its query; a name is never in both places.
+"""
+
+# Texts from constants only: S608 does not apply.
+# ruff: noqa: S608
+from __future__ import annotations
+
+import dataclasses
+from typing import Final
+
+from collector import queries
+from collector.queries import Query
+
+_OK: Final = "\"status\" = 'ok'"
+_AREA: Final = (
+    '"district" =~ /^$district$/ AND "commune" =~ /^$commune$/ '
+    'AND "access" =~ /^$access$/ AND "operator" =~ /^$operator$/'
+)
+_PLACE: Final = (
+    '"district" =~ /^$district$/ AND "commune" =~ /^$commune$/ AND "probe" =~ /^$probe$/'
+)
+# The probe's own summary row of health (the per-interface rows carry an interface tag).
+_SUMMARY: Final = "\"interface\" = ''"
+ONLINE_WINDOW: Final = "10m"  # a probe that sent health within this is shown as reporting
+
+# Measurements written by the presence / self-metrics work (branch collector2; names from
+# its collector/selfmetrics.py), not yet in this tree's collector/README.md data model.
+# tests/grafana lets only these be undocumented, and checks their fields against the README
+# as soon as it documents them.
+AWAITING: Final = frozenset({"presence", "collector"})
+
+
+def _over_time(name: str, new_name: str) -> Query:
+    """A catalogue query bucketed by the dashboard's $__interval (same text otherwise)."""
+    return dataclasses.replace(queries.CATALOGUE[name], name=new_name, grafana_bucket="$__interval")
+
+
+_DASHBOARD: Final[tuple[Query, ...]] = (
+    _over_time("download_summary", "download_over_time"),
+    _over_time("upload_summary", "upload_over_time"),
+    _over_time("latency_summary", "latency_over_time"),
+    _over_time("service_availability", "service_over_time"),
+    _over_time("ipv6_readiness", "ipv6_over_time"),
+    Query(
+        name="download_tests",
+        doc="Every completed download (download_mbps) with its plan target "
+        "(target_download_mbps), one point per test: the raw view against the target line.",
+        measurement="throughput",
+        select='SELECT "download_mbps", "upload_mbps", "target_download_mbps" FROM "throughput" '
+        f"WHERE $timeFilter AND {_OK} AND \"time_source\" != 'estimated' AND {_AREA} "
+        'AND "probe" =~ /^$probe$/',
+        columns=("download_mbps", "upload_mbps", "target_download_mbps"),
+    ),
+    Query(
+        name="communes_total",
+        doc="communes: communes (per access type when grouped by access) with at least one "
+        "completed download that has a target.",
+        measurement="throughput",
+        select='SELECT count("median_mbps") AS "communes" FROM ('
+        'SELECT median("download_mbps") AS "median_mbps", '
+        'max("target_download_mbps") AS "target_mbps" FROM "throughput" '
+        f"WHERE $timeFilter AND {_OK} AND \"time_source\" != 'estimated' AND {_AREA} "
+        'AND "target_download_mbps" > 0 GROUP BY "commune", "access")',
+        columns=("communes",),
+    ),
+    Query(
+        name="communes_at_target",
+        doc="communes: of communes_total, those whose median download is at or above the "
+        "plan's target for the access type (i-Speed reports medians).",
+        measurement="throughput",
+        select='SELECT count("median_mbps") AS "communes" FROM ('
+        'SELECT median("download_mbps") AS "median_mbps", '
+        'max("target_download_mbps") AS "target_mbps" FROM "throughput" '
+        f"WHERE $timeFilter AND {_OK} AND \"time_source\" != 'estimated' AND {_AREA} "
+        'AND "target_download_mbps" > 0 GROUP BY "commune", "access") '
+        'WHERE "median_mbps" >= "target_mbps"',
+        columns=("communes",),
+    ),
+    Query(
+        name="probe_location",
+        doc="lat, lon: the probe's coordinates from the inventory (health summary rows "
+        "carry them); group by probe and commune for the map.",
+        measurement="health",
+        select='SELECT last("lat_deg") AS "lat", last("lon_deg") AS "lon" FROM "health" '
+        f"WHERE $timeFilter AND {_SUMMARY} AND {_PLACE}",
+        columns=("lat", "lon"),
+    ),
+    Query(
+        name="probes_reporting",
+        doc=f"probes: probes that sent a health report in the last {ONLINE_WINDOW} "
+        "(the time picker does not apply: this is 'now').",
+        measurement="health",
+        select='SELECT count("uptime_s") AS "probes" FROM ('
+        'SELECT last("uptime_s") AS "uptime_s" FROM "health" '
+        f"WHERE time > now() - {ONLINE_WINDOW} AND {_SUMMARY} AND {_PLACE} "
+        'GROUP BY "probe")',
+        columns=("probes",),
+    ),
+    Query(
+        name="probes_known",
+        doc="probes: probes that sent a health report within the time picker's range.",
+        measurement="health",
+        select='SELECT count("uptime_s") AS "probes" FROM ('
+        'SELECT last("uptime_s") AS "uptime_s" FROM "health" '
+        f'WHERE $timeFilter AND {_SUMMARY} AND {_PLACE} GROUP BY "probe")',
+        columns=("probes",),
+    ),
+    Query(
+        name="probe_last_seen",
+        doc="Per probe, its latest health report: the time column is when it was measured "
+        "(last seen; one selector, so InfluxDB returns that point's time) and uptime_s.",
+        measurement="health",
+        select='SELECT last("uptime_s") AS "uptime_s" '
+        f'FROM "health" WHERE $timeFilter AND {_SUMMARY} AND {_PLACE}',
+        columns=("uptime_s",),
+    ),
+    Query(
+        name="probe_health",
+        doc="Per probe, the latest value of each: temperature_c, cpu_pct, disk_used_pct, "
+        "spool_depth (results waiting on the probe), spool_dropped (ever forced out), "
+        "uptime_s. Several selectors: the time column is the period's start, not last seen "
+        "(probe_last_seen has that).",
+        measurement="health",
+        select='SELECT last("uptime_s") AS "uptime_s", last("temperature_c") AS "temperature_c", '
+        'last("cpu_pct") AS "cpu_pct", last("disk_used_pct") AS "disk_used_pct", '
+        'last("spool_depth") AS "spool_depth", last("spool_dropped") AS "spool_dropped" '
+        f'FROM "health" WHERE $timeFilter AND {_SUMMARY} AND {_PLACE}',
+        columns=(
+            "uptime_s",
+            "temperature_c",
+            "cpu_pct",
+            "disk_used_pct",
+            "spool_depth",
+            "spool_dropped",
+        ),
+    ),
+    Query(
+        name="health_over_time",
+        doc="Per probe over time: temperature_c (max), spool_depth (max), cpu_pct (mean).",
+        measurement="health",
+        select='SELECT max("temperature_c") AS "temperature_c", '
+        'max("spool_depth") AS "spool_depth", mean("cpu_pct") AS "cpu_pct" '
+        f'FROM "health" WHERE $timeFilter AND {_SUMMARY} AND {_PLACE}',
+        grafana_bucket="$__interval",
+        columns=("temperature_c", "spool_depth", "cpu_pct"),
+    ),
+    Query(
+        name="data_budget",
+        doc="Per probe and metered interface: budget_used_pct, budget_used_bytes and "
+        "budget_limit_bytes of the month, from the latest health report.",
+        measurement="health",
+        select='SELECT last("budget_used_pct") AS "budget_used_pct", '
+        'last("budget_used_bytes") AS "budget_used_bytes", '
+        'last("budget_limit_bytes") AS "budget_limit_bytes" FROM "health" '
+        'WHERE $timeFilter AND "interface" != \'\' AND "budget_limit_bytes" > 0 '
+        f"AND {_PLACE}",
+        fixed_group_by=("interface",),
+        columns=("budget_used_pct", "budget_used_bytes", "budget_limit_bytes"),
+    ),
+    Query(
+        name="dns_time",
+        doc="DNS resolution: time_median_ms per resolver and record type, answered "
+        "(queries with a time), queries.",
+        measurement="dns",
+        select='SELECT median("time_ms") AS "time_median_ms", count("time_ms") AS "answered", '
+        f'count("seq") AS "queries" FROM "dns" WHERE $timeFilter AND {_OK} AND {_AREA} '
+        'AND "probe" =~ /^$probe$/',
+        fixed_group_by=("resolver", "rrtype"),
+        columns=("time_median_ms", "answered", "queries"),
+    ),
+    Query(
+        name="ipv6_checks",
+        doc="IPv6 check rows per check: pass_share (0-1), rtt_v6_ms and rtt_v4_ms (median "
+        "TCP connect times), checks.",
+        measurement="ipv6",
+        select='SELECT mean("passed_01") AS "pass_share", median("rtt_v6_ms") AS "rtt_v6_ms", '
+        'median("rtt_v4_ms") AS "rtt_v4_ms", count("passed_01") AS "checks" FROM "ipv6" '
+        f"WHERE $timeFilter AND {_OK} AND {_AREA} AND \"check\" != ''",
+        fixed_group_by=("check",),
+        columns=("pass_share", "rtt_v6_ms", "rtt_v4_ms", "checks"),
+    ),
+    Query(
+        name="runs_failed",
+        doc="runs: results per measurement kind that failed (status failed), for the "
+        "health dashboard's error rate; one statement per kind.",
+        measurement="throughput",
+        select='SELECT count("seq") AS "runs" FROM "throughput", "latency", "dns", "ipv6", '
+        '"service" WHERE $timeFilter AND "status" = \'failed\' AND '
+        '"district" =~ /^$district$/ AND "commune" =~ /^$commune$/ AND "probe" =~ /^$probe$/',
+        columns=("runs",),
+    ),
+    # --- awaiting the presence / self-metrics measurements (see AWAITING) ---------------
+    Query(
+        name="presence_now",
+        doc="Per probe, the collector's presence verdict: online_01, last_seen_age_s, "
+        "line_up_01, last_test_ok_01, spool_depth (latest presence point).",
+        measurement="presence",
+        select='SELECT last("online_01") AS "online_01", '
+        'last("last_seen_age_s") AS "last_seen_age_s", last("line_up_01") AS "line_up_01", '
+        'last("last_test_ok_01") AS "last_test_ok_01", last("spool_depth") AS "spool_depth" '
+        f'FROM "presence" WHERE $timeFilter AND {_PLACE}',
+        columns=(
+            "online_01",
+            "last_seen_age_s",
+            "line_up_01",
+            "last_test_ok_01",
+            "spool_depth",
+        ),
+    ),
+    Query(
+        name="collector_flow",
+        doc="The collector's self-metrics over time: received, stored, rejected, duplicates "
+        "(sums per bucket), lag_max_s, write_latency_max_ms, queue_depth and spool_points.",
+        measurement="collector",
+        select='SELECT sum("received") AS "received", sum("stored") AS "stored", '
+        'sum("rejected") AS "rejected", sum("duplicates") AS "duplicates", '
+        'max("lag_max_s") AS "lag_max_s", max("write_latency_max_ms") AS "write_latency_max_ms", '
+        'max("queue_depth") AS "queue_depth", max("spool_points") AS "spool_points" '
+        'FROM "collector" WHERE $timeFilter',
+        grafana_bucket="$__interval",
+        columns=(
+            "received",
+            "stored",
+            "rejected",
+            "duplicates",
+            "lag_max_s",
+            "write_latency_max_ms",
+            "queue_depth",
+            "spool_points",
+        ),
+    ),
+    Query(
+        name="dead_letters",
+        doc="rejected (messages) and points_rejected (points InfluxDB refused) that went to the "
+        "dead letters in the period; list them with `probe-collector deadletters`.",
+        measurement="collector",
+        select='SELECT sum("rejected") AS "rejected", sum("points_rejected") AS "points_rejected" '
+        'FROM "collector" WHERE $timeFilter',
+        columns=("rejected", "points_rejected"),
+    ),
+)
+
+DASHBOARD_ONLY: Final[dict[str, Query]] = {q.name: q for q in _DASHBOARD}
+PANEL_QUERIES: Final[dict[str, Query]] = {**queries.grafana_queries(), **DASHBOARD_ONLY}
+if len(PANEL_QUERIES) != len(queries.grafana_queries()) + len(DASHBOARD_ONLY):
+    raise RuntimeError("a dashboard query reuses a catalogue name: rename it")

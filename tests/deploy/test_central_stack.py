@@ -1,0 +1,250 @@
+"""deploy/central without Docker: compose.yaml's wiring (images, health checks, volumes,
+secrets, the files setup.sh makes), setup.sh run for real and its result started on the real
+broker, the collector's config and systemd unit, InfluxDB's init script."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.config import load_config
+from collector.inventory import load_inventory, load_targets
+from tests.deploy.central import CENTRAL, ROOT, CentralBroker, Client
+from tests.deploy.test_agent_deploy import parse_unit
+from tests.deploy.yamlish import load
+
+COMPOSE = CENTRAL / "compose.yaml"
+SERVICES = {"mosquitto", "influxdb", "collector", "grafana"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = load(COMPOSE.read_text())
+    return doc
+
+
+def test_yamlish_reads_what_it_claims_and_refuses_the_rest() -> None:
+    doc = load('a:\n  b: "x # y"  # c\n  l:\n    - 1\n    - two\n  f: ["p", "q"]\nz:\n')
+    assert doc == {"a": {"b": "x # y", "l": ["1", "two"], "f": ["p", "q"]}, "z": None}
+    for bad in ("a: {b: 1}\n", "a: |\n  x\n", "a: 1\na: 2\n", "a:\n  - x\n - y\n"):
+        with pytest.raises(ValueError, match="line"):
+            load(bad)
+
+
+def test_compose_has_the_four_services_with_health_checks(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == SERVICES
+    assert services["mosquitto"]["image"].startswith("${MOSQUITTO_IMAGE:-eclipse-mosquitto:2.")
+    assert services["influxdb"]["image"] == "influxdb:2.7"
+    assert services["grafana"]["image"].startswith("${GRAFANA_IMAGE:-grafana/grafana:")
+    assert services["collector"]["build"]["dockerfile"] == "deploy/central/Dockerfile"
+    for name, service in services.items():
+        test = service["healthcheck"]["test"]
+        assert test[0] in ("CMD", "CMD-SHELL"), name
+        assert service["restart"] == "unless-stopped", name
+    # Start order: the collector and Grafana wait for healthy dependencies.
+    assert services["collector"]["depends_on"] == {
+        "mosquitto": {"condition": "service_healthy"},
+        "influxdb": {"condition": "service_healthy"},
+    }
+    # Only the probes' TLS port is open to the world; InfluxDB on loopback only; the
+    # collector's listener (8884) nowhere.
+    assert services["mosquitto"]["ports"] == ["8883:8883"]
+    assert services["influxdb"]["ports"] == ["127.0.0.1:8086:8086"]
+    assert "8884" not in str(services["mosquitto"]["ports"])
+    assert "ports" not in services["collector"]
+
+
+def test_compose_keeps_state_in_volumes_and_the_ca_key_out(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    named = set(compose["volumes"])
+    mounts = {name: s.get("volumes", []) for name, s in services.items()}
+    for name, volumes in mounts.items():
+        for volume in volumes:
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                continue
+            assert source in named, (name, volume)
+    assert "mosquitto-data:/mosquitto/data" in mounts["mosquitto"]
+    assert "influxdb-data:/var/lib/influxdb2" in mounts["influxdb"]
+    assert "collector-state:/var/lib/probefleet-collector" in mounts["collector"]
+    assert "grafana-data:/var/lib/grafana" in mounts["grafana"]
+    assert not [
+        v for vs in mounts.values() for v in vs if "ca.key" in v or v.startswith("./certs:")
+    ]
+    # The tokens: written by InfluxDB's init script, read-only for the others.
+    assert "influx-tokens:/var/lib/probefleet-tokens" in mounts["influxdb"]
+    for name in ("collector", "grafana"):
+        assert "influx-tokens:/var/lib/probefleet-tokens:ro" in mounts[name]
+
+
+def test_setup_makes_every_file_compose_mounts_and_a_broker_that_works(
+    tmp_path: Path, compose: dict[str, Any]
+) -> None:
+    site = tmp_path / "repo"
+    shutil.copytree(CENTRAL, site / "deploy" / "central")
+    shutil.copytree(ROOT / "config", site / "config")
+    central = site / "deploy" / "central"
+    done = subprocess.run(
+        ["bash", str(central / "setup.sh"), "--name", "mqtt.example.vn"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run(
+        ["bash", str(central / "setup.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr  # idempotent: nothing replaced
+    assert "password unchanged" in again.stdout
+
+    # Every host file compose mounts or reads as a secret now exists.
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (central / source).exists(), (name, source)
+            elif source.startswith("../../"):
+                assert (site / source[6:]).exists() or (ROOT / source[6:]).exists(), source
+    for secret in compose["secrets"].values():
+        path = central / secret["file"]
+        assert path.stat().st_size >= 32, path
+    assert (central / "secrets").stat().st_mode & 0o077 == 0
+    assert load_inventory(central / "etc" / "inventory.toml").probes == {}
+    assert load_targets(central / "etc" / "targets.toml").fixed.download_mbps == 150.0
+
+    # The compose collector config loads with the files it names, as mounted in compose.
+    mounted = {
+        v.split(":")[1]: central / v.split(":")[0]
+        for v in compose["services"]["collector"]["volumes"]
+        if v.startswith("./")
+    }
+    cfg_text = (CENTRAL / "collector" / "collector.toml").read_text()
+    for inside, outside in mounted.items():
+        cfg_text = cfg_text.replace(f'"{inside}"', f'"{outside}"')
+    cfg_text = cfg_text.replace(
+        "/run/secrets/mqtt-collector-password", str(central / "secrets" / "mqtt-collector-password")
+    )
+    (tmp_path / "collector.toml").write_text(cfg_text)
+    cfg = load_config(tmp_path / "collector.toml", env={"PROBEFLEET_INFLUXDB_TOKEN": "t"})
+    assert (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.tls) == ("mosquitto", 8884, True)
+
+    # Mosquitto with setup's password file and certificates: the collector and the health
+    # check log in with setup's secrets; the health check can read only its topic.
+    broker = CentralBroker(tmp_path / "broker", central / "certs")
+    shutil.copyfile(central / "mosquitto" / "passwd", broker.password_path)
+    broker.start()
+    try:
+        secret = (central / "secrets" / "mqtt-collector-password").read_text()
+        collector = Client(broker, "collector", secret, internal=True).connect()
+        collector.close()
+        health = (central / "secrets" / "mqtt-healthcheck-password").read_text()
+        command = compose["services"]["mosquitto"]["healthcheck"]["test"][1]
+        command = command.replace("$$", "$").replace("-p 8884", f"-p {broker.internal_port}")
+        command = command.replace("/mosquitto/certs/", f"{central}/certs/")
+        command = command.replace("/run/secrets/", f"{central}/secrets/")
+        probe = subprocess.run(
+            ["sh", "-c", command], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert probe.returncode == 0, probe.stderr
+        spy = Client(broker, "healthcheck", health, internal=True).connect()
+        spy.subscribe("probefleet/v1/#")
+        writer = Client(broker, "collector", secret, internal=True).connect()
+        writer.publish("probefleet/v1/p/config", b"x")
+        assert spy.messages == []
+        spy.close()
+        writer.close()
+    finally:
+        broker.stop()
+
+
+def test_influxdb_init_makes_dbrp_and_two_narrow_tokens() -> None:
+    script = (CENTRAL / "influxdb" / "init.sh").read_text()
+    assert "influx v1 dbrp create" in script
+    assert '--db "$bucket" --rp autogen --default' in script
+    assert re.search(r'token "[^"]*collector[^"]*" --write-bucket', script)
+    assert re.search(r'token "[^"]*grafana[^"]*" --read-bucket', script)
+    assert "--all-access" not in script
+    assert "--operator" not in script
+    subprocess.run(["bash", "-n", str(CENTRAL / "influxdb" / "init.sh")], check=True)
+    if shutil.which("shellcheck"):
+        for name in ("influxdb/init.sh", "setup.sh", "gen-certs.sh"):
+            subprocess.run(["shellcheck", str(CENTRAL / name)], check=True)
+    # Retention: at least two years, since the report compares years.
+    compose = load(COMPOSE.read_text())
+    retention = compose["services"]["influxdb"]["environment"]["DOCKER_INFLUXDB_INIT_RETENTION"]
+    days = int(re.fullmatch(r"\$\{INFLUXDB_RETENTION:-(\d+)d\}", retention).group(1))
+    assert days >= 2 * 366
+
+
+def test_collector_unit_is_what_systemd_accepts(tmp_path: Path) -> None:
+    unit_path = CENTRAL / "probefleet-collector.service"
+    unit = parse_unit(unit_path.read_text())
+    service = unit["Service"]
+    assert service["User"] == ["probefleet-collector"]
+    assert service["CapabilityBoundingSet"] == [""]
+    assert service["StateDirectory"] == ["probefleet-collector"]
+    assert any(v.startswith("PROBEFLEET_INFLUXDB_TOKEN_FILE=%d/") for v in service["Environment"])
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed (Debian package: systemd)")
+    stand_in = tmp_path / "probe-collector"
+    stand_in.write_text("#!/bin/sh\n")
+    stand_in.chmod(0o755)
+    copy = tmp_path / unit_path.name
+    copy.write_text(
+        unit_path.read_text().replace("/opt/probefleet/venv/bin/probe-collector", str(stand_in))
+    )
+    proc = subprocess.run(
+        [analyze, "verify", copy.name], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "", proc.stderr
+
+
+def test_broker_config_sizes_the_queue_for_a_week() -> None:
+    conf = (CENTRAL / "mosquitto" / "mosquitto.conf").read_text()
+    settings = dict(
+        line.split(" ", 1) for line in conf.splitlines() if line and not line.startswith("#")
+    )
+    assert settings["allow_anonymous"] == "false"
+    assert settings["persistence"] == "true"
+    # 200 probes x the sample's ~90 results an hour x 168 hours.
+    per_hour = 3600 / 60 + 3600 / 300 * 2 + 3600 / 900 + 1 + 1
+    assert int(settings["max_queued_messages"]) >= 200 * per_hour * 168
+    cfg_session = load_config(
+        CENTRAL / "collector" / "collector.toml",
+        env={"PROBEFLEET_MQTT_PASSWORD": "x", "PROBEFLEET_INFLUXDB_TOKEN": "t"},
+    )
+    assert cfg_session.mqtt.session_expiry_s >= 7 * 86400
+
+
+def test_readme_commands_are_the_tools_real_options() -> None:
+    """The enrol/revoke/setup lines an operator copies from README.md parse with the tools'
+    own option parsers."""
+    import shlex
+
+    from tests.deploy.test_enrol import enrol
+
+    readme = (CENTRAL / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(blocks))  # continuation lines
+    enrols = re.findall(r"\./enrol\.py ([^\n#]+)", joined)
+    assert len(enrols) >= 2
+    for line in enrols:
+        args = enrol.build_parser().parse_args(shlex.split(line))
+        assert args.command in ("enrol", "revoke", "list", "service")
+    setup = re.search(r"\./setup\.sh ([^\n#]+)", joined)
+    assert setup is not None
+    assert setup.group(1).split()[0] == "--name"
+    assert "--name|--ip)" in (CENTRAL / "setup.sh").read_text()
