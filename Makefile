@@ -2,7 +2,7 @@
 PY ?= .venv/bin/python
 DEBIAN_PACKAGES = mosquitto mosquitto-clients influxdb nginx-light iproute2 iputils-ping dnsmasq-base curl openssl shellcheck chromium
 
-.PHONY: help install system-deps test check format schema bench clean grafana
+.PHONY: help install system-deps test check format schema bench clean grafana demo
 
 help:
 	@echo "make install      create .venv with the agent, collector and dev dependencies"
@@ -12,6 +12,7 @@ help:
 	@echo "make schema       regenerate schema/*.schema.json from agent/wire.py"
 	@echo "make bench        run the benchmarks in bench/ (see bench/README.md)"
 	@echo "make grafana      regenerate grafana/provisioning from grafana/*.py and the targets"
+	@echo "make demo         run a simulated province here, live (DEMO_ARGS=--help for options)"
 
 install:
 	python3 -m venv .venv
@@ -49,3 +50,10 @@ bench:
 
 clean:
 	rm -rf .venv build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The quickstart: installs what is missing (as root), then runs the simulated province.
+DEMO_ARGS ?=
+demo:
+	@python3 -m demo.preflight
+	@test -x $(PY) || $(MAKE) install
+	$(PY) -m demo $(DEMO_ARGS)

@@ -143,14 +143,16 @@ http {{
         return self._process.failure_report(headline)
 
 
-def _pick_dual_stack_port(want_ipv6: bool) -> tuple[int, bool]:
-    """A port free on 127.0.0.1 and, if ::1 is usable, on ::1 too; returns (port, has_ipv6)."""
-    has_ipv6 = want_ipv6 and port_is_free("::1", 0)
+def _pick_dual_stack_port(
+    want_ipv6: bool, host: str = "127.0.0.1", host_v6: str = "::1"
+) -> tuple[int, bool]:
+    """A port free on ``host`` and, if ``host_v6`` is usable, on it too; (port, has_ipv6)."""
+    has_ipv6 = want_ipv6 and port_is_free(host_v6, 0)
     for _ in range(50):
-        port = free_port("127.0.0.1")
-        if not has_ipv6 or port_is_free("::1", port):
+        port = free_port(host)
+        if not has_ipv6 or port_is_free(host_v6, port):
             return port, has_ipv6
-    raise RuntimeError("no port free on both 127.0.0.1 and ::1 after 50 tries")
+    raise RuntimeError(f"no port free on both {host} and {host_v6} after 50 tries")
 
 
 class NginxTestServer:
@@ -160,6 +162,8 @@ class NginxTestServer:
       added to ``/files/`` with :meth:`add_file`); Range requests work.
     - ``/upload``: accepts a body of any size, reads all of it, discards it, answers 200.
     - ``/empty``: 200 with an empty body, for pings.
+
+    ``host`` / ``host_v6`` listen elsewhere than loopback (the demo's bridge addresses).
     """
 
     def __init__(
@@ -169,11 +173,13 @@ class NginxTestServer:
         large_size: int = 2 * GiB,
         ipv6: bool = True,
         worker_processes: str = "auto",
+        host: str = "127.0.0.1",
+        host_v6: str = "::1",
     ) -> None:
         self.workdir = _check_conf_path(workdir)
-        self.host = "127.0.0.1"
-        self.host_v6 = "::1"
-        self.port, self.has_ipv6 = _pick_dual_stack_port(ipv6)
+        self.host = host
+        self.host_v6 = host_v6
+        self.port, self.has_ipv6 = _pick_dual_stack_port(ipv6, host, host_v6)
         # The upload sink's internal upstream: a second server, on IPv4 loopback only.
         self.sink_port = free_port(self.host)
         self.large_size = large_size
@@ -201,7 +207,7 @@ class NginxTestServer:
 
     def url_v6(self, path: str) -> str:
         if self.base_url_v6 is None:
-            raise RuntimeError("::1 is not available on this machine (has_ipv6=False)")
+            raise RuntimeError(f"{self.host_v6} is not available here (has_ipv6=False)")
         return f"{self.base_url_v6}{path}"
 
     @property

@@ -1,0 +1,224 @@
+"""End to end: `python -m demo` as a newcomer runs it, stopped with Ctrl-C (SIGINT).
+
+Checks straight in its InfluxDB (not through the demo's view) that every simulated commune's
+results landed with the plan's verdict its line deserves, that the offline commune is taken
+down, that the compliance report is written, and that afterwards nothing the demo started
+is left: no process, namespace, bridge or listening port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from demo.links import BRIDGE, NS_PREFIX
+from demo.province import COMMUNES
+from tests.harness import eventually
+from tests.harness.netns import netns_unavailable
+
+ROOT = Path(__file__).resolve().parents[2]
+DB = "probefleet"
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.netns,
+    pytest.mark.skipif(netns_unavailable() is not None, reason=str(netns_unavailable())),
+]
+
+
+def _listening_ports() -> set[int]:
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as handle:
+            next(handle)
+            for line in handle:
+                fields = line.split()
+                if fields[3] == "0A":  # TCP_LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _namespaces() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    return [line.split()[0] for line in out.stdout.splitlines() if line.startswith(NS_PREFIX)]
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Demo:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.log_path = workdir.parent / "demo.out"
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "demo", "--plain", "--workdir", str(workdir),
+                 "--offline-after", "20"],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def endpoints(self) -> dict[str, Any]:
+        path = self.workdir / "demo.json"
+
+        def ready() -> dict[str, Any]:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"demo exited {self.proc.returncode}:\n{self.output()}")
+            doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+            return doc
+
+        found: dict[str, Any] = eventually(ready, timeout_s=90, interval_s=0.5, message="demo.json")
+        return found
+
+    def ctrl_c(self, timeout_s: float = 120) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+
+class Influx:
+    """Reads influxd's own HTTP API, as a newcomer's curl would (no proxy)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._open = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
+
+    def query_points(self, influxql: str, db: str) -> list[dict[str, Any]]:
+        params = urllib.parse.urlencode({"q": influxql, "db": db, "epoch": "ns"})
+        with self._open(f"{self.url}/query?{params}", timeout=10) as response:
+            answer = json.loads(response.read())
+        points: list[dict[str, Any]] = []
+        for result in answer["results"]:
+            assert "error" not in result, (influxql, result)
+            for serie in result.get("series", []):
+                for row in serie["values"]:
+                    point = dict(serie.get("tags", {}))
+                    point.update(zip(serie["columns"], row, strict=True))
+                    points.append(point)
+        return points
+
+
+def _processes_under(workdir: Path) -> list[str]:
+    """Command lines of running processes that name the demo's work dir (every service
+    and agent it starts is given a config file there)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(workdir) in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def _latest_throughput(influx: Influx) -> dict[str, dict[str, Any]]:
+    query = (
+        'SELECT "download_mbps", "upload_mbps", "target_download_mbps", '
+        '"meets_download_target", "access", "commune" FROM "throughput" '
+        'WHERE "status" = \'ok\' GROUP BY "probe"'
+    )
+    latest: dict[str, dict[str, Any]] = {}
+    for point in influx.query_points(query, DB):
+        latest.setdefault(point["probe"], point)
+    return latest
+
+
+def _counts(influx: Influx, kind: str) -> dict[str, int]:
+    points = influx.query_points(f'SELECT count("seq") FROM "{kind}" GROUP BY "probe"', DB)  # noqa: S608
+    return {p["probe"]: int(p["count"]) for p in points}
+
+
+@pytest.mark.timeout(300)
+def test_demo_runs_the_province_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    demo = Demo(tmp_path / "run")
+    endpoints: dict[str, Any] = {}
+    try:
+        endpoints = demo.endpoints()
+        assert endpoints["links"] == "netns"
+        influx = Influx(endpoints["influxdb_url"])
+        probes = {c.probe for c in COMMUNES}
+
+        def every_commune_measured() -> dict[str, dict[str, Any]]:
+            if demo.proc.poll() is not None:
+                raise AssertionError(f"demo exited:\n{demo.output()}")
+            latest = _latest_throughput(influx)
+            return latest if set(latest) >= probes else {}
+
+        latest = eventually(
+            every_commune_measured,
+            timeout_s=120,
+            interval_s=2,
+            message="a throughput result from every commune",
+        )
+        for commune in COMMUNES:
+            point = latest[commune.probe]
+            where = f"{commune.commune} ({commune.nominal_mbit:g} Mbit/s {commune.access})"
+            assert point["access"] == commune.access, where
+            assert point["commune"] == commune.commune, where
+            assert point["target_download_mbps"] == commune.target_mbit, where
+            assert point["meets_download_target"] == int(commune.expected_met), (where, point)
+            # Shaped links measure what they were shaped to (tbf counts headers: a bit less).
+            low, high = 0.8 * commune.nominal_mbit, 1.05 * commune.shaped_mbit
+            for direction in ("download_mbps", "upload_mbps"):
+                assert low <= point[direction] <= high, (where, direction, point)
+        for kind in ("latency", "service", "health", "ipv6"):
+            counts = _counts(influx, kind)
+            assert set(counts) >= probes, (kind, counts)
+        ipv6 = influx.query_points('SELECT last("works_01") FROM "ipv6" GROUP BY "probe"', DB)
+        works = {p["probe"]: p["last"] for p in ipv6}
+        for commune in COMMUNES:
+            assert works[commune.probe] == int(commune.ipv6), (commune.probe, works)
+
+        eventually(
+            lambda: "lost power" in demo.output(),
+            timeout_s=60,
+            message="the offline commune's agent was not killed",
+        )
+        assert demo.ctrl_c() == 0, demo.output()
+    finally:
+        demo.kill()
+        leftovers = _namespaces()
+        for name in leftovers:
+            subprocess.run(["ip", "netns", "del", name], check=False)
+
+    out = demo.output()
+    assert "compliance report: " in out, out
+    report = Path(out.split("compliance report: ", 1)[1].split()[0])
+    html = report.read_text(encoding="utf-8")
+    for commune in COMMUNES:
+        assert commune.commune in html, commune.commune
+    # Nothing left: processes (whole groups), namespaces, the bridge, listening ports.
+    assert leftovers == [], leftovers
+    bridge = subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True, check=False)
+    assert bridge.returncode != 0, "the bridge is still there"
+    alive = {n: g for n, g in endpoints["process_groups"].items() if _group_alive(int(g))}
+    assert alive == {}, alive
+    assert _processes_under(tmp_path / "run") == []
+    ours = {int(port) for _, port in endpoints["listening"]}
+    time.sleep(0.1)
+    assert ours & _listening_ports() == set(), ours & _listening_ports()
+    assert "nothing is left running" in out
