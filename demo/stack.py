@@ -22,7 +22,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from demo.links import CommuneLink, Links
-from demo.province import Commune, Services, agent_toml, collector_toml, inventory_toml
+from demo.province import (
+    Commune,
+    Services,
+    agent_toml,
+    alerts_toml,
+    collector_toml,
+    inventory_toml,
+)
 from tests.harness import GiB, InfluxDB, Mosquitto, NginxTestServer, ServiceProcess, eventually
 
 log = logging.getLogger(__name__)
@@ -129,7 +136,13 @@ class Stack:
         extra: dict[str, dict[str, object]] = {}
         if "fleet" in self.commands:
             # A probe silent for three health intervals is offline, not "online" for 15 min.
-            extra["presence"] = {"offline_after_s": 45.0, "interval_s": 15.0}
+            extra["presence"] = {"offline_after_s": 45.0}
+            # Presence points (what the probe_offline alert reads) every 10 s, not minute.
+            extra["metrics"] = {"interval_s": 10.0}
+        alerts: Path | None = None
+        if "alerts" in self.commands:
+            alerts = cdir / "alerts.toml"
+            alerts.write_text(alerts_toml(offline_for_s=20.0), encoding="utf-8")
         self.collector_config = cdir / "collector.toml"
         self.collector_config.write_text(
             collector_toml(
@@ -140,6 +153,7 @@ class Stack:
                 inventory=inventory,
                 targets=targets,
                 state_dir=cdir / "state",
+                alerts=alerts,
                 extra=extra,
             ),
             encoding="utf-8",
