@@ -241,8 +241,9 @@ def render(
     else:
         out.append(paint(f"alerts: {len(snap.alerts)} active", BOLD))
         for alert in snap.alerts[:8]:
-            text = alert.get("text") or alert.get("summary") or alert.get("rule")
-            out.append(paint(f"  {alert.get('severity', '')} {text}", YELLOW))
+            text = alert.get("text") or f"{alert.get('rule')}: {alert.get('summary')}"
+            severe = alert.get("severity") == "critical"
+            out.append(paint(f"  {text}", RED if severe else YELLOW))
     out.append("")
     out.extend(footer)
     return "\n".join(out)
