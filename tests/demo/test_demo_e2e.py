@@ -23,6 +23,7 @@ import pytest
 
 from demo.links import BRIDGE, NS_PREFIX
 from demo.province import COMMUNES
+from demo.stack import collector_commands
 from tests.harness import eventually
 from tests.harness.netns import netns_unavailable
 
@@ -152,6 +153,42 @@ def _counts(influx: Influx, kind: str) -> dict[str, int]:
     return {p["probe"]: int(p["count"]) for p in points}
 
 
+def _collector_cli(config: Path, *args: str) -> Any:
+    argv = [sys.executable, "-m", "collector.cli", *args, "--config", str(config)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def _check_fleet_and_alerts(config: Path) -> None:
+    """Presence and alerts as the collector sees them, where this checkout has them."""
+    commands = collector_commands()
+    offline = {c.probe for c in COMMUNES if c.offline_after_s is not None}
+    if "fleet" in commands:
+
+        def states() -> dict[str, str]:
+            rows = _collector_cli(config, "fleet", "--format", "json")
+            found = {row["probe"]: row["state"] for row in rows}
+            return found if all(found.get(p) == "offline" for p in offline) else {}
+
+        found = eventually(states, timeout_s=60, interval_s=2, message="offline in the fleet")
+        assert {p: s for p, s in found.items() if p not in offline} == {
+            c.probe: "online" for c in COMMUNES if c.probe not in offline
+        }
+    if "alerts" in commands:
+        below = {c.probe for c in COMMUNES if not c.expected_met}
+        want = {("download_below_target", p) for p in below}
+        want |= {("probe_offline", p) for p in offline}
+
+        def firing() -> set[tuple[str, str]]:
+            docs = _collector_cli(config, "alerts", "--json")
+            active = {(d["rule"], d["labels"].get("probe", "")) for d in docs}
+            return active if active >= want else set()
+
+        active = eventually(firing, timeout_s=60, interval_s=2, message="alerts firing")
+        fine = {c.probe for c in COMMUNES if c.expected_met}
+        assert not {a for a in active if a[0] == "download_below_target" and a[1] in fine}
+
+
 @pytest.mark.timeout(300)
 def test_demo_runs_the_province_and_leaves_nothing_behind(tmp_path: Path) -> None:
     demo = Demo(tmp_path / "run")
@@ -198,6 +235,7 @@ def test_demo_runs_the_province_and_leaves_nothing_behind(tmp_path: Path) -> Non
             timeout_s=60,
             message="the offline commune's agent was not killed",
         )
+        _check_fleet_and_alerts(Path(endpoints["collector_config"]))
         assert demo.ctrl_c() == 0, demo.output()
     finally:
         demo.kill()
