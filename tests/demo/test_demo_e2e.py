@@ -62,6 +62,10 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+class DemoExited(AssertionError):
+    """The demo ended while we waited for it: no point waiting on."""
+
+
 class Demo:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -80,13 +84,18 @@ class Demo:
         path = self.workdir / "demo.json"
 
         def ready() -> dict[str, Any]:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"demo exited {self.proc.returncode}:\n{self.output()}")
+            self.check_alive()
             doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
             return doc
 
-        found: dict[str, Any] = eventually(ready, timeout_s=90, interval_s=0.5, message="demo.json")
+        found: dict[str, Any] = eventually(
+            ready, timeout_s=90, interval_s=0.5, message="demo.json", abort_on=(DemoExited,)
+        )
         return found
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise DemoExited(f"demo exited {self.proc.returncode}:\n{self.output()}")
 
     def ctrl_c(self, timeout_s: float = 120) -> int:
         self.proc.send_signal(signal.SIGINT)
@@ -200,8 +209,7 @@ def test_demo_runs_the_province_and_leaves_nothing_behind(tmp_path: Path) -> Non
         probes = {c.probe for c in COMMUNES}
 
         def every_commune_measured() -> dict[str, dict[str, Any]]:
-            if demo.proc.poll() is not None:
-                raise AssertionError(f"demo exited:\n{demo.output()}")
+            demo.check_alive()
             latest = _latest_throughput(influx)
             return latest if set(latest) >= probes else {}
 
@@ -210,6 +218,7 @@ def test_demo_runs_the_province_and_leaves_nothing_behind(tmp_path: Path) -> Non
             timeout_s=120,
             interval_s=2,
             message="a throughput result from every commune",
+            abort_on=(DemoExited,),
         )
         for commune in COMMUNES:
             point = latest[commune.probe]
