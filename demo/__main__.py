@@ -9,6 +9,7 @@ writes the compliance report and stops everything it started.
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import json
 import logging
@@ -73,8 +74,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+EVENTS: collections.deque[str] = collections.deque(maxlen=4)  # shown under the table
+
+
 def say(text: str) -> None:
     print(f"demo: {text}", flush=True)
+    EVENTS.append(f"{dt.datetime.now(dt.UTC):%H:%M:%S}Z {text}")
 
 
 def _workdir(given: Path | None) -> Path:
@@ -196,7 +201,14 @@ def run(args: argparse.Namespace) -> int:
                 "within about a minute); InfluxDB "
                 f"{endpoints['influxdb_url']} database {BUCKET}",
             ]
-            footer = [f"logs: {workdir}", "Ctrl-C stops everything and writes the report."]
+            if stack.links.mode == "loopback":
+                header.append("LOOPBACK: lines are not shaped, every commune measures this machine")
+            footer = [
+                *EVENTS,
+                "",
+                f"logs: {workdir}",
+                "Ctrl-C stops everything and writes the report.",
+            ]
             last_text = render(snap, color=screen.tty, header=header, footer=footer)
             screen.show(snap, last_text, elapsed)
             time.sleep(REFRESH_S)

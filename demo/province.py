@@ -141,6 +141,7 @@ def agent_toml(
     state_dir: Path,
     interface: str,
     source_address: str = "",
+    max_bytes: int = 0,
 ) -> str:
     """A `probe-agent run` config for commune ``c``: plain MQTT to the demo's broker, every
     test against the demo's own servers (nothing leaves the machine)."""
@@ -183,6 +184,7 @@ def agent_toml(
                 "grace_download_s": 1.0,
                 "grace_upload_s": 1.0,
                 "ip_version": 4,
+                "max_bytes": max_bytes,
             },
         ),
         ("measurements.ookla", {"enabled": False}),

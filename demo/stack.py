@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "probefleet"
 PROVINCE_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 HOOK_ENV = "PROBEFLEET_AGENT_TEST_HOOK"
+LOOPBACK_MAX_BYTES = 256 * 1024 * 1024
 
 Say = Callable[[str], None]  # where progress lines go (the terminal)
 
@@ -182,7 +183,14 @@ class Stack:
         adir.mkdir(parents=True, exist_ok=True)
         config = adir / "agent.toml"
         config.write_text(
-            agent_toml(commune, services, state_dir=adir / "state", interface=link.interface),
+            agent_toml(
+                commune,
+                services,
+                state_dir=adir / "state",
+                interface=link.interface,
+                # Unshaped loopback runs at memory speed: cap each direction's volume.
+                max_bytes=0 if link.shaped_mbit else LOOPBACK_MAX_BYTES,
+            ),
             encoding="utf-8",
         )
         env = [f"PYTHONPATH={ROOT}"]

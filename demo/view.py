@@ -172,7 +172,7 @@ def _ago(when: dt.datetime | None, now: dt.datetime) -> str:
 
 
 def _mbps(value: float | None) -> str:
-    return "-" if value is None else f"{value:6.1f}"
+    return f"{'-':>6}" if value is None else f"{value:6.1f}"
 
 
 def render(
