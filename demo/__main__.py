@@ -64,7 +64,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=150.0,
         metavar="S",
-        help="kill -9 the Xuân Lộc probe this long after start, once its first test is "
+        help="kill -9 the Xuân Hưng probe this long after start, once its first test is "
         "stored (default 150)",
     )
     parser.add_argument(

@@ -54,26 +54,28 @@ class Commune:
         return self.nominal_mbit >= self.target_mbit
 
 
+# Communes with their district as it stood before the 2025 reorganisation (the inventory
+# keeps it optional), one per district so the report's levels differ.
 COMMUNES: tuple[Commune, ...] = (
     Commune(
-        "dongnai-tanphu-01", "Tân Phú", "Tân Phú", "Viettel", "mobile",
-        nominal_mbit=40, shaped_mbit=40, lat=11.2694, lon=107.4320,
+        "dongnai-phulam-01", "Phú Lâm", "Tân Phú", "Viettel", "mobile",
+        nominal_mbit=40, shaped_mbit=40, lat=11.2690, lon=107.4370,
     ),
     Commune(
-        "dongnai-bienhoa-01", "Biên Hòa", "Biên Hòa", "VNPT", "fixed",
-        nominal_mbit=150, shaped_mbit=165, lat=10.9574, lon=106.8427,
+        "dongnai-tanhiep-01", "Tân Hiệp", "Biên Hòa", "VNPT", "fixed",
+        nominal_mbit=150, shaped_mbit=165, lat=10.9610, lon=106.8660,
     ),
     Commune(
-        "dongnai-longthanh-01", "Long Thành", "Long Thành", "FPT", "fixed",
-        nominal_mbit=300, shaped_mbit=300, lat=10.7802, lon=106.9501,
+        "dongnai-anphuoc-01", "An Phước", "Long Thành", "FPT", "fixed",
+        nominal_mbit=300, shaped_mbit=300, lat=10.8460, lon=106.9450,
     ),
     Commune(
-        "dongnai-dinhquan-01", "Định Quán", "Định Quán", "Viettel", "fixed",
-        nominal_mbit=100, shaped_mbit=100, ipv6=False, lat=11.1923, lon=107.3436,
+        "dongnai-langa-01", "La Ngà", "Định Quán", "Viettel", "fixed",
+        nominal_mbit=100, shaped_mbit=100, ipv6=False, lat=11.1560, lon=107.2480,
     ),
     Commune(
-        "dongnai-xuanloc-01", "Xuân Lộc", "Xuân Lộc", "MobiFone", "mobile",
-        nominal_mbit=80, shaped_mbit=88, offline_after_s=150.0, lat=10.9272, lon=107.4061,
+        "dongnai-xuanhung-01", "Xuân Hưng", "Xuân Lộc", "MobiFone", "mobile",
+        nominal_mbit=80, shaped_mbit=88, offline_after_s=150.0, lat=10.8480, lon=107.5220,
     ),
 )  # fmt: skip
 

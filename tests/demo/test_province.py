@@ -128,10 +128,10 @@ def test_view_shows_verdicts_alerts_and_missing_seams() -> None:
     assert lines[fast.commune.split()[0]].rstrip().endswith("met")
     assert "waiting for the first test" in text
     assert "no `probe-collector alerts` yet" in text
-    alerts = [{"text": "probe_offline dongnai-xuanloc-01", "severity": "critical"}]
+    alerts = [{"text": "probe_offline dongnai-xuanhung-01", "severity": "critical"}]
     text = render(Snapshot(rows, alerts, "fleet"), color=False, header=["h"], footer=[])
     assert "alerts: 1 active" in text
-    assert "probe_offline dongnai-xuanloc-01" in text
+    assert "probe_offline dongnai-xuanhung-01" in text
     assert plain_line(Snapshot(rows, [], ""), 5).endswith(f"{waiting.probe}:0:-:-")
 
 
