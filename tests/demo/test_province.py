@@ -11,7 +11,7 @@ from agent.config import load_config as load_agent_config
 from collector.config import load_config as load_collector_config
 from collector.inventory import load_inventory, load_targets
 from demo import preflight
-from demo.links import LoopbackLinks
+from demo.links import LoopbackLinks, make_links
 from demo.province import (
     COMMUNES,
     Services,
@@ -151,3 +151,12 @@ def test_preflight_names_the_packages_to_install(
     assert "apt-get install -y --no-install-recommends" in out
     for package in ("influxdb", "mosquitto", "nginx-light"):
         assert package in out
+
+
+def test_without_root_the_demo_falls_back_to_loopback_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("demo.links.os.geteuid", lambda: 1000)
+    links, why = make_links(force_loopback=False)
+    assert isinstance(links, LoopbackLinks)
+    assert why == "network namespaces need root"
