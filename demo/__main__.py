@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -18,7 +19,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -28,6 +29,10 @@ from demo.stack import BUCKET, Stack
 from demo.view import CollectorPoller, Screen, render, snapshot
 
 REFRESH_S = 2.0
+PEEK = (
+    "--data-urlencode 'q=SELECT download_mbps, target_download_mbps, meets_download_target "
+    "FROM throughput GROUP BY commune'"
+)
 
 
 class Stop(Exception):
@@ -37,6 +42,37 @@ class Stop(Exception):
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
     del frame
     raise Stop(signal.Signals(signum).name)
+
+
+class _Held:
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+
+    def raise_if_any(self) -> None:
+        if signal.SIGINT in self.signals:
+            raise KeyboardInterrupt
+        if self.signals:
+            raise Stop(signal.Signals(self.signals[0]).name)
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[_Held]:
+    """Record SIGINT/SIGTERM/SIGHUP instead of raising; restore the handlers after."""
+    held = _Held()
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        del frame
+        if not held.signals:
+            say("stopping as soon as the service being started is up ...")
+        held.signals.append(signum)
+
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {sig: signal.signal(sig, hold) for sig in sigs}
+    try:
+        yield held
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -165,16 +201,25 @@ def run(args: argparse.Namespace) -> int:
     stack = Stack(workdir, links, communes, synced_hook=hook)
     started = dt.datetime.now(dt.UTC)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # Started in the background by a shell, SIGINT arrives ignored: Ctrl-C must still work.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     poller: CollectorPoller | None = None
     status = 0
     report_note = ""
+    left: list[str] = []
     last_text = ""
     try:
         say(f"work dir {workdir} (configs, data, logs)")
-        stack.start(say)
+        # A Ctrl-C in the middle of starting a process could leave it running unknown to
+        # us: while starting, signals are held and acted on once the stack is up.
+        with held_signals() as held:
+            stack.start(say)
+        held.raise_if_any()
         endpoints = _endpoints(stack, workdir)
         (workdir / "demo.json").write_text(json.dumps(endpoints, indent=2, ensure_ascii=False))
         say(f"InfluxDB {endpoints['influxdb_url']}, database {BUCKET}; details in demo.json")
+        # Shown to the user, not run here.
+        peek = f"curl -sG {endpoints['influxdb_url']}/query --data-urlencode db={BUCKET} " + PEEK
         poller = CollectorPoller(stack.collector_json, stack.commands).start()
         screen = Screen(tty=sys.stdout.isatty() and not args.plain)
         t0 = time.monotonic()
@@ -206,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
             footer = [
                 *EVENTS,
                 "",
+                f"look inside: {peek}",
                 f"logs: {workdir}",
                 "Ctrl-C stops everything and writes the report.",
             ]
@@ -213,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
             screen.show(snap, last_text, elapsed)
             time.sleep(REFRESH_S)
     except (KeyboardInterrupt, Stop) as exc:
-        say(f"stopping ({type(exc).__name__} {exc})".strip())
+        say(f"stopping ({exc if isinstance(exc, Stop) else 'Ctrl-C'})")
     except Exception as exc:
         say(f"failed: {exc}")
         status = 1
@@ -230,14 +276,15 @@ def run(args: argparse.Namespace) -> int:
             report_note = f"compliance report: {path}" if path else f"no report: {report_note}"
         say("stopping agents, collector, nginx, Mosquitto, InfluxDB, links ...")
         stack.stop(say)
-        left = links.leftovers()
+        left = links.leftovers() + stack.processes_left()
         if left:
             say(f"NOT cleaned up: {', '.join(left)}")
             status = status or 1
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if last_text:
         print("\n" + last_text.replace("Ctrl-C stops everything and writes the report.", ""))
-    say("everything it started is stopped; nothing is left running or listening")
+    if not left:
+        say("everything it started is stopped; nothing is left running or listening")
     if report_note:
         say(report_note)
     say(f"configs, data and logs kept in {workdir}")

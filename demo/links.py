@@ -119,6 +119,12 @@ class NamespaceLinks:
         if _run(["ip", "link", "show", BRIDGE], check=False).returncode == 0:
             _run(["ip", "link", "del", BRIDGE], check=False)
             self.notes.append(f"deleted bridge {BRIDGE} left by an earlier demo")
+        # A veth outlives its namespace's name while a process still runs inside it.
+        for line in _run(["ip", "-o", "link", "show"], check=False).stdout.splitlines():
+            name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+            if name.startswith(VETH_PREFIX):
+                _run(["ip", "link", "del", name], check=False)
+                self.notes.append(f"deleted link {name} left by an earlier demo")
         clash = _run(["ip", "-4", "route", "show", "to", "match", BRIDGE_V4], check=False)
         for line in clash.stdout.splitlines():
             if not line.startswith("default"):

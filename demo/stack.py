@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -97,12 +98,15 @@ class Stack:
             say(f"note: {note}")
         host_v4, host_v6 = self.links.host_v4, self.links.host_v6
         say("starting InfluxDB 1.6 (+ nginx v2-write front) on 127.0.0.1 ...")
-        self.influx = InfluxDB(self.workdir / "influxdb").start()
+        # Each service is ours (and stopped by stop()) before it is started.
+        self.influx = InfluxDB(self.workdir / "influxdb")
+        self.influx.start()
         self.influx.create_database(BUCKET)
         say(f"starting Mosquitto on {host_v4} ...")
         self.broker = Mosquitto(
             self.workdir / "mosquitto", host=host_v4, extra_conf=["max_queued_messages 0"]
-        ).start()
+        )
+        self.broker.start()
         say(f"starting nginx, the province's HTTP test server, on {host_v4} ...")
         self.http = NginxTestServer(
             self.workdir / "http",
@@ -111,7 +115,8 @@ class Stack:
             host_v6=host_v6 or "::1",
             ipv6=host_v6 is not None,
             worker_processes="2",
-        ).start()
+        )
+        self.http.start()
         self._start_collector(say)
         services = Services(
             mqtt_host=host_v4,
@@ -202,8 +207,8 @@ class Stack:
         process = ServiceProcess(
             f"agent-{commune.probe}", argv, adir, stop_signal=signal.SIGTERM, stop_timeout_s=10
         )
-        process.start()
         self.agents[commune.probe] = Agent(commune, link, config, process, time.monotonic())
+        process.start()
 
     # -- while running ---------------------------------------------------------------------
 
@@ -261,6 +266,21 @@ class Stack:
         return out, "ok"
 
     # -- stop ------------------------------------------------------------------------------
+
+    def processes_left(self) -> list[str]:
+        """Processes whose command line names the work dir (every service and agent is
+        given a config file there): none once stop() is done."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+            if str(self.workdir) in cmdline:
+                found.append(f"pid {entry.name}: {cmdline.strip()}")
+        return found
 
     def stop(self, say: Say) -> None:
         """Stop everything started, agents first (they flush to their spool), services last,
