@@ -30,11 +30,7 @@ from tests.harness.netns import netns_unavailable
 ROOT = Path(__file__).resolve().parents[2]
 DB = "probefleet"
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.netns,
-    pytest.mark.skipif(netns_unavailable() is not None, reason=str(netns_unavailable())),
-]
+pytestmark = pytest.mark.integration
 
 
 def _listening_ports() -> set[int]:
@@ -67,13 +63,12 @@ class DemoExited(AssertionError):
 
 
 class Demo:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *args: str) -> None:
         self.workdir = workdir
         self.log_path = workdir.parent / "demo.out"
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "demo", "--plain", "--workdir", str(workdir),
-                 "--offline-after", "20"],
+                [sys.executable, "-m", "demo", "--plain", "--workdir", str(workdir), *args],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 
@@ -198,9 +193,11 @@ def _check_fleet_and_alerts(config: Path) -> None:
         assert not {a for a in active if a[0] == "download_below_target" and a[1] in fine}
 
 
+@pytest.mark.netns
+@pytest.mark.skipif(netns_unavailable() is not None, reason=str(netns_unavailable()))
 @pytest.mark.timeout(300)
 def test_demo_runs_the_province_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    demo = Demo(tmp_path / "run")
+    demo = Demo(tmp_path / "run", "--offline-after", "20")
     endpoints: dict[str, Any] = {}
     try:
         endpoints = demo.endpoints()
@@ -269,3 +266,32 @@ def test_demo_runs_the_province_and_leaves_nothing_behind(tmp_path: Path) -> Non
     time.sleep(0.1)
     assert ours & _listening_ports() == set(), ours & _listening_ports()
     assert "nothing is left running" in out
+
+
+@pytest.mark.timeout(180)
+def test_loopback_fallback_says_so_measures_and_cleans_up(tmp_path: Path) -> None:
+    """Where namespaces cannot be had (forced here with --loopback): every probe on lo."""
+    workdir = tmp_path / "run"
+    demo = Demo(workdir, "--loopback", "--duration", "30", "--offline-after", "600")
+    try:
+        endpoints = demo.endpoints()
+        assert endpoints["links"] == "loopback"
+        influx = Influx(endpoints["influxdb_url"])
+        probes = {c.probe for c in COMMUNES}
+        eventually(
+            lambda: set(_counts(influx, "health")) >= probes,
+            timeout_s=30,
+            interval_s=1,
+            message="a health result from every commune over loopback",
+        )
+        assert demo.proc.wait(timeout=120) == 0, demo.output()
+    finally:
+        demo.kill()
+    out = demo.output()
+    assert "falling back to loopback (--loopback given)" in out
+    assert "unshaped" in out
+    assert "nothing is left running" in out
+    assert _processes_under(workdir) == []
+    assert _namespaces() == []
+    ours = {int(port) for _, port in endpoints["listening"]}
+    assert ours & _listening_ports() == set()
