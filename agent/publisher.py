@@ -18,6 +18,12 @@ At most ``window`` results await a PUBACK and at most ``max_unconfirmed`` await 
 so a week of backlog is drained in steps, oldest first, with bounded memory. Duplicates are
 harmless: the collector keys everything by (probe, seq).
 
+A StoredAck naming a seq at or beyond the spool's ``next_seq`` comes from this probe's
+previous life (SD card reflashed, state dir wiped: the spool restarted at seq 1 under the
+collector's old watermark). It deletes nothing: the spool renumbers every result above it
+(:meth:`agent.spool.Spool.renumber`) and the pump forgets what it was waiting for, so the
+renumbered results go out again, oldest first.
+
 The session is persistent (fixed client id = probe id, clean_start=False, a week's expiry):
 StoredAcks and ResendRequests sent while the probe was offline wait at the broker. The
 retained ``status`` topic says "online" on connect; its "offline" form is the Last Will.
@@ -36,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
@@ -44,7 +51,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from agent import __version__, wire
 from agent.config import MqttSection, SpoolSection
-from agent.spool import Row, Spool
+from agent.spool import Renumbered, Row, Spool
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,7 @@ class DeliveryState:
     inflight: int = 0
     unconfirmed: int = 0
     last_ack_seq: int | None = None
+    renumbered: int = 0  # results renumbered above a previous life's watermark, this run
 
 
 def _session_properties() -> Properties:
@@ -470,6 +478,13 @@ class Publisher:
         if ack.probe_id != self.probe_id:
             log.warning("ignoring a StoredAck for %s", ack.probe_id)
             return
+        highest = max([ack.stored_through_seq, *(last for _, last in ack.also_stored)])
+        # The discriminator is the highest seq ever issued (next_seq - 1), never the depth:
+        # a late StoredAck of this life cannot name a seq above it, a previous life's can.
+        moved = self.spool.renumber(highest, _reencode)
+        if moved is not None:
+            self._restart_numbering(moved)
+            return  # nothing is deleted on the strength of another life's watermark
         ranges = [(0, ack.stored_through_seq), *ack.also_stored]
         gone = self.spool.confirm(ack.stored_through_seq, ack.also_stored)
         self.state.confirmed += gone
@@ -486,6 +501,46 @@ class Publisher:
             del self._inflight[mid]
         log.debug("StoredAck through %d: %d deleted from the spool", ack.stored_through_seq, gone)
 
+    def _restart_numbering(self, moved: Renumbered) -> None:
+        """After a renumbering: every seq the pump knew is gone; start from the spool again.
+        Old mids' PUBACKs then find nothing in ``_inflight`` and are ignored."""
+        self._cursor = 0
+        self._ahead = []
+        self._due = []
+        self._later = []
+        self._queued = set()
+        self._inflight = {}
+        self._unconfirmed = {}
+        self.state.renumbered += moved.moved
+        if moved.moved:
+            log.warning(
+                "the collector has stored seqs up to %d from this probe's previous life (SD "
+                "card reflashed or state dir wiped?): renumbered %d spooled result(s), seqs "
+                "%s..%s -> %s..%s; next seq %d (was %d)",
+                moved.watermark,
+                moved.moved,
+                moved.old_first,
+                moved.old_last,
+                moved.new_first,
+                moved.new_last,
+                moved.next_seq,
+                moved.old_next_seq,
+            )
+        else:
+            log.warning(
+                "the collector has stored seqs up to %d from this probe's previous life (SD "
+                "card reflashed or state dir wiped?): next seq %d (was %d), nothing spooled "
+                "to renumber",
+                moved.watermark,
+                moved.next_seq,
+                moved.old_next_seq,
+            )
+        if moved.lost:
+            log.error(
+                "%d spooled result(s) could not be re-encoded with a new seq and were dropped",
+                moved.lost,
+            )
+
     def _resend(self, request: wire.ResendRequest) -> None:
         asked = found = 0
         for first, last in request.ranges:
@@ -498,3 +553,19 @@ class Publisher:
                 self.state.resent += 1
                 self._requeue(seq)
         log.info("resend request for %d seq(s): %d still spooled, publishing again", asked, found)
+
+
+def _reencode(payload: bytes, seq: int) -> bytes | None:
+    """The spooled result with a new seq, through the wire contract; None if it is not a
+    valid result (it would be refused by the collector anyway).
+
+    The topic, the tags and ``measured_at`` stay the same: a result the collector already
+    stored under its old seq is written again as the same InfluxDB point (same measurement,
+    tags and timestamp; ``seq`` is a field), which overwrites it -- idempotent, no double
+    count."""
+    try:
+        result = wire.decode_result(payload)
+        return wire.encode(msgspec.structs.replace(result, seq=seq))
+    except (wire.WireError, ValueError) as exc:
+        log.error("spooled result cannot be re-encoded with seq %d: %s", seq, exc)
+        return None
