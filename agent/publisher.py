@@ -61,6 +61,9 @@ MAX_ACK_TIMEOUT_S = 6 * 3600.0  # no PUBACK by then (connection lost): publish a
 _RC_SUCCESS = 0x00
 _RC_NO_SUBSCRIBERS = 0x10
 _TICK_S = 0.5
+# After resuming a session: what the centre queued for us (StoredAcks, possibly from this
+# probe's previous life) arrives right after CONNACK; handle it before publishing anything.
+_SETTLE_S = 1.0
 # Control messages the centre may send us (results and status are ours).
 ControlHandler = Callable[[str, bytes], None]
 
@@ -122,6 +125,8 @@ class Publisher:
         self._unconfirmed: dict[int, float] = {}  # seq -> monotonic PUBACK time, oldest first
         self._max_packet: int | None = None
         self._hold_until = 0.0  # monotonic: no publishing before (after a refused PUBACK)
+        # Set by a renumbering: from then on a StoredAck confirms no seq above the cursor.
+        self._renumbered_this_run = False
         # Doubles each time results time out with no StoredAck at all in between (the
         # collector away for hours: do not refill the broker's queue every few minutes).
         self._ack_timeout_s = spool_cfg.ack_timeout_s
@@ -296,6 +301,10 @@ class Publisher:
         self.state.since = time.time()
         self.state.last_error = None
         self._max_packet = max_packet
+        if session_present:
+            # A previous life's StoredAcks may wait in the session: renumber before the
+            # collector sees a low seq (it would reset its book, then see a gap).
+            self._hold_until = max(self._hold_until, time.monotonic() + _SETTLE_S)
         log.info(
             "MQTT connected to %s:%s (session %s)",
             self.cfg.host,
@@ -486,7 +495,14 @@ class Publisher:
             self._restart_numbering(moved)
             return  # nothing is deleted on the strength of another life's watermark
         ranges = [(0, ack.stored_through_seq), *ack.also_stored]
-        gone = self.spool.confirm(ack.stored_through_seq, ack.also_stored)
+        if self._renumbered_this_run:
+            # A burst of the previous life's StoredAcks (W1 < W2 < ...): W1 renumbered the
+            # spool to W1+1.., W2 then names renumbered seqs. A seq not yet published since
+            # the renumbering cannot have been stored: confirm only up to the cursor.
+            ranges = [(a, min(b, self._cursor)) for a, b in ranges if a <= self._cursor]
+        through = ranges[0][1] if ranges and ranges[0][0] == 0 else 0
+        also = [r for r in ranges if r[0] > 0]
+        gone = self.spool.confirm(through, also)
         self.state.confirmed += gone
         self.state.last_ack_seq = ack.stored_through_seq
         self._acked_since_expiry = True
@@ -511,6 +527,7 @@ class Publisher:
         self._queued = set()
         self._inflight = {}
         self._unconfirmed = {}
+        self._renumbered_this_run = True
         self.state.renumbered += moved.moved
         if moved.moved:
             log.warning(
