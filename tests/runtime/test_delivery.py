@@ -293,6 +293,7 @@ def test_a_wiped_state_dir_renumbers_above_the_previous_life_and_loses_nothing(
     status = statusfile.read(state)
     assert status["spool"]["renumbered"] >= 5
     assert status["spool"]["next_seq"] == n + 1 > n_old + 20
+    assert f"RENUMBERED {status['spool']['renumbered']} results" in statusfile.render(status)[0]
     log = (second / "agent.log").read_text()
     assert "from this probe's previous life" in log
     assert "Traceback" not in log
