@@ -49,6 +49,8 @@ class Item:
     quarantine: Quarantined | None = None
     parsed: Parsed | None = None
     release_id: int | None = None
+    when_ns: int | None = None  # the points' timestamp (None: quarantined, or no points)
+    status: wire.ProbeStatus | None = None  # a presence message
 
 
 @dataclass(slots=True)

@@ -103,6 +103,38 @@ def _cmd_deadletters(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fleet(args: argparse.Namespace) -> int:
+    import time
+
+    from collector import fleet, statedb
+    from collector.errors import StateError
+    from collector.inventory import load_inventory
+
+    cfg = _load(args.config)
+    try:
+        inventory = load_inventory(Path(cfg.files.inventory))
+    except configkit.ConfigError as exc:
+        print(f"probe-collector: {exc}", file=sys.stderr)
+        return 2
+    state_dir = Path(cfg.files.state_dir)
+    if (state_dir / statedb.FILENAME).exists():
+        try:
+            states = statedb.load_presence_readonly(state_dir)
+        except StateError as exc:
+            print(f"probe-collector: {exc}", file=sys.stderr)
+            return 1
+    else:
+        print(f"probe-collector: no collector state in {state_dir} yet", file=sys.stderr)
+        states = {}
+    now_s = time.time()
+    rows = fleet.fleet_rows(inventory, states, now_s, cfg.presence.offline_after_s)
+    if args.format == "json":
+        print(fleet.format_json(rows))
+    else:
+        print(fleet.format_table(rows, now_s))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probe-collector",
@@ -178,6 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     letters.add_argument("--since", type=_since, help="only since this UTC time (ISO 8601)")
     letters.add_argument("--json", action="store_true", help="one JSON object per line")
     letters.set_defaults(func=_cmd_deadletters)
+
+    fleet = sub.add_parser(
+        "fleet",
+        help="show every probe: online/offline, last seen, line up, last test",
+        description="The fleet table from the collector's state (works while it runs) and the "
+        "inventory; probes of the inventory that never reported show as 'never seen'.",
+    )
+    fleet.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"collector config (default {DEFAULT_CONFIG})",
+    )
+    fleet.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output (default table)"
+    )
+    fleet.set_defaults(func=_cmd_fleet)
     return parser
 
 

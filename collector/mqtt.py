@@ -47,6 +47,7 @@ class Inbound:
     qos: int
     generation: int
     received_ns: int  # collector's wall clock, ns
+    retained: bool = False  # a retained message replayed on (re-)subscription
 
 
 def shared(topic: str, group: str) -> str:
@@ -227,6 +228,7 @@ class MqttLink:
                     message.qos,
                     self._generation,
                     time.time_ns(),
+                    bool(message.retain),
                 )
             )
         except Exception:

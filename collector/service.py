@@ -20,9 +20,11 @@ from types import FrameType
 from agent import configkit, wire
 from collector.config import CollectorConfig
 from collector.deadletter import DeadLetterStore
+from collector.fleet import FleetRow, fleet_rows
 from collector.inventory import Enrichment, load_inventory, load_targets
 from collector.mqtt import Inbound, MqttLink, shared
 from collector.pipeline import Pipeline
+from collector.selfmetrics import Gauges, collector_point, presence_points
 from collector.spool import Spool
 from collector.statedb import StateDB
 from collector.stats import Stats
@@ -83,7 +85,9 @@ class Service:
         self.link = MqttLink(
             cfg.mqtt,
             self.inbox,
-            [shared(topics.all_results(), cfg.mqtt.share_group)],
+            # Status is never shared: every collector needs the whole fleet's presence, and
+            # a shared subscription gets no retained messages.
+            [shared(topics.all_results(), cfg.mqtt.share_group), topics.all_status()],
             on_session=self._sessions.put,
         )
         self.pipeline = Pipeline(
@@ -97,6 +101,8 @@ class Service:
         )
         self._tokens = 0.0
         self._next_expiry = self._next_stats = time.monotonic() + _TICK_S
+        self._next_metrics = time.monotonic() + min(cfg.metrics.interval_s, 5.0)
+        self._metrics_base = self.stats.snapshot()
 
     def request_stop(self) -> None:
         self.stopping.set()
@@ -183,7 +189,52 @@ class Service:
         if now >= self._next_stats:
             self._next_stats = now + _STATS_EVERY_S
             log.info("stats: %s spooled=%d", self.stats.summary() or "idle", self.spool.points)
+        interval = self.cfg.metrics.interval_s
+        if interval and now >= self._next_metrics:
+            self._next_metrics = now + interval
+            self._write_own_points(interval)
         return True
+
+    def queue_depth(self) -> int:
+        """Messages taken from the broker and not yet acknowledged."""
+        writing = self.pipeline.writing
+        in_flight = sum(i.inbound is not None for i in writing[0].items) if writing else 0
+        return self.inbox.qsize() + self.pipeline.messages + in_flight
+
+    def fleet(self, now_s: float) -> list[FleetRow]:
+        return fleet_rows(
+            self.pipeline.enrichment.inventory,
+            self.pipeline.presence.states,
+            now_s,
+            self.cfg.presence.offline_after_s,
+        )
+
+    def _write_own_points(self, interval_s: float) -> None:
+        """Self-metrics and presence, through the same durable path as results."""
+        now_s = time.time()
+        snapshot = self.stats.snapshot()
+        deltas = {k: v - self._metrics_base.get(k, 0) for k, v in snapshot.items()}
+        self._metrics_base = snapshot
+        gaps = sum(
+            g.last - g.first + 1 for st in self.pipeline.book.states.values() for g in st.gaps
+        )
+        gauges = Gauges(
+            queue_depth=self.queue_depth(),
+            spool_points=self.spool.points,
+            quarantined=self.db.quarantine_count(),
+            gaps_open=gaps,
+        )
+        own = collector_point(
+            self.cfg.mqtt.client_id,
+            deltas,
+            self.stats.take_observed(),
+            gauges,
+            now_s=now_s,
+            interval_s=interval_s,
+        )
+        presence = presence_points(self.fleet(now_s), now_s=now_s, interval_s=interval_s)
+        self.pipeline.add_lines("$collector/collector", [own.line()])
+        self.pipeline.add_lines("$collector/presence", [p.line() for p in presence])
 
     def _session(self, present: bool) -> None:
         had = self.db.get_meta("mqtt_session") == self.cfg.mqtt.client_id
