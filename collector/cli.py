@@ -135,6 +135,35 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from collector import statedb
+    from collector.alerts.lifecycle import alerts_from_rows
+    from collector.errors import StateError
+
+    cfg = _load(args.config)
+    state_dir = Path(cfg.files.state_dir)
+    if not cfg.files.alerts:
+        print("probe-collector: alerting is off (files.alerts is empty)", file=sys.stderr)
+    try:
+        rows = statedb.load_alert_rows_readonly(state_dir)
+    except StateError as exc:
+        print(f"probe-collector: {exc}", file=sys.stderr)
+        return 1
+    active = alerts_from_rows(rows)
+    if args.json:
+        print(json.dumps([a.document() for a in active], ensure_ascii=False, indent=2))
+        return 0
+    if not active:
+        print("no active alerts")
+        return 0
+    for alert in active:
+        since = dt.datetime.fromtimestamp(alert.started_s, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        flags = " [silenced]" if alert.silenced else ""
+        print(f"{since}  {alert.text()}{flags}")
+    print(f"{len(active)} active alert(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probe-collector",
@@ -228,6 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("table", "json"), default="table", help="output (default table)"
     )
     fleet.set_defaults(func=_cmd_fleet)
+
+    alerts = sub.add_parser(
+        "alerts",
+        help="list the active (firing) alerts",
+        description="The alerts firing now, oldest first, from the collector's state "
+        "(works while it runs).",
+    )
+    alerts.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"collector config (default {DEFAULT_CONFIG})",
+    )
+    alerts.add_argument("--json", action="store_true", help="a JSON list")
+    alerts.set_defaults(func=_cmd_alerts)
     return parser
 
 

@@ -56,6 +56,8 @@ class FilesSection(Section, frozen=True, kw_only=True):
     targets: str = "/etc/probefleet/targets.toml"
     # Local fsynced spool while InfluxDB is down, and the dead-letter store.
     state_dir: str = "/var/lib/probefleet-collector"
+    # Alert rules, silences and notifiers (sample: config/alerts.sample.toml); empty = off.
+    alerts: str = ""
 
 
 class SequencesSection(Section, frozen=True, kw_only=True):

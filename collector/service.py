@@ -18,6 +18,9 @@ from pathlib import Path
 from types import FrameType
 
 from agent import configkit, wire
+from collector.alerts.engine import AlertEngine, senders_for
+from collector.alerts.outbox import Delivery, Outbox
+from collector.alerts.rules import AlertsFile, load_alerts
 from collector.config import CollectorConfig
 from collector.deadletter import DeadLetterStore
 from collector.fleet import FleetRow, fleet_rows
@@ -46,7 +49,12 @@ def load_enrichment(cfg: CollectorConfig) -> Enrichment:
 
 class Service:
     def __init__(
-        self, cfg: CollectorConfig, enrichment: Enrichment, *, sink: Sink | None = None
+        self,
+        cfg: CollectorConfig,
+        enrichment: Enrichment,
+        *,
+        sink: Sink | None = None,
+        alerts: AlertsFile | None = None,
     ) -> None:
         self.cfg = cfg
         state_dir = Path(cfg.files.state_dir)
@@ -99,10 +107,46 @@ class Service:
             link=self.link,
             stats=self.stats,
         )
+        self.alerting: AlertEngine | None = None
+        self.outbox: Outbox | None = None
+        self.delivery: Delivery | None = None
+        if alerts is None and cfg.files.alerts:
+            alerts = load_alerts(Path(cfg.files.alerts))
+        if alerts is not None:
+            self._start_alerting(alerts, state_dir, enrichment, topics.root)
         self._tokens = 0.0
         self._next_expiry = self._next_stats = time.monotonic() + _TICK_S
         self._next_metrics = time.monotonic() + min(cfg.metrics.interval_s, 5.0)
         self._metrics_base = self.stats.snapshot()
+
+    def _start_alerting(
+        self, alerts: AlertsFile, state_dir: Path, enrichment: Enrichment, root: str
+    ) -> None:
+        def publish(topic: str, payload: bytes, retain: bool) -> None:
+            self.link.publish(topic, payload, qos=1, retain=retain)
+
+        senders = senders_for(alerts, root, publish)
+        self.outbox = Outbox(state_dir)
+        self.delivery = Delivery(
+            self.outbox,
+            senders,
+            retry_max_s=alerts.notify.retry_max_s,
+            give_up_after_s=alerts.notify.give_up_after_s,
+            stopping=self._replay_stop,
+        )
+        delivery = self.delivery
+        self.alerting = AlertEngine(
+            alerts,
+            enrichment,
+            db=self.db,
+            outbox=self.outbox,
+            emit=self.pipeline.add_lines,
+            channels=sorted(senders),
+            wake=delivery.wake.set,
+        )
+        self.pipeline.observers.append(self.alerting.on_batch)
+        log.info("alerting on: %d rules, notifiers: %s", len(alerts.rules),
+                 ", ".join(sorted(senders)) or "none")  # fmt: skip
 
     def request_stop(self) -> None:
         self.stopping.set()
@@ -116,6 +160,8 @@ class Service:
             self.db.quarantine_count(),
         )
         self.replayer.start()
+        if self.delivery is not None:
+            self.delivery.start()
         self.link.start()
         self.pipeline.release_known()
         try:
@@ -189,6 +235,8 @@ class Service:
         if now >= self._next_stats:
             self._next_stats = now + _STATS_EVERY_S
             log.info("stats: %s spooled=%d", self.stats.summary() or "idle", self.spool.points)
+        if self.alerting is not None:
+            self.alerting.tick(self.fleet(time.time()), time.time())
         interval = self.cfg.metrics.interval_s
         if interval and now >= self._next_metrics:
             self._next_metrics = now + interval
@@ -223,6 +271,7 @@ class Service:
             spool_points=self.spool.points,
             quarantined=self.db.quarantine_count(),
             gaps_open=gaps,
+            alerts_firing=len(self.alerting.active()) if self.alerting is not None else None,
         )
         own = collector_point(
             self.cfg.mqtt.client_id,
@@ -264,6 +313,11 @@ class Service:
         self.link.stop()
         self._replay_stop.set()
         self.replayer.join(timeout=30)
+        if self.delivery is not None:
+            self.delivery.wake.set()
+            self.delivery.join(timeout=30)
+        if self.outbox is not None:
+            self.outbox.close()
         self.db.close()
         self.deadletters.close()
         self.spool.close()
@@ -277,10 +331,10 @@ def run(cfg: CollectorConfig) -> int:
     2 when the inventory or targets file is wrong."""
     try:
         enrichment = load_enrichment(cfg)
+        service = Service(cfg, enrichment)
     except configkit.ConfigError as exc:
         log.error("%s", exc)
         return 2
-    service = Service(cfg, enrichment)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s received", signal.Signals(signum).name)

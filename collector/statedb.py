@@ -9,6 +9,8 @@
   first arrived.
 - ``presence``: per probe, its :class:`collector.presence.ProbePresence` as JSON (status,
   last seen, lines, last test), read by ``probe-collector fleet`` too.
+- ``alerts``: per alert subject, its evaluation state and its alert as JSON
+  (:mod:`collector.alerts.lifecycle`), read by ``probe-collector alerts`` too.
 
 Used from the service thread only.
 """
@@ -52,6 +54,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 CREATE TABLE IF NOT EXISTS presence (
     probe TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    key TEXT PRIMARY KEY,
     doc TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
@@ -120,6 +126,17 @@ class StateDB:
         self._conn.executemany(
             "INSERT OR REPLACE INTO presence (probe, doc) VALUES (?, ?)",
             [(probe, p.to_json()) for probe, p in states.items()],
+        )
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    def load_alert_rows(self) -> dict[str, str]:
+        return dict(self._conn.execute("SELECT key, doc FROM alerts").fetchall())
+
+    def save_alert_rows(self, rows: dict[str, str]) -> None:
+        """Committed at once: alert state is bookkeeping, acks never wait for it."""
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO alerts (key, doc) VALUES (?, ?)", list(rows.items())
         )
 
     # -- boots -------------------------------------------------------------------------------
@@ -197,5 +214,16 @@ def load_presence_readonly(state_dir: Path) -> dict[str, ProbePresence]:
         return read_presence(conn)
     except sqlite3.Error as exc:
         raise StateError(f"{state_dir / FILENAME}: cannot read presence: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def load_alert_rows_readonly(state_dir: Path) -> dict[str, str]:
+    """For ``probe-collector alerts``."""
+    conn = _sqlite.connect_readonly(state_dir / FILENAME)
+    try:
+        return dict(conn.execute("SELECT key, doc FROM alerts").fetchall())
+    except sqlite3.Error as exc:
+        raise StateError(f"{state_dir / FILENAME}: cannot read alerts: {exc}") from exc
     finally:
         conn.close()
