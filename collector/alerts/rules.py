@@ -33,6 +33,7 @@ TargetKey = Literal["download_mbps", "upload_mbps", "latency_ms", "loss_pct"]
 Count = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Secs = Annotated[float, msgspec.Meta(ge=0, le=30 * 86_400)]
 FieldName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]{1,64}$")]
+_RFC3339: Final = r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$"
 # Tags an alert's subject is told apart by (those the point has).
 DEFAULT_GROUP_BY: Final = ("probe", "interface", "target", "service", "check")
 
@@ -87,16 +88,25 @@ class Silence(Section, frozen=True, kw_only=True):
     """A maintenance window: matching alerts still fire and are recorded, nobody is paged.
     Empty matchers match everything."""
 
-    start: dt.datetime
-    end: dt.datetime
+    # RFC 3339 with a zone, quoted: "2025-11-08T01:00:00Z".
+    start: Annotated[str, msgspec.Meta(pattern=_RFC3339)]
+    end: Annotated[str, msgspec.Meta(pattern=_RFC3339)]
     probe: wire.ProbeId | None = None
     commune: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     rule: FieldName | None = None
     comment: Annotated[str, msgspec.Meta(max_length=300)] = ""
 
+    @property
+    def start_at(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.start)
+
+    @property
+    def end_at(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.end)
+
     def matches(self, rule: str, probe: str | None, commune: str | None, at: dt.datetime) -> bool:
         return (
-            self.start <= at < self.end
+            self.start_at <= at < self.end_at
             and (self.probe is None or self.probe == probe)
             and (self.commune is None or self.commune == commune)
             and (self.rule is None or self.rule == rule)
@@ -199,10 +209,11 @@ class AlertsFile(Section, frozen=True, kw_only=True):
             if (o.probe is None) == (o.commune is None):
                 problems.append(f"overrides[{i}]: give either probe or commune")
         for i, s in enumerate(self.silences):
-            if s.start.tzinfo is None or s.end.tzinfo is None:
-                problems.append(f"silences[{i}]: start and end need a time zone (e.g. Z)")
-            elif s.end <= s.start:
-                problems.append(f"silences[{i}]: end is not after start")
+            try:
+                if s.end_at <= s.start_at:
+                    problems.append(f"silences[{i}]: end is not after start")
+            except ValueError as exc:
+                problems.append(f"silences[{i}]: {exc}")
         url = configkit.read_secret(
             key="notify.webhook.url",
             value=self.notify.webhook.url,
