@@ -9,6 +9,8 @@ from collections import defaultdict
 import msgspec
 
 from agent import wire
+from collector.alerts.engine import alert_point
+from collector.alerts.lifecycle import Alert
 from collector.fleet import FleetRow
 from collector.inventory import Enrichment, InventoryFile, load_inventory, load_targets
 from collector.lineproto import Point
@@ -72,7 +74,7 @@ def written() -> list[Point]:
     return points + own_points()
 
 
-OWN_MEASUREMENTS = {"presence", "collector"}
+OWN_MEASUREMENTS = {"presence", "collector", "alert"}
 
 
 def own_points() -> list[Point]:
@@ -90,7 +92,14 @@ def own_points() -> list[Point]:
         now_s=120.0,
         interval_s=60.0,
     )
-    return [own, *presence_points([row, unknown], now_s=120.0, interval_s=60.0)]
+    labels = {"probe": "p-1", "interface": "eth0", "target": "t", "service": "s", "check": "c",
+              "commune": "Tân Phú", "district": "Tân Phú"}  # fmt: skip
+    alert = Alert("k", "r", labels, "warning", "s", "latency", "rtt_median_ms", "above", 1.0, 2.0)
+    return [
+        own,
+        *presence_points([row, unknown], now_s=120.0, interval_s=60.0),
+        alert_point(alert, 1),
+    ]
 
 
 def test_everything_written_is_documented_with_its_type() -> None:
