@@ -117,7 +117,8 @@ class Pipeline:
             )
             self.stats.add("quarantined")
             return item
-        item.lines = [p.line() for p in points_from(result, parsed.probe, self.enrichment, when)]
+        item.points = points_from(result, parsed.probe, self.enrichment, when)
+        item.lines = [p.line() for p in item.points]
         item.when_ns = when.time_ns
         return item
 
@@ -201,8 +202,8 @@ class Pipeline:
         self._add(item)
 
     def _write_rebased(self, item: Item, parsed: Parsed, when: clock.Timestamp) -> None:
-        points = points_from(parsed.result, parsed.probe, self.enrichment, when)
-        item.lines = [p.line() for p in points]
+        item.points = points_from(parsed.result, parsed.probe, self.enrichment, when)
+        item.lines = [p.line() for p in item.points]
         item.when_ns = when.time_ns
         item.parsed = parsed
 

@@ -219,6 +219,9 @@ class Service:
         if not self.replayer.is_alive():
             log.error("the spool replayer died; exiting so that the supervisor restarts us")
             return False
+        if self.delivery is not None and not self.delivery.is_alive():
+            log.error("the alert delivery thread died; exiting so that the supervisor restarts us")
+            return False
         while not self._sessions.empty():
             self._session(self._sessions.get_nowait())
         if not self.cfg.mqtt.share_group:

@@ -134,10 +134,11 @@ class StateDB:
         return dict(self._conn.execute("SELECT key, doc FROM alerts").fetchall())
 
     def save_alert_rows(self, rows: dict[str, str]) -> None:
-        """Committed at once: alert state is bookkeeping, acks never wait for it."""
-        self._conn.executemany(
-            "INSERT OR REPLACE INTO alerts (key, doc) VALUES (?, ?)", list(rows.items())
-        )
+        """One commit for all: alert state is bookkeeping, acks never wait for it."""
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO alerts (key, doc) VALUES (?, ?)", list(rows.items())
+            )
 
     # -- boots -------------------------------------------------------------------------------
 

@@ -22,11 +22,9 @@ from collector.alerts.mqttnotify import MqttAlertSender, Publish
 from collector.alerts.outbox import Outbox, Sender
 from collector.alerts.rules import AlertsFile, Rule, threshold_of
 from collector.alerts.webhook import WebhookSender
-from collector.clock import Timestamp
 from collector.fleet import FleetRow
 from collector.inventory import Enrichment
 from collector.lineproto import FieldValue, Point
-from collector.points import points_from
 from collector.statedb import StateDB
 
 log = logging.getLogger(__name__)
@@ -102,10 +100,7 @@ class AlertEngine:
             names = self.by_measurement.get(parsed.kind)
             if not names or now_s - item.when_ns / 1e9 > MAX_AGE_S:
                 continue
-            points = points_from(
-                parsed.result, parsed.probe, self.enrichment, Timestamp(item.when_ns, "probe")
-            )
-            for point in points:
+            for point in item.points or []:
                 self._point(names, point, item.when_ns / 1e9, now_s)
         self._save()
 
