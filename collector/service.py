@@ -109,7 +109,7 @@ class Service:
         )
         self.alerting: AlertEngine | None = None
         self.outbox: Outbox | None = None
-        self.delivery: Delivery | None = None
+        self.deliveries: list[Delivery] = []
         if alerts is None and cfg.files.alerts:
             alerts = load_alerts(Path(cfg.files.alerts))
         if alerts is not None:
@@ -127,14 +127,23 @@ class Service:
 
         senders = senders_for(alerts, root, publish)
         self.outbox = Outbox(state_dir)
-        self.delivery = Delivery(
-            self.outbox,
-            senders,
-            retry_max_s=alerts.notify.retry_max_s,
-            give_up_after_s=alerts.notify.give_up_after_s,
-            stopping=self._replay_stop,
-        )
-        delivery = self.delivery
+        self.deliveries = [
+            Delivery(
+                self.outbox,
+                channel,
+                sender,
+                retry_max_s=alerts.notify.retry_max_s,
+                give_up_after_s=alerts.notify.give_up_after_s,
+                stopping=self._replay_stop,
+            )
+            for channel, sender in sorted(senders.items())
+        ]
+        deliveries = self.deliveries
+
+        def wake() -> None:
+            for d in deliveries:
+                d.wake.set()
+
         self.alerting = AlertEngine(
             alerts,
             enrichment,
@@ -142,7 +151,7 @@ class Service:
             outbox=self.outbox,
             emit=self.pipeline.add_lines,
             channels=sorted(senders),
-            wake=delivery.wake.set,
+            wake=wake,
         )
         self.pipeline.observers.append(self.alerting.on_batch)
         log.info("alerting on: %d rules, notifiers: %s", len(alerts.rules),
@@ -160,8 +169,8 @@ class Service:
             self.db.quarantine_count(),
         )
         self.replayer.start()
-        if self.delivery is not None:
-            self.delivery.start()
+        for delivery in self.deliveries:
+            delivery.start()
         self.link.start()
         self.pipeline.release_known()
         try:
@@ -219,7 +228,7 @@ class Service:
         if not self.replayer.is_alive():
             log.error("the spool replayer died; exiting so that the supervisor restarts us")
             return False
-        if self.delivery is not None and not self.delivery.is_alive():
+        if any(not d.is_alive() for d in self.deliveries):
             log.error("the alert delivery thread died; exiting so that the supervisor restarts us")
             return False
         while not self._sessions.empty():
@@ -316,9 +325,9 @@ class Service:
         self.link.stop()
         self._replay_stop.set()
         self.replayer.join(timeout=30)
-        if self.delivery is not None:
-            self.delivery.wake.set()
-            self.delivery.join(timeout=30)
+        for delivery in self.deliveries:
+            delivery.wake.set()
+            delivery.join(timeout=30)
         if self.outbox is not None:
             self.outbox.close()
         self.db.close()

@@ -1,7 +1,7 @@
 """A durable outbox of notifications and the thread that delivers them, with retries.
 
 Ingestion only inserts a row (one fsynced SQLite commit) and goes on; :class:`Delivery`, a
-thread of its own, sends each row through its channel's :class:`Sender`, deletes it once
+thread per channel, sends each of its rows through the channel's :class:`Sender`, deletes it once
 sent, and on failure tries again with back-off (up to ``notify.retry_max_s`` apart) until
 ``notify.give_up_after_s``, then logs it as given up. A dead or hanging receiver therefore
 delays only its own notifications, never a result, and a restart resumes the queue.
@@ -72,12 +72,12 @@ class Outbox:
                 (channel, json.dumps(doc, ensure_ascii=False), now, now),
             )
 
-    def due(self, now_s: float, limit: int = 50) -> list[Pending]:
+    def due(self, channel: str, now_s: float, limit: int = 50) -> list[Pending]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, channel, doc, created_s, attempts FROM outbox WHERE next_s <= ?"
-                " ORDER BY id LIMIT ?",
-                (now_s, limit),
+                "SELECT id, channel, doc, created_s, attempts FROM outbox"
+                " WHERE channel = ? AND next_s <= ? ORDER BY id LIMIT ?",
+                (channel, now_s, limit),
             ).fetchall()
         return [Pending(i, c, json.loads(d), cr, a) for i, c, d, cr, a in rows]
 
@@ -99,22 +99,24 @@ class Outbox:
 
 
 class Delivery(threading.Thread):
-    """Sends what the outbox holds, oldest first; one failing channel does not hold the
-    others back (its rows wait for their own next_s)."""
+    """Sends one channel's rows, oldest first. One thread per channel: a hanging receiver
+    holds back only its own channel."""
 
     def __init__(
         self,
         outbox: Outbox,
-        senders: dict[str, Sender],
+        channel: str,
+        sender: Sender,
         *,
         retry_max_s: float,
         give_up_after_s: float,
         stopping: threading.Event,
         poll_s: float = 0.2,
     ) -> None:
-        super().__init__(name="alert-delivery", daemon=True)
+        super().__init__(name=f"alert-delivery-{channel}", daemon=True)
         self.outbox = outbox
-        self.senders = senders
+        self.channel = channel
+        self.sender = sender
         self.retry_max_s = retry_max_s
         self.give_up_after_s = give_up_after_s
         self.stopping = stopping
@@ -136,18 +138,12 @@ class Delivery(threading.Thread):
 
     def _once(self) -> bool:
         now = time.time()
-        batch = self.outbox.due(now)
+        batch = self.outbox.due(self.channel, now)
         for pending in batch:
             if self.stopping.is_set():
                 break
-            sender = self.senders.get(pending.channel)
-            if sender is None:
-                log.error("no notifier %r configured any more; dropping a notification",
-                          pending.channel)  # fmt: skip
-                self.outbox.done(pending)
-                continue
             try:
-                sender.send(pending.doc)
+                self.sender.send(pending.doc)
             except Exception as exc:  # any failure of a receiver is retried, never fatal
                 self.failures += 1
                 if time.time() - pending.created_s > self.give_up_after_s:

@@ -89,6 +89,7 @@ class HttpReceiver:
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
         self.attempts = 0
+        self.hanging = 0  # requests being held without an answer right now
         self.mode = "ok"
         self.hang_s = 5.0
         receiver = self
@@ -98,7 +99,9 @@ class HttpReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.attempts += 1
                 if receiver.mode == "hang":
+                    receiver.hanging += 1
                     time.sleep(receiver.hang_s)
+                    receiver.hanging -= 1
                     return
                 if receiver.mode == "down":
                     self.send_response(503)

@@ -151,7 +151,7 @@ def test_delivery_retries_until_sent_and_survives_a_restart(tmp_path: Path) -> N
     outbox.close()
     outbox = Outbox(tmp_path)  # a restart keeps the queue
     flaky, stop = Flaky(2), threading.Event()
-    delivery = Delivery(outbox, {"hook": flaky}, retry_max_s=1.0, give_up_after_s=60,
+    delivery = Delivery(outbox, "hook", flaky, retry_max_s=1.0, give_up_after_s=60,
                         stopping=stop, poll_s=0.05)  # fmt: skip
     delivery.start()
     try:
