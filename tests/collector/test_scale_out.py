@@ -66,12 +66,15 @@ def test_two_collectors_share_the_stream_without_loss_or_doubles(
         a.start()
         b.start()
         half = PER_PROBE // 2
-        for p in probes:
-            p.wait_pubacks(p.publish_all(_docs(p.probe, 1, half)))
+        # Publish without waiting, so the kill lands while the first half is still flowing
+        # (a loaded machine could otherwise store all of it before the kill).
+        sent = [(p, p.publish_all(_docs(p.probe, 1, half))) for p in probes]
         eventually(lambda: count(influx_db, "latency") > 0, interval_s=0.002, message="nothing yet")
         a.kill()  # mid-run: its share of the stream now waits in its session
         stored = count(influx_db, "latency") + count(influx_db, "dns")
         assert stored < 5 * half // 2 * len(PROBES), "the kill came too late to test anything"
+        for p, mids in sent:
+            p.wait_pubacks(mids)
         for p in probes:
             p.wait_pubacks(p.publish_all(_docs(p.probe, half + 1, PER_PROBE)))
         a.start()  # same client id: its queue and its un-acknowledged messages come back
