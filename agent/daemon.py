@@ -270,6 +270,8 @@ class Daemon:
                 "bytes": spool.bytes,
                 "max_bytes": self.spool.max_bytes,
                 "dropped": spool.dropped,
+                # Renumbered above a previous life's watermark (reflash, wiped state dir).
+                "renumbered": spool.renumbered,
                 "oldest_seq": spool.oldest_seq,
                 "next_seq": spool.next_seq,
                 "held_in_memory": self.runner.unspooled,

@@ -18,6 +18,12 @@ At most ``window`` results await a PUBACK and at most ``max_unconfirmed`` await 
 so a week of backlog is drained in steps, oldest first, with bounded memory. Duplicates are
 harmless: the collector keys everything by (probe, seq).
 
+A StoredAck naming a seq at or beyond the spool's ``next_seq`` comes from this probe's
+previous life (SD card reflashed, state dir wiped: the spool restarted at seq 1 under the
+collector's old watermark). It deletes nothing: the spool renumbers every result above it
+(:meth:`agent.spool.Spool.renumber`) and the pump forgets what it was waiting for, so the
+renumbered results go out again, oldest first.
+
 The session is persistent (fixed client id = probe id, clean_start=False, a week's expiry):
 StoredAcks and ResendRequests sent while the probe was offline wait at the broker. The
 retained ``status`` topic says "online" on connect; its "offline" form is the Last Will.
@@ -36,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
@@ -44,7 +51,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from agent import __version__, wire
 from agent.config import MqttSection, SpoolSection
-from agent.spool import Row, Spool
+from agent.spool import Renumbered, Row, Spool
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,9 @@ MAX_ACK_TIMEOUT_S = 6 * 3600.0  # no PUBACK by then (connection lost): publish a
 _RC_SUCCESS = 0x00
 _RC_NO_SUBSCRIBERS = 0x10
 _TICK_S = 0.5
+# After resuming a session: what the centre queued for us (StoredAcks, possibly from this
+# probe's previous life) arrives right after CONNACK; handle it before publishing anything.
+_SETTLE_S = 1.0
 # Control messages the centre may send us (results and status are ours).
 ControlHandler = Callable[[str, bytes], None]
 
@@ -72,6 +82,7 @@ class DeliveryState:
     inflight: int = 0
     unconfirmed: int = 0
     last_ack_seq: int | None = None
+    renumbered: int = 0  # results renumbered above a previous life's watermark, this run
 
 
 def _session_properties() -> Properties:
@@ -114,6 +125,8 @@ class Publisher:
         self._unconfirmed: dict[int, float] = {}  # seq -> monotonic PUBACK time, oldest first
         self._max_packet: int | None = None
         self._hold_until = 0.0  # monotonic: no publishing before (after a refused PUBACK)
+        # Set by a renumbering: from then on a StoredAck confirms no seq above the cursor.
+        self._renumbered_this_run = False
         # Doubles each time results time out with no StoredAck at all in between (the
         # collector away for hours: do not refill the broker's queue every few minutes).
         self._ack_timeout_s = spool_cfg.ack_timeout_s
@@ -288,6 +301,10 @@ class Publisher:
         self.state.since = time.time()
         self.state.last_error = None
         self._max_packet = max_packet
+        if session_present:
+            # A previous life's StoredAcks may wait in the session: renumber before the
+            # collector sees a low seq (it would reset its book, then see a gap).
+            self._hold_until = max(self._hold_until, time.monotonic() + _SETTLE_S)
         log.info(
             "MQTT connected to %s:%s (session %s)",
             self.cfg.host,
@@ -470,8 +487,22 @@ class Publisher:
         if ack.probe_id != self.probe_id:
             log.warning("ignoring a StoredAck for %s", ack.probe_id)
             return
+        highest = max([ack.stored_through_seq, *(last for _, last in ack.also_stored)])
+        # The discriminator is the highest seq ever issued (next_seq - 1), never the depth:
+        # a late StoredAck of this life cannot name a seq above it, a previous life's can.
+        moved = self.spool.renumber(highest, _reencode)
+        if moved is not None:
+            self._restart_numbering(moved)
+            return  # nothing is deleted on the strength of another life's watermark
         ranges = [(0, ack.stored_through_seq), *ack.also_stored]
-        gone = self.spool.confirm(ack.stored_through_seq, ack.also_stored)
+        if self._renumbered_this_run:
+            # A burst of the previous life's StoredAcks (W1 < W2 < ...): W1 renumbered the
+            # spool to W1+1.., W2 then names renumbered seqs. A seq not yet published since
+            # the renumbering cannot have been stored: confirm only up to the cursor.
+            ranges = [(a, min(b, self._cursor)) for a, b in ranges if a <= self._cursor]
+        through = ranges[0][1] if ranges and ranges[0][0] == 0 else 0
+        also = [r for r in ranges if r[0] > 0]
+        gone = self.spool.confirm(through, also)
         self.state.confirmed += gone
         self.state.last_ack_seq = ack.stored_through_seq
         self._acked_since_expiry = True
@@ -486,6 +517,47 @@ class Publisher:
             del self._inflight[mid]
         log.debug("StoredAck through %d: %d deleted from the spool", ack.stored_through_seq, gone)
 
+    def _restart_numbering(self, moved: Renumbered) -> None:
+        """After a renumbering: every seq the pump knew is gone; start from the spool again.
+        Old mids' PUBACKs then find nothing in ``_inflight`` and are ignored."""
+        self._cursor = 0
+        self._ahead = []
+        self._due = []
+        self._later = []
+        self._queued = set()
+        self._inflight = {}
+        self._unconfirmed = {}
+        self._renumbered_this_run = True
+        self.state.renumbered += moved.moved
+        if moved.moved:
+            log.warning(
+                "the collector has stored seqs up to %d from this probe's previous life (SD "
+                "card reflashed or state dir wiped?): renumbered %d spooled result(s), seqs "
+                "%s..%s -> %s..%s; next seq %d (was %d)",
+                moved.watermark,
+                moved.moved,
+                moved.old_first,
+                moved.old_last,
+                moved.new_first,
+                moved.new_last,
+                moved.next_seq,
+                moved.old_next_seq,
+            )
+        else:
+            log.warning(
+                "the collector has stored seqs up to %d from this probe's previous life (SD "
+                "card reflashed or state dir wiped?): next seq %d (was %d), nothing spooled "
+                "to renumber",
+                moved.watermark,
+                moved.next_seq,
+                moved.old_next_seq,
+            )
+        if moved.lost:
+            log.error(
+                "%d spooled result(s) could not be re-encoded with a new seq and were dropped",
+                moved.lost,
+            )
+
     def _resend(self, request: wire.ResendRequest) -> None:
         asked = found = 0
         for first, last in request.ranges:
@@ -498,3 +570,19 @@ class Publisher:
                 self.state.resent += 1
                 self._requeue(seq)
         log.info("resend request for %d seq(s): %d still spooled, publishing again", asked, found)
+
+
+def _reencode(payload: bytes, seq: int) -> bytes | None:
+    """The spooled result with a new seq, through the wire contract; None if it is not a
+    valid result (it would be refused by the collector anyway).
+
+    The topic, the tags and ``measured_at`` stay the same: a result the collector already
+    stored under its old seq is written again as the same InfluxDB point (same measurement,
+    tags and timestamp; ``seq`` is a field), which overwrites it -- idempotent, no double
+    count."""
+    try:
+        result = wire.decode_result(payload)
+        return wire.encode(msgspec.structs.replace(result, seq=seq))
+    except (wire.WireError, ValueError) as exc:
+        log.error("spooled result cannot be re-encoded with seq %d: %s", seq, exc)
+        return None

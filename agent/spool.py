@@ -15,6 +15,15 @@ drops the oldest *health* results first (the probe's own vital signs: the next o
 much), then the oldest of any other kind. Each drop is counted (``dropped`` survives
 restarts, reported in health and status) and logged: never silent. A result larger than the
 whole budget is refused with StateError.
+
+A new life under an old name: seqs are per probe *for life*, and the collector keeps a
+watermark per probe. A reflashed SD card or a wiped state dir starts a fresh spool at seq 1
+while the collector's watermark is, say, 40 000. A StoredAck naming a seq at or beyond our
+``next_seq`` (above anything this spool ever issued) can only come from that previous life:
+:meth:`Spool.renumber` then gives every spooled result a fresh seq above it, durably, in one
+transaction, and moves ``next_seq`` past it (``renumbered`` counts the results, for life)::
+
+    moved = spool.renumber(40_000, reencode)   # None if 40 000 < next_seq: nothing to do
 """
 
 from __future__ import annotations
@@ -64,6 +73,28 @@ class SpoolFigures:
     dropped: int  # results the disk budget forced out, ever
     oldest_seq: int | None
     next_seq: int
+    renumbered: int = 0  # results given new seqs above a previous life's watermark, ever
+
+
+@dataclass(frozen=True, slots=True)
+class Renumbered:
+    """What :meth:`Spool.renumber` did: spooled seqs ``old_first..old_last`` (``moved`` of
+    them, ``lost`` dropped as not re-encodable) became ``new_first..new_last``; the counter
+    went from ``old_next_seq`` to ``next_seq``."""
+
+    watermark: int
+    old_next_seq: int
+    next_seq: int
+    moved: int
+    lost: int
+    old_first: int | None
+    old_last: int | None
+    new_first: int | None
+    new_last: int | None
+
+
+# The payload re-encoded with a new seq, or None when it cannot be (it is then dropped).
+Reencode = Callable[[bytes, int], bytes | None]
 
 
 class Spool:
@@ -90,6 +121,7 @@ class Spool:
         self._bytes = int(used)
         self._next_seq = max(self._meta("next_seq", 1), self._max_seq() + 1)
         self._dropped = self._meta("dropped", 0)
+        self._renumbered = self._meta("renumbered", 0)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -198,6 +230,77 @@ class Spool:
             self._bytes -= freed
             return gone
 
+    def renumber(self, watermark: int, reencode: Reencode) -> Renumbered | None:
+        """If ``watermark`` (the highest seq a StoredAck names) is at or beyond ``next_seq``
+        -- above every seq this spool ever issued, so it is a previous life's -- give every
+        spooled result, oldest first, the seqs ``watermark + 1 ...`` (payload re-encoded by
+        ``reencode(payload, new_seq)``), and set ``next_seq`` past them: all in one
+        transaction (kill -9 leaves the old numbering or the new, never a mix). Else None:
+        a StoredAck of this life, however late, never exceeds ``next_seq - 1``."""
+        with self._lock:
+            old_next = self._next_seq
+            if watermark < old_next:
+                return None
+            moved = lost = freed = 0
+            old_first = old_last = None
+            new_seq = watermark
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                last_old = 0
+                while True:
+                    # Chunks, so a 100 MB spool is not read into memory at once. The new
+                    # seqs are all above the old ones (watermark >= next_seq): no collisions.
+                    rows = self._db.execute(
+                        "SELECT seq, payload FROM outbox WHERE seq > ? AND seq < ? "
+                        "ORDER BY seq LIMIT 256",
+                        (last_old, old_next),
+                    ).fetchall()
+                    if not rows:
+                        break
+                    for seq, payload in rows:
+                        last_old = int(seq)
+                        old_first = last_old if old_first is None else old_first
+                        old_last = last_old
+                        fresh = reencode(bytes(payload), new_seq + 1)
+                        if fresh is None:
+                            self._db.execute("DELETE FROM outbox WHERE seq = ?", (last_old,))
+                            lost += 1
+                            freed += len(payload)
+                            continue
+                        new_seq += 1
+                        self._db.execute(
+                            "UPDATE outbox SET seq = ?, payload = ? WHERE seq = ?",
+                            (new_seq, fresh, last_old),
+                        )
+                        moved += 1
+                        freed += len(payload) - len(fresh)
+                self._set_meta("next_seq", new_seq + 1)
+                self._set_meta("renumbered", self._renumbered + moved)
+                if lost:
+                    self._set_meta("dropped", self._dropped + lost)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StateError(
+                    f"spool {self.path}: cannot renumber above seq {watermark}: {exc}"
+                ) from None
+            self._next_seq = new_seq + 1
+            self._renumbered += moved
+            self._dropped += lost
+            self._depth -= lost
+            self._bytes -= freed
+            return Renumbered(
+                watermark=watermark,
+                old_next_seq=old_next,
+                next_seq=self._next_seq,
+                moved=moved,
+                lost=lost,
+                old_first=old_first,
+                old_last=old_last,
+                new_first=watermark + 1 if moved else None,
+                new_last=new_seq if moved else None,
+            )
+
     # --- reading ---------------------------------------------------------------------------
 
     def after(self, seq: int, *, limit: int) -> list[Row]:
@@ -243,6 +346,7 @@ class Spool:
                 dropped=self._dropped,
                 oldest_seq=None if oldest is None else int(oldest),
                 next_seq=self._next_seq,
+                renumbered=self._renumbered,
             )
 
     def close(self) -> None:

@@ -86,6 +86,11 @@ def render(doc: dict[str, Any], now: float | None = None) -> tuple[str, bool]:
         f"{_mb(int(spool.get('max_bytes', 0)))}), oldest seq {spool.get('oldest_seq')}, "
         f"next seq {spool.get('next_seq')}, dropped {spool.get('dropped', 0)}"
     )
+    if spool.get("renumbered"):
+        lines.append(
+            f"            RENUMBERED {spool['renumbered']} results above the collector's "
+            "watermark of this probe's previous life (see the log)"
+        )
     if spool.get("held_in_memory") or spool.get("lost_unspoolable"):
         lines.append(
             f"            DISK REFUSES RESULTS: {spool.get('held_in_memory')} held in memory, "

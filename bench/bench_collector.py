@@ -16,6 +16,7 @@ reference.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import signal
 import statistics
@@ -122,13 +123,19 @@ class Publisher:
         self.client.loop_stop()
 
 
-def messages(n: int, probes: list[str], first_seq: int = 1) -> tuple[list[tuple[str, bytes]], int]:
+def messages(
+    n: int, probes: list[str], first_seq: int = 1, *, recent: bool = False
+) -> tuple[list[tuple[str, bytes]], int]:
+    """``recent``: measured within the last few hours, so that alert rules evaluate them
+    (older results are history to the alert engine)."""
     out, points = [], 0
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=n // len(probes) + 3600)
     for i in range(n):
         probe = probes[i % len(probes)]
         seq = first_seq + i // len(probes)
         kind = KINDS[i % len(KINDS)]
-        doc = result(kind, probe=probe, seq=seq)
+        when = start + dt.timedelta(seconds=seq) if recent else None
+        doc = result(kind, probe=probe, seq=seq, measured_at=when)
         out.append((TOPICS.result(probe, kind), encode(doc)))
         points += POINTS[kind]
     return out, points
@@ -147,11 +154,12 @@ def wait_until(predicate: Any, timeout_s: float = 600) -> float:
 
 
 def run_ours(work: Path, broker: Mosquitto, target: InfluxTarget, msgs: list[tuple[str, bytes]],
-             *, points: int, tag: str) -> float:  # fmt: skip
+             *, points: int, tag: str, alerts: bool = False) -> float:  # fmt: skip
+    files = {"alerts": str(ROOT / "config/alerts.sample.toml")} if alerts else {}
     config, _ = write_config(
         work, broker, target, client_id=f"bench-{tag}",
         mqtt={"receive_maximum": 10_000}, log={"level": "INFO"},
-        influxdb={"batch_max_latency_ms": 200},
+        influxdb={"batch_max_latency_ms": 200}, files=files,
     )  # fmt: skip
     log_path = work / "collector.log"
 
@@ -255,6 +263,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rate", type=int, default=1000, help="results/s in the latency run")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency run")
+    parser.add_argument(
+        "--alerts",
+        action="store_true",
+        help="ours with the sample alert rules on, on results measured in the last hours",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-collector-") as tmp:
         work = Path(tmp)
@@ -262,7 +275,7 @@ def main() -> None:
         broker = Mosquitto(work / "mosquitto", extra_conf=["max_queued_messages 0"]).start()
         try:
             probes = [f"probe-{i:03d}" for i in range(100)]
-            msgs, points = messages(args.n, probes)
+            msgs, points = messages(args.n, probes, recent=args.alerts)
             ours, ref = [], []
             for r in range(args.repeat):
                 for name, runs in (("ours", ours), ("ref", ref)):
@@ -273,7 +286,15 @@ def main() -> None:
                         run_dir = work / f"ours-{r}"
                         run_dir.mkdir()
                         runs.append(
-                            run_ours(run_dir, broker, target, msgs, points=points, tag=str(r))
+                            run_ours(
+                                run_dir,
+                                broker,
+                                target,
+                                msgs,
+                                points=points,
+                                tag=str(r),
+                                alerts=args.alerts,
+                            )
                         )
                     else:
                         runs.append(run_reference(broker, target, msgs, str(r)))
@@ -285,6 +306,7 @@ def main() -> None:
                 (statistics.median(ref), min(ref), max(ref)),
                 "results/s",
                 f"mosquitto_sub | raw batched writer; {args.n} results, "
+                f"{'alert rules on, ' if args.alerts else ''}"
                 f"{points / args.n:.1f} points each for ours, 1 for the ref",
             )
             per_result = points / args.n

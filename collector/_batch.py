@@ -10,6 +10,7 @@ import msgspec
 from agent import wire
 from collector import clock
 from collector.deadletter import DeadLetter
+from collector.lineproto import Point
 from collector.mqtt import Inbound
 from collector.points import Parsed
 from collector.statedb import Quarantined
@@ -49,6 +50,9 @@ class Item:
     quarantine: Quarantined | None = None
     parsed: Parsed | None = None
     release_id: int | None = None
+    when_ns: int | None = None  # the points' timestamp (None: quarantined, or no points)
+    points: list[Point] | None = None  # as written (alert rules read them)
+    status: wire.ProbeStatus | None = None  # a presence message
 
 
 @dataclass(slots=True)

@@ -119,6 +119,67 @@ def _cmd_report(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_fleet(args: argparse.Namespace) -> int:
+    import time
+
+    from collector import fleet, statedb
+    from collector.errors import StateError
+    from collector.inventory import load_inventory
+
+    cfg = _load(args.config)
+    try:
+        inventory = load_inventory(Path(cfg.files.inventory))
+    except configkit.ConfigError as exc:
+        print(f"probe-collector: {exc}", file=sys.stderr)
+        return 2
+    state_dir = Path(cfg.files.state_dir)
+    if (state_dir / statedb.FILENAME).exists():
+        try:
+            states = statedb.load_presence_readonly(state_dir)
+        except StateError as exc:
+            print(f"probe-collector: {exc}", file=sys.stderr)
+            return 1
+    else:
+        print(f"probe-collector: no collector state in {state_dir} yet", file=sys.stderr)
+        states = {}
+    now_s = time.time()
+    rows = fleet.fleet_rows(inventory, states, now_s, cfg.presence.offline_after_s)
+    if args.format == "json":
+        print(fleet.format_json(rows))
+    else:
+        print(fleet.format_table(rows, now_s))
+    return 0
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from collector import statedb
+    from collector.alerts.lifecycle import alerts_from_rows
+    from collector.errors import StateError
+
+    cfg = _load(args.config)
+    state_dir = Path(cfg.files.state_dir)
+    if not cfg.files.alerts:
+        print("probe-collector: alerting is off (files.alerts is empty)", file=sys.stderr)
+    try:
+        rows = statedb.load_alert_rows_readonly(state_dir)
+    except StateError as exc:
+        print(f"probe-collector: {exc}", file=sys.stderr)
+        return 1
+    active = alerts_from_rows(rows)
+    if args.json:
+        print(json.dumps([a.document() for a in active], ensure_ascii=False, indent=2))
+        return 0
+    if not active:
+        print("no active alerts")
+        return 0
+    for alert in active:
+        since = dt.datetime.fromtimestamp(alert.started_s, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        flags = " [silenced]" if alert.silenced else ""
+        print(f"{since}  {alert.text()}{flags}")
+    print(f"{len(active)} active alert(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probe-collector",
@@ -224,6 +285,40 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, metavar="PATH", help="file to write")
     report.add_argument("--quiet", action="store_true", help="no progress on stderr")
     report.set_defaults(func=_cmd_report)
+
+    fleet = sub.add_parser(
+        "fleet",
+        help="show every probe: online/offline, last seen, line up, last test",
+        description="The fleet table from the collector's state (works while it runs) and the "
+        "inventory; probes of the inventory that never reported show as 'never seen'.",
+    )
+    fleet.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"collector config (default {DEFAULT_CONFIG})",
+    )
+    fleet.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output (default table)"
+    )
+    fleet.set_defaults(func=_cmd_fleet)
+
+    alerts = sub.add_parser(
+        "alerts",
+        help="list the active (firing) alerts",
+        description="The alerts firing now, oldest first, from the collector's state "
+        "(works while it runs).",
+    )
+    alerts.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"collector config (default {DEFAULT_CONFIG})",
+    )
+    alerts.add_argument("--json", action="store_true", help="a JSON list")
+    alerts.set_defaults(func=_cmd_alerts)
     return parser
 
 

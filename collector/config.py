@@ -56,6 +56,8 @@ class FilesSection(Section, frozen=True, kw_only=True):
     targets: str = "/etc/probefleet/targets.toml"
     # Local fsynced spool while InfluxDB is down, and the dead-letter store.
     state_dir: str = "/var/lib/probefleet-collector"
+    # Alert rules, silences and notifiers (sample: config/alerts.sample.toml); empty = off.
+    alerts: str = ""
 
 
 class SequencesSection(Section, frozen=True, kw_only=True):
@@ -90,6 +92,21 @@ class DeadLettersSection(Section, frozen=True, kw_only=True):
     max_rows: Annotated[int, msgspec.Meta(ge=1, le=100_000_000)] = 100_000
 
 
+class PresenceSection(Section, frozen=True, kw_only=True):
+    """Online / offline per probe, from its status topic (and Last Will) and its results."""
+
+    # A probe that says it is online but sent nothing for this long is "silent" (offline).
+    # Make it a few health intervals; with N collectors sharing the stream, N times that.
+    offline_after_s: Annotated[float, msgspec.Meta(ge=10, le=30 * 86_400)] = 900.0
+
+
+class MetricsSection(Section, frozen=True, kw_only=True):
+    """The collector's own points in InfluxDB: ``collector`` and ``presence``."""
+
+    # How often; 0 writes none (they are still logged once a minute).
+    interval_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
+
+
 class CollectorConfig(Section, frozen=True, kw_only=True):
     mqtt: MqttSection = msgspec.field(default_factory=MqttSection)
     influxdb: InfluxSection = msgspec.field(default_factory=InfluxSection)
@@ -97,6 +114,8 @@ class CollectorConfig(Section, frozen=True, kw_only=True):
     sequences: SequencesSection = msgspec.field(default_factory=SequencesSection)
     clock: ClockSection = msgspec.field(default_factory=ClockSection)
     deadletters: DeadLettersSection = msgspec.field(default_factory=DeadLettersSection)
+    presence: PresenceSection = msgspec.field(default_factory=PresenceSection)
+    metrics: MetricsSection = msgspec.field(default_factory=MetricsSection)
     log: agent_config.LogSection = msgspec.field(default_factory=agent_config.LogSection)
 
     def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> CollectorConfig:

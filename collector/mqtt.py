@@ -47,6 +47,7 @@ class Inbound:
     qos: int
     generation: int
     received_ns: int  # collector's wall clock, ns
+    retained: bool = False  # a retained message replayed on (re-)subscription
 
 
 def shared(topic: str, group: str) -> str:
@@ -140,10 +141,10 @@ class MqttLink:
                 self._client.ack(message.mid, message.qos)
             return True
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         """Fire and forget (paho queues in memory while disconnected): StoredAck and
         ResendRequest are sent again later anyway, so losing one costs nothing."""
-        self._client.publish(topic, payload, qos=qos)
+        self._client.publish(topic, payload, qos=qos, retain=retain)
 
     # -- paho callbacks (network thread; must not raise) -------------------------------------
 
@@ -227,6 +228,7 @@ class MqttLink:
                     message.qos,
                     self._generation,
                     time.time_ns(),
+                    bool(message.retain),
                 )
             )
         except Exception:

@@ -16,7 +16,7 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 
 from agent import wire
@@ -27,7 +27,8 @@ from collector.deadletter import DeadLetter, DeadLetterStore
 from collector.errors import Rejected, WriteRejected
 from collector.inventory import Enrichment
 from collector.mqtt import Inbound
-from collector.points import Parsed, parse, points_from
+from collector.points import Parsed, parse, parse_status, points_from
+from collector.presence import Presence
 from collector.sequences import Gap, SequenceBook
 from collector.statedb import Boot, Quarantined, StateDB
 from collector.stats import Stats
@@ -58,6 +59,9 @@ class Pipeline:
         self.stats = stats
         self.book = SequenceBook(db.load_probes())
         self.boots = db.load_boots()
+        self.presence = Presence(db.load_presence())
+        # Called with every committed batch's items, after the acks (alerting).
+        self.observers: list[Callable[[Sequence[Item]], None]] = []
         self.items: list[Item] = []
         self.points = 0
         self.messages = 0
@@ -70,8 +74,11 @@ class Pipeline:
         """Turn one message into a batch item; never raises for anything in the message."""
         self.stats.add("received")
         try:
-            parsed = parse(message.topic, message.payload, self.topics)
-            item = self._item_for(parsed, message)
+            if message.topic.endswith("/status"):
+                item = self._status_item(message)
+            else:
+                parsed = parse(message.topic, message.payload, self.topics)
+                item = self._item_for(parsed, message)
         except Rejected as exc:
             item = self._rejected(message, exc)
         except Exception as exc:
@@ -80,6 +87,17 @@ class Pipeline:
             log.exception("internal error on %s", message.topic)
             item = self._rejected(message, Rejected("$", f"internal error: {exc!r}"))
         self._add(item)
+
+    def _status_item(self, message: Inbound) -> Item:
+        probe, status = parse_status(message.topic, message.payload, self.topics)
+        self.stats.add("status_messages")
+        return Item(message.topic, message, probe, None, status=status)
+
+    def add_lines(self, topic: str, lines: list[str]) -> None:
+        """The collector's own points (presence, self-metrics, alerts): written with the
+        next batch, durably like any other; ``topic`` names them in a dead letter."""
+        if lines:
+            self._add(Item(topic, None, None, None, lines=lines))
 
     def _item_for(self, parsed: Parsed, message: Inbound) -> Item:
         result = parsed.result
@@ -99,7 +117,9 @@ class Pipeline:
             )
             self.stats.add("quarantined")
             return item
-        item.lines = [p.line() for p in points_from(result, parsed.probe, self.enrichment, when)]
+        item.points = points_from(result, parsed.probe, self.enrichment, when)
+        item.lines = [p.line() for p in item.points]
+        item.when_ns = when.time_ns
         return item
 
     def _rejected(self, message: Inbound, exc: Rejected) -> Item:
@@ -182,8 +202,10 @@ class Pipeline:
         self._add(item)
 
     def _write_rebased(self, item: Item, parsed: Parsed, when: clock.Timestamp) -> None:
-        points = points_from(parsed.result, parsed.probe, self.enrichment, when)
-        item.lines = [p.line() for p in points]
+        item.points = points_from(parsed.result, parsed.probe, self.enrichment, when)
+        item.lines = [p.line() for p in item.points]
+        item.when_ns = when.time_ns
+        item.parsed = parsed
 
     def release_known(self) -> None:
         """At start: quarantined results whose boot became known just before a crash."""
@@ -300,9 +322,13 @@ class Pipeline:
             self.db.release(i.release_id for i in items if i.release_id is not None)
             for item in items:
                 if item.probe is not None and item.seq is not None:
+                    if item.inbound is not None and self.book.handled(item.probe, item.seq):
+                        self.stats.add("duplicates")
                     self._lost(item.probe, self.book.mark(item.probe, item.seq, now))
                     recent[item.probe].add(item.seq)
+                self._note_presence(item, now)
             self.db.save_probes(self.book.take_dirty())
+            self.db.save_presence(self.presence.take_dirty())
         # Parked while their boot's time was being learnt (by a batch taken in meanwhile).
         pending = self._pending_releases() if parked else set()
         for key in parked:
@@ -322,7 +348,30 @@ class Pipeline:
             self.stats.add("stored_acks", len(recent))
         except Exception:
             log.exception("acknowledging a stored batch failed; the broker will redeliver")
+        for observer in self.observers:
+            try:
+                observer(items)
+            except Exception:
+                # Stored and acknowledged already: an observer's bug must not undo that.
+                log.exception("a batch observer failed")
         log.debug("flushed %d messages, %d points", len(items), len(lines))
+
+    def _note_presence(self, item: Item, now: float) -> None:
+        """Presence and lag, for an item now durable."""
+        if item.probe is None:
+            return
+        inbound = item.inbound
+        received_s = inbound.received_ns / 1e9 if inbound is not None else now
+        if item.status is not None:
+            replayed = inbound is not None and inbound.retained
+            self.presence.on_status(item.probe, item.status, received_s, replayed=replayed)
+        elif item.parsed is not None and item.letter is None:
+            if inbound is not None:  # a release from quarantine is no sign of life now
+                self.presence.on_result(item.probe, item.parsed.result, item.when_ns, received_s)
+            elif item.when_ns is not None:
+                self.presence.on_result(item.probe, item.parsed.result, item.when_ns, 0.0)
+            if item.when_ns is not None and inbound is not None:
+                self.stats.observe("lag_s", max(0.0, now - item.when_ns / 1e9))
 
     def resend(self, budget: int) -> int:
         """Publish due ResendRequests (at most ``budget``); returns how many."""

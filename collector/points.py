@@ -70,6 +70,22 @@ def parse(topic: str, payload: bytes, topics: wire.Topics) -> Parsed:
     return Parsed(probe, payload_kind, result)
 
 
+def parse_status(topic: str, payload: bytes, topics: wire.Topics) -> tuple[str, wire.ProbeStatus]:
+    """Check a ProbeStatus (presence, Last Will) against the contract and its topic."""
+    try:
+        probe, channel, _kind = topics.parse(topic)
+        if channel != "status":
+            raise Rejected("topic", f"{topic!r} is not a status topic")
+        status: wire.ProbeStatus = wire.decode(payload, wire.ProbeStatus)
+    except wire.WireError as exc:
+        raise Rejected(exc.field, exc.reason) from None
+    if status.probe_id != probe:
+        raise Rejected(
+            "probe_id", f"status claims probe {status.probe_id!r} on the topic of {probe!r}"
+        )
+    return probe, status
+
+
 def _common(
     result: wire.Result, probe: str, enrichment: Enrichment, when: Timestamp
 ) -> _rows.Context:

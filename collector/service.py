@@ -18,11 +18,16 @@ from pathlib import Path
 from types import FrameType
 
 from agent import configkit, wire
+from collector.alerts.engine import AlertEngine, senders_for
+from collector.alerts.outbox import Delivery, Outbox
+from collector.alerts.rules import AlertsFile, load_alerts
 from collector.config import CollectorConfig
 from collector.deadletter import DeadLetterStore
+from collector.fleet import FleetRow, fleet_rows
 from collector.inventory import Enrichment, load_inventory, load_targets
 from collector.mqtt import Inbound, MqttLink, shared
 from collector.pipeline import Pipeline
+from collector.selfmetrics import Gauges, collector_point, presence_points
 from collector.spool import Spool
 from collector.statedb import StateDB
 from collector.stats import Stats
@@ -44,7 +49,12 @@ def load_enrichment(cfg: CollectorConfig) -> Enrichment:
 
 class Service:
     def __init__(
-        self, cfg: CollectorConfig, enrichment: Enrichment, *, sink: Sink | None = None
+        self,
+        cfg: CollectorConfig,
+        enrichment: Enrichment,
+        *,
+        sink: Sink | None = None,
+        alerts: AlertsFile | None = None,
     ) -> None:
         self.cfg = cfg
         state_dir = Path(cfg.files.state_dir)
@@ -83,7 +93,9 @@ class Service:
         self.link = MqttLink(
             cfg.mqtt,
             self.inbox,
-            [shared(topics.all_results(), cfg.mqtt.share_group)],
+            # Status is never shared: every collector needs the whole fleet's presence, and
+            # a shared subscription gets no retained messages.
+            [shared(topics.all_results(), cfg.mqtt.share_group), topics.all_status()],
             on_session=self._sessions.put,
         )
         self.pipeline = Pipeline(
@@ -95,8 +107,55 @@ class Service:
             link=self.link,
             stats=self.stats,
         )
+        self.alerting: AlertEngine | None = None
+        self.outbox: Outbox | None = None
+        self.deliveries: list[Delivery] = []
+        if alerts is None and cfg.files.alerts:
+            alerts = load_alerts(Path(cfg.files.alerts))
+        if alerts is not None:
+            self._start_alerting(alerts, state_dir, enrichment, topics.root)
         self._tokens = 0.0
         self._next_expiry = self._next_stats = time.monotonic() + _TICK_S
+        self._next_metrics = time.monotonic() + min(cfg.metrics.interval_s, 5.0)
+        self._metrics_base = self.stats.snapshot()
+
+    def _start_alerting(
+        self, alerts: AlertsFile, state_dir: Path, enrichment: Enrichment, root: str
+    ) -> None:
+        def publish(topic: str, payload: bytes, retain: bool) -> None:
+            self.link.publish(topic, payload, qos=1, retain=retain)
+
+        senders = senders_for(alerts, root, publish)
+        self.outbox = Outbox(state_dir)
+        self.deliveries = [
+            Delivery(
+                self.outbox,
+                channel,
+                sender,
+                retry_max_s=alerts.notify.retry_max_s,
+                give_up_after_s=alerts.notify.give_up_after_s,
+                stopping=self._replay_stop,
+            )
+            for channel, sender in sorted(senders.items())
+        ]
+        deliveries = self.deliveries
+
+        def wake() -> None:
+            for d in deliveries:
+                d.wake.set()
+
+        self.alerting = AlertEngine(
+            alerts,
+            enrichment,
+            db=self.db,
+            outbox=self.outbox,
+            emit=self.pipeline.add_lines,
+            channels=sorted(senders),
+            wake=wake,
+        )
+        self.pipeline.observers.append(self.alerting.on_batch)
+        log.info("alerting on: %d rules, notifiers: %s", len(alerts.rules),
+                 ", ".join(sorted(senders)) or "none")  # fmt: skip
 
     def request_stop(self) -> None:
         self.stopping.set()
@@ -110,6 +169,8 @@ class Service:
             self.db.quarantine_count(),
         )
         self.replayer.start()
+        for delivery in self.deliveries:
+            delivery.start()
         self.link.start()
         self.pipeline.release_known()
         try:
@@ -167,6 +228,9 @@ class Service:
         if not self.replayer.is_alive():
             log.error("the spool replayer died; exiting so that the supervisor restarts us")
             return False
+        if any(not d.is_alive() for d in self.deliveries):
+            log.error("the alert delivery thread died; exiting so that the supervisor restarts us")
+            return False
         while not self._sessions.empty():
             self._session(self._sessions.get_nowait())
         if not self.cfg.mqtt.share_group:
@@ -183,7 +247,55 @@ class Service:
         if now >= self._next_stats:
             self._next_stats = now + _STATS_EVERY_S
             log.info("stats: %s spooled=%d", self.stats.summary() or "idle", self.spool.points)
+        if self.alerting is not None:
+            self.alerting.tick(self.fleet(time.time()), time.time())
+        interval = self.cfg.metrics.interval_s
+        if interval and now >= self._next_metrics:
+            self._next_metrics = now + interval
+            self._write_own_points(interval)
         return True
+
+    def queue_depth(self) -> int:
+        """Messages taken from the broker and not yet acknowledged."""
+        writing = self.pipeline.writing
+        in_flight = sum(i.inbound is not None for i in writing[0].items) if writing else 0
+        return self.inbox.qsize() + self.pipeline.messages + in_flight
+
+    def fleet(self, now_s: float) -> list[FleetRow]:
+        return fleet_rows(
+            self.pipeline.enrichment.inventory,
+            self.pipeline.presence.states,
+            now_s,
+            self.cfg.presence.offline_after_s,
+        )
+
+    def _write_own_points(self, interval_s: float) -> None:
+        """Self-metrics and presence, through the same durable path as results."""
+        now_s = time.time()
+        snapshot = self.stats.snapshot()
+        deltas = {k: v - self._metrics_base.get(k, 0) for k, v in snapshot.items()}
+        self._metrics_base = snapshot
+        gaps = sum(
+            g.last - g.first + 1 for st in self.pipeline.book.states.values() for g in st.gaps
+        )
+        gauges = Gauges(
+            queue_depth=self.queue_depth(),
+            spool_points=self.spool.points,
+            quarantined=self.db.quarantine_count(),
+            gaps_open=gaps,
+            alerts_firing=len(self.alerting.active()) if self.alerting is not None else None,
+        )
+        own = collector_point(
+            self.cfg.mqtt.client_id,
+            deltas,
+            self.stats.take_observed(),
+            gauges,
+            now_s=now_s,
+            interval_s=interval_s,
+        )
+        presence = presence_points(self.fleet(now_s), now_s=now_s, interval_s=interval_s)
+        self.pipeline.add_lines("$collector/collector", [own.line()])
+        self.pipeline.add_lines("$collector/presence", [p.line() for p in presence])
 
     def _session(self, present: bool) -> None:
         had = self.db.get_meta("mqtt_session") == self.cfg.mqtt.client_id
@@ -213,6 +325,11 @@ class Service:
         self.link.stop()
         self._replay_stop.set()
         self.replayer.join(timeout=30)
+        for delivery in self.deliveries:
+            delivery.wake.set()
+            delivery.join(timeout=30)
+        if self.outbox is not None:
+            self.outbox.close()
         self.db.close()
         self.deadletters.close()
         self.spool.close()
@@ -226,10 +343,10 @@ def run(cfg: CollectorConfig) -> int:
     2 when the inventory or targets file is wrong."""
     try:
         enrichment = load_enrichment(cfg)
+        service = Service(cfg, enrichment)
     except configkit.ConfigError as exc:
         log.error("%s", exc)
         return 2
-    service = Service(cfg, enrichment)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s received", signal.Signals(signum).name)

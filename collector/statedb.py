@@ -7,6 +7,10 @@
   timestamp is derived from it, so re-based times never change.
 - ``quarantine``: unsynchronised results waiting for their boot's start, with the time they
   first arrived.
+- ``presence``: per probe, its :class:`collector.presence.ProbePresence` as JSON (status,
+  last seen, lines, last test), read by ``probe-collector fleet`` too.
+- ``alerts``: per alert subject, its evaluation state and its alert as JSON
+  (:mod:`collector.alerts.lifecycle`), read by ``probe-collector alerts`` too.
 
 Used from the service thread only.
 """
@@ -21,6 +25,8 @@ from pathlib import Path
 from typing import Final
 
 from collector import _sqlite
+from collector.errors import StateError
+from collector.presence import ProbePresence
 from collector.sequences import ProbeSeqs
 
 FILENAME: Final = "state.sqlite"
@@ -45,6 +51,14 @@ CREATE TABLE IF NOT EXISTS quarantine (
     payload BLOB NOT NULL,
     received_ns INTEGER NOT NULL,
     UNIQUE (probe, boot_id, seq)
+);
+CREATE TABLE IF NOT EXISTS presence (
+    probe TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    key TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -101,6 +115,30 @@ class StateDB:
             "INSERT OR REPLACE INTO probes (probe, seqs) VALUES (?, ?)",
             [(probe, st.to_json()) for probe, st in states.items()],
         )
+
+    # -- presence ----------------------------------------------------------------------------
+
+    def load_presence(self) -> dict[str, ProbePresence]:
+        return read_presence(self._conn)
+
+    def save_presence(self, states: dict[str, ProbePresence]) -> None:
+        """Call inside :meth:`transaction`."""
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO presence (probe, doc) VALUES (?, ?)",
+            [(probe, p.to_json()) for probe, p in states.items()],
+        )
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    def load_alert_rows(self) -> dict[str, str]:
+        return dict(self._conn.execute("SELECT key, doc FROM alerts").fetchall())
+
+    def save_alert_rows(self, rows: dict[str, str]) -> None:
+        """One commit for all: alert state is bookkeeping, acks never wait for it."""
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO alerts (key, doc) VALUES (?, ?)", list(rows.items())
+            )
 
     # -- boots -------------------------------------------------------------------------------
 
@@ -163,3 +201,30 @@ class StateDB:
 
     def set_meta(self, key: str, value: str) -> None:
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def read_presence(conn: sqlite3.Connection) -> dict[str, ProbePresence]:
+    rows = conn.execute("SELECT probe, doc FROM presence")
+    return {probe: ProbePresence.from_json(doc) for probe, doc in rows}
+
+
+def load_presence_readonly(state_dir: Path) -> dict[str, ProbePresence]:
+    """For ``probe-collector fleet``: the daemon's presence table, never created here."""
+    conn = _sqlite.connect_readonly(state_dir / FILENAME)
+    try:
+        return read_presence(conn)
+    except sqlite3.Error as exc:
+        raise StateError(f"{state_dir / FILENAME}: cannot read presence: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def load_alert_rows_readonly(state_dir: Path) -> dict[str, str]:
+    """For ``probe-collector alerts``."""
+    conn = _sqlite.connect_readonly(state_dir / FILENAME)
+    try:
+        return dict(conn.execute("SELECT key, doc FROM alerts").fetchall())
+    except sqlite3.Error as exc:
+        raise StateError(f"{state_dir / FILENAME}: cannot read alerts: {exc}") from exc
+    finally:
+        conn.close()

@@ -1,13 +1,16 @@
 """The collector's own counters (received, rejected, written, spooled ...), thread-safe.
 
-Logged as one INFO line a minute by the service; a later pass writes them to InfluxDB as
-self-metrics. Names are stable: dashboards and tests read them.
+Logged as one INFO line a minute by the service and written to InfluxDB as self-metrics
+(measurement ``collector``, see :mod:`collector.selfmetrics`). Names are stable: dashboards
+and tests read them. Besides counters, :meth:`Stats.observe` keeps count/sum/max of values
+(lag, write latency) per reporting window.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from typing import Final
 
 # Every counter, so that a summary always shows the same keys in the same order.
@@ -27,13 +30,46 @@ NAMES: Final = (
     "seqs_lost",  # seqs given up after resend_max_attempts
     "seq_resets",  # probes that started counting again from a lower seq on a new boot
     "boots_learnt",  # (probe, boot) pairs whose start time was learnt
+    "duplicates",  # results whose seq was already handled (redelivery, resend, 2nd copy)
+    "status_messages",  # ProbeStatus messages taken (presence)
 )
+# Observed values: seconds from measured_at to durable; seconds per InfluxDB write call.
+OBSERVED: Final = ("lag_s", "write_latency_s")
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """Values seen during one window."""
+
+    count: int = 0
+    total: float = 0.0
+    maximum: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def plus(self, value: float) -> Observed:
+        return Observed(self.count + 1, self.total + value, max(self.maximum, value))
 
 
 class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._observed: dict[str, Observed] = {}
+
+    def observe(self, name: str, value: float) -> None:
+        if name not in OBSERVED:
+            raise KeyError(f"unknown observation {name!r}")
+        with self._lock:
+            self._observed[name] = self._observed.get(name, Observed()).plus(value)
+
+    def take_observed(self) -> dict[str, Observed]:
+        """What was observed since the last call (every name present), and start afresh."""
+        with self._lock:
+            taken, self._observed = self._observed, {}
+        return {name: taken.get(name, Observed()) for name in OBSERVED}
 
     def add(self, name: str, n: int = 1) -> None:
         if name not in NAMES:

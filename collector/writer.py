@@ -147,6 +147,7 @@ class Storage:
         deadline = time.monotonic() + self.spool_after_s
         delay = 0.2
         while True:
+            started = time.monotonic()
             try:
                 refused = write_isolating(self.sink, lines)
             except WriteUnavailable as exc:
@@ -158,6 +159,7 @@ class Storage:
                 self._sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            self.stats.observe("write_latency_s", time.monotonic() - started)
             self.stats.add("points_written", len(lines) - len(refused))
             return refused
 

@@ -239,3 +239,35 @@ def test_report_settings_problems_name_key_and_file(tmp_path: Path) -> None:
         load_settings(bad)
     assert "report.data_network_min_share" in str(info.value)
     assert "report.services" in str(info.value)
+
+
+ALERTS_SAMPLE = ROOT / "config" / "alerts.sample.toml"
+
+
+def test_alerts_sample_parses_to_the_documented_defaults() -> None:
+    from collector.alerts.rules import AlertsFile, load_alerts
+
+    cfg = load_alerts(ALERTS_SAMPLE, env=NO_ENV)
+    assert cfg == AlertsFile().resolve(NO_ENV, [], ALERTS_SAMPLE.parent)
+
+
+def test_alerts_file_problems_name_the_key_and_the_file(tmp_path: Path) -> None:
+    from collector.alerts.rules import load_alerts
+
+    path = tmp_path / "alerts.toml"
+    path.write_text(
+        '[rules.x]\nmeasurement = "throughput"\nfield = "download_mbps"\nop = "sideways"\n'
+        '[rules.y]\nmeasurement = "latency"\nfield = "rtt_avg_ms"\nop = "above"\n'
+        '[[overrides]]\nrule = "nope"\nprobe = "p-1"\n'
+    )
+    with pytest.raises(configkit.ConfigError) as err:
+        load_alerts(path, env=NO_ENV)
+    text = str(err.value)
+    assert "alerts.toml" in text
+    assert "rules.x.op" in text
+    # Cross-key problems are reported once the types are right: fix x, see y and overrides.
+    path.write_text(path.read_text().replace('"sideways"', '"below"\nthreshold = 1.0'))
+    with pytest.raises(configkit.ConfigError) as err:
+        load_alerts(path, env=NO_ENV)
+    assert "rules.y: give either threshold or target" in str(err.value)
+    assert "overrides[0].rule: no rule named 'nope'" in str(err.value)

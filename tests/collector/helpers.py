@@ -274,3 +274,44 @@ class CollectorProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout_s)
+
+
+def status_payload(probe: str, state: str, *, at: dt.datetime | None = None, **extra: Any) -> bytes:
+    """A ProbeStatus as the agent publishes it (``at`` None: the Last Will's form)."""
+    doc: dict[str, Any] = {"schema": 1, "probe_id": probe, "state": state, **extra}
+    if at is not None:
+        doc["at"] = iso(at)
+    return encode(doc)
+
+
+class AgentSession:
+    """A probe's MQTT session as the agent holds it: Last Will = retained "offline" status,
+    retained "online" status at connect, results QoS 1. ``die()`` drops the connection so
+    that the broker publishes the Last Will."""
+
+    def __init__(self, broker: Mosquitto, probe: str) -> None:
+        self.probe = probe
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"agent-{probe}-{uuid.uuid4().hex[:6]}",
+            protocol=mqtt.MQTTv5,
+        )
+        status = TOPICS.channel(probe, "status")
+        self.client.will_set(status, status_payload(probe, "offline", reason="connection lost"),
+                             qos=1, retain=True)  # fmt: skip
+        self.client.connect(broker.host, broker.port, keepalive=10)
+        self.client.loop_start()
+        info = self.client.publish(
+            status, status_payload(probe, "online", at=dt.datetime.now(dt.UTC)), qos=1, retain=True
+        )
+        info.wait_for_publish(10)
+
+    def publish(self, doc: dict[str, Any]) -> None:
+        self.client.publish(topic_of(doc), encode(doc), qos=1).wait_for_publish(10)
+
+    def die(self) -> None:
+        """DISCONNECT with reason 0x04 "with Will Message": the broker publishes the will."""
+        from paho.mqtt.packettypes import PacketTypes
+
+        self.client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=4))
+        self.client.loop_stop()

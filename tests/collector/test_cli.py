@@ -54,3 +54,28 @@ def test_help_lists_the_new_subcommands() -> None:
     assert proc.returncode == 0
     assert "run" in proc.stdout
     assert "deadletters" in proc.stdout
+
+
+def test_fleet_without_state_lists_the_inventory_as_never_seen(tmp_path: Path) -> None:
+    config = _config(tmp_path, '[probes.p-1]\ncommune = "A"\nprovince = "B"\n')
+    proc = _cli("fleet", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert "no collector state" in proc.stderr
+    assert "p-1" in proc.stdout
+    assert "never seen" in proc.stdout
+    assert "0 of 1 probes online" in proc.stdout
+
+
+def test_alerts_without_state_says_so(tmp_path: Path) -> None:
+    config = _config(tmp_path, "")
+    proc = _cli("alerts", "--config", str(config))
+    assert proc.returncode == 1
+    assert "alerting is off" in proc.stderr
+    assert "no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_lists_fleet_and_alerts() -> None:
+    proc = _cli("--help")
+    assert "fleet" in proc.stdout
+    assert "alerts" in proc.stdout

@@ -9,9 +9,14 @@ from collections import defaultdict
 import msgspec
 
 from agent import wire
+from collector.alerts.engine import alert_point
+from collector.alerts.lifecycle import Alert
+from collector.fleet import FleetRow
 from collector.inventory import Enrichment, InventoryFile, load_inventory, load_targets
 from collector.lineproto import Point
 from collector.points import parse, points_from
+from collector.selfmetrics import Gauges, collector_point, presence_points
+from collector.stats import NAMES, Observed
 from tests.collector.helpers import GOLDEN, ROOT, encode, result
 
 README = ROOT / "collector" / "README.md"
@@ -66,7 +71,35 @@ def written() -> list[Point]:
     for doc in docs:
         parsed = parse(TOPICS.result(doc["probe_id"], doc["kind"]), encode(doc), TOPICS)
         points += points_from(parsed.result, parsed.probe, enrichment)
-    return points
+    return points + own_points()
+
+
+OWN_MEASUREMENTS = {"presence", "collector", "alert"}
+
+
+def own_points() -> list[Point]:
+    """The collector's own points, with every optional field present."""
+    row = FleetRow("p-1", "Tân Phú", "Tân Phú", "Đồng Nai", "online", 99.0, True, {"": True},
+                   True, "latency", 3, True, None)  # fmt: skip
+    unknown = FleetRow("p-2", None, None, None, "never seen", None, None, {}, None, None, None,
+                       False, None)  # fmt: skip
+    seen = Observed(2, 3.0, 2.0)
+    own = collector_point(
+        "c-1",
+        dict.fromkeys(NAMES, 1),
+        {"lag_s": seen, "write_latency_s": seen},
+        Gauges(1, 2, 3, 4, alerts_firing=5),
+        now_s=120.0,
+        interval_s=60.0,
+    )
+    labels = {"probe": "p-1", "interface": "eth0", "target": "t", "service": "s", "check": "c",
+              "commune": "Tân Phú", "district": "Tân Phú"}  # fmt: skip
+    alert = Alert("k", "r", labels, "warning", "s", "latency", "rtt_median_ms", "above", 1.0, 2.0)
+    return [
+        own,
+        *presence_points([row, unknown], now_s=120.0, interval_s=60.0),
+        alert_point(alert, 1),
+    ]
 
 
 def test_everything_written_is_documented_with_its_type() -> None:
@@ -86,4 +119,4 @@ def test_everything_documented_is_written() -> None:
         wrote = set().union(*(seen[n] for n in (wire.KINDS if "*" in names else names)))
         assert set(table) <= wrote, (names, set(table) - wrote)
     documented_kinds = {n for names, _ in sections() for n in names} - {"*"}
-    assert documented_kinds == set(wire.KINDS)
+    assert documented_kinds == set(wire.KINDS) | OWN_MEASUREMENTS

@@ -241,3 +241,59 @@ def test_a_week_of_backlog_drains_oldest_first_with_bounded_memory(
     assert firsts == list(range(1, n + 1)), "not drained oldest first"
     # The spool streams from disk in windows: memory does not grow with the backlog.
     assert peak < 150, f"agent RSS peaked at {peak:.0f} MB while draining {n} results"
+
+
+def test_a_wiped_state_dir_renumbers_above_the_previous_life_and_loses_nothing(
+    tmp_path: Path, broker: Mosquitto, influx_db: InfluxTarget
+) -> None:
+    """The collector stored seqs 1..N of probe-a; the probe's state dir is wiped (same boot,
+    same probe id) and its new spool starts again at seq 1; one batch of the new life is lost
+    by a broker crash after its PUBACK. Every result of both lives ends up in InfluxDB once,
+    the new life's renumbered above N, and the new spool empties."""
+    n_old = 200
+    first = tmp_path / "first-life"
+    first.mkdir()
+    fill_week(first / "agent-state", n_old)
+    old_config = write_agent_config(first, broker, enabled=())
+    old_agent = AgentProcess(old_config, first / "agent.log")
+    second = tmp_path / "second-life"
+    second.mkdir()
+    state = second / "agent-state"  # fresh: nothing of the first life
+    config = write_agent_config(second, broker, spool={"retry_s": 1.0, "ack_timeout_s": 5.0})
+    agent = AgentProcess(config, second / "agent.log", STANDIN_INTERVAL_S="0.2")
+    collector = collector_for(tmp_path, broker, influx_db)
+    with running(old_agent, agent, collector):
+        broker.start()
+        collector.start()
+        old_agent.start(wait_for="MQTT connected")
+        assert_all_stored(influx_db, n_old, first / "agent-state")
+        assert old_agent.terminate() == 0
+        assert collector.terminate() == 0  # its session now queues results at the broker
+        agent.start(wait_for="MQTT connected")
+        eventually(
+            lambda: statusfile.read(state)["mqtt"]["unconfirmed"] >= 5, timeout_s=30,
+            message="nothing PUBACKed",
+        )  # fmt: skip
+        broker.kill()  # the PUBACKed results die with the broker's memory
+        broker.start()
+        collector.start()
+        eventually(
+            lambda: len(stored_seqs(influx_db)) >= n_old + 20, timeout_s=60, message="no flow"
+        )
+        assert agent.terminate() == 0
+        n = given(state)
+        write_agent_config(second, broker, enabled=())
+        agent.start(wait_for="MQTT connected")
+        # Seqs 1..n_old of the first life and n_old+1..n of the second, each once: the new
+        # life's first results were stored under seqs 1.. too, then overwritten in place
+        # (same tags and time) by their renumbered selves.
+        assert_all_stored(influx_db, n, state)
+        assert agent.terminate() == 0
+        assert collector.terminate() == 0
+    status = statusfile.read(state)
+    assert status["spool"]["renumbered"] >= 5
+    assert status["spool"]["next_seq"] == n + 1 > n_old + 20
+    assert f"RENUMBERED {status['spool']['renumbered']} results" in statusfile.render(status)[0]
+    log = (second / "agent.log").read_text()
+    assert "from this probe's previous life" in log
+    assert "Traceback" not in log

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from agent.errors import StateError
@@ -110,3 +111,140 @@ def test_kill_minus_9_while_appending_keeps_every_reported_seq(tmp_path: Path) -
     assert stored[: len(reported)] == reported
     assert stored == list(range(1, len(stored) + 1))
     assert add(spool, "dns") == len(stored) + 1
+
+
+# --- a new life under an old name: renumbering above the previous life's watermark ----------
+
+
+def bump(payload: bytes, seq: int) -> bytes | None:
+    """A stand-in for the wire re-encoding: the payload is the seq, right-aligned."""
+    return f"{seq:>{len(payload)}}".encode()
+
+
+def test_a_late_ack_of_this_life_renumbers_nothing(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=100_000)
+    for _ in range(5):
+        add(spool, "latency")
+    spool.confirm(5)  # empty now: the depth is 0, but seqs 1..5 were issued
+    add(spool, "latency")
+    for late in (0, 3, 5, 6):  # never above the highest seq issued (6)
+        assert spool.renumber(late, bump) is None
+    assert [r.seq for r in spool.after(0, limit=10)] == [6]
+    assert spool.figures().next_seq == 7
+    # One beyond: a previous life's watermark.
+    moved = spool.renumber(7, bump)
+    assert moved is not None
+    assert (moved.new_first, moved.new_last, moved.next_seq) == (8, 8, 9)
+
+
+def test_renumber_moves_every_result_above_the_watermark_durably(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=100_000)
+    kinds = ["latency", "health", "dns", "latency", "throughput"]
+    for kind in kinds:
+        add(spool, kind)
+    spool.confirm(0, [(2, 2)])  # a hole: 1, 3, 4, 5 stay
+    moved = spool.renumber(40_000, bump)
+    assert moved is not None
+    assert (moved.old_first, moved.old_last, moved.moved, moved.lost) == (1, 5, 4, 0)
+    assert (moved.new_first, moved.new_last) == (40_001, 40_004)
+    assert (moved.old_next_seq, moved.next_seq) == (6, 40_005)
+    rows = spool.after(0, limit=100)
+    # Oldest first, in the same order, each payload re-encoded with its new seq.
+    assert [(r.seq, r.kind, r.topic) for r in rows] == [
+        (40_001, "latency", "t/latency"),
+        (40_002, "dns", "t/dns"),
+        (40_003, "latency", "t/latency"),
+        (40_004, "throughput", "t/throughput"),
+    ]
+    assert [int(r.payload) for r in rows] == [40_001, 40_002, 40_003, 40_004]
+    # The old seqs are gone: a late ack of the old numbering deletes nothing.
+    assert spool.confirm(5) == 0
+    spool.close()
+    again = Spool(tmp_path, max_bytes=100_000)
+    figures = again.figures()
+    assert (figures.depth, figures.oldest_seq, figures.next_seq) == (4, 40_001, 40_005)
+    assert figures.renumbered == 4  # counted for good
+    assert add(again, "dns") == 40_005
+    assert again.renumber(40_004, bump) is None  # the watermark is now ours
+
+
+def test_renumber_with_nothing_spooled_still_moves_the_counter(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=100_000)
+    moved = spool.renumber(900, bump)
+    assert moved is not None
+    assert (moved.moved, moved.next_seq, moved.new_first) == (0, 901, None)
+    assert add(spool, "latency") == 901
+
+
+def test_a_result_that_cannot_be_reencoded_is_dropped_and_counted(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=100_000)
+    for _ in range(3):
+        add(spool, "latency")
+    moved = spool.renumber(10, lambda p, s: None if int(p) == 2 else bump(p, s))
+    assert moved is not None
+    assert (moved.moved, moved.lost) == (2, 1)
+    assert [r.seq for r in spool.after(0, limit=10)] == [11, 12]
+    figures = spool.figures()
+    assert (figures.depth, figures.dropped, figures.bytes) == (2, 1, 200)
+
+
+RENUMBERER = """
+import sys, time
+from agent.spool import Spool
+spool = Spool(sys.argv[1], max_bytes=10**9)
+
+def slow(payload, seq):
+    if seq == 2005:
+        print("halfway", flush=True)
+        time.sleep(60)  # killed here, mid-transaction
+    return b"%d" % seq
+
+spool.renumber(2000, slow)
+"""
+
+
+def test_kill_minus_9_mid_renumbering_leaves_the_old_numbering_whole(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=10**9)
+    for _ in range(10):
+        add(spool, "latency", size=10)
+    spool.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RENUMBERER, str(tmp_path)], stdout=subprocess.PIPE, cwd=ROOT,
+        text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    with proc.stdout:
+        assert proc.stdout.readline().strip() == "halfway"  # four rows already updated
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    spool = Spool(tmp_path, max_bytes=10**9)
+    rows = spool.after(0, limit=100)
+    assert [r.seq for r in rows] == list(range(1, 11))
+    assert [int(r.payload) for r in rows] == list(range(1, 11))
+    assert (spool.figures().next_seq, spool.figures().renumbered) == (11, 0)
+    moved = spool.renumber(2000, bump)  # done again, whole, at the next StoredAck
+    assert moved is not None
+    assert (moved.new_first, moved.new_last) == (2001, 2010)
+
+
+def test_reencode_changes_only_the_seq_through_the_wire_contract() -> None:
+    import datetime as dt
+
+    from agent import results, wire
+    from agent.measurements.base import DEFAULT_LINK
+    from agent.publisher import _reencode
+    from tests.runtime.standins import FastLatency
+
+    data = FastLatency(None).run(DEFAULT_LINK)  # type: ignore[arg-type]
+    result = results.build(
+        kind="latency", outcome=data, probe_id="probe-a",
+        boot_id="5967a284-5a74-4aee-a62b-9cb68f34bf08", seq=3,
+        measured_at=dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC),
+        clock=wire.Clock(synced=True, uptime_s=12.0, since_sync_s=1.0), link=DEFAULT_LINK,
+    )  # fmt: skip
+    fresh = _reencode(wire.encode(result), 40_001)
+    assert fresh is not None
+    again = wire.decode_result(fresh)
+    assert again.seq == 40_001
+    assert again == msgspec.structs.replace(result, seq=40_001)
+    assert _reencode(b'{"kind": "latency"}', 40_002) is None  # not a result: dropped, logged

@@ -4,7 +4,6 @@ targets that never answer (on loopback and in namespaces), bounded time, link bi
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import socket
@@ -142,8 +141,10 @@ def test_series_paces_probes_and_stops_before_the_deadline() -> None:
     )
     # Probe k starts at 0.05 k and needs 0.1 s: k <= 8 fit in 0.525 s.
     assert samples == [1.0] * 9
-    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
-    assert min(gaps) >= 0.045
+    # Paced on an absolute schedule: never early, although after a late probe (a loaded
+    # machine) the next gap is shorter while it catches up.
+    early = [k for k, t in enumerate(sent_at) if t - started < 0.05 * k - 0.002]
+    assert not early, [round(t - started, 4) for t in sent_at]
     assert time.monotonic() - started < 0.525
 
 

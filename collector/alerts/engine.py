@@ -1,0 +1,177 @@
+"""The alert engine: rules evaluated on every stored batch and on a timer, alerts recorded,
+written to InfluxDB (measurement ``alert``) and handed to the outbox.
+
+Wired by the service: :meth:`AlertEngine.on_batch` is a pipeline observer (it runs after
+the batch is durable and acknowledged, so evaluation never delays an ack), :meth:`tick`
+runs once a second with the fleet's presence (offline rules). Notifications only go into
+the durable outbox here; :class:`collector.alerts.outbox.Delivery` sends them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from collector._batch import Item
+from collector.alerts.email import EmailSender
+from collector.alerts.evaluate import Change, step
+from collector.alerts.lifecycle import Alert, AlertBook, Breach, subject_key
+from collector.alerts.mqttnotify import MqttAlertSender, Publish
+from collector.alerts.outbox import Outbox, Sender
+from collector.alerts.rules import AlertsFile, Rule, threshold_of
+from collector.alerts.webhook import WebhookSender
+from collector.fleet import FleetRow
+from collector.inventory import Enrichment
+from collector.lineproto import FieldValue, Point
+from collector.statedb import StateDB
+
+log = logging.getLogger(__name__)
+
+# Results measured longer ago than this (a backlog after an outage) are history: they are
+# stored, but they do not page anyone.
+MAX_AGE_S: Final = 86_400.0
+_PLACE: Final = ("commune", "district")
+
+
+def senders_for(alerts: AlertsFile, topic_root: str, publish: Publish | None) -> dict[str, Sender]:
+    notify = alerts.notify
+    senders: dict[str, Sender] = {}
+    if notify.webhook.url:
+        senders["webhook"] = WebhookSender(notify.webhook)
+    if notify.email.host:
+        senders["email"] = EmailSender(notify.email)
+    if notify.mqtt.enabled and publish is not None:
+        senders["mqtt"] = MqttAlertSender(topic_root, publish)
+    return senders
+
+
+def alert_point(alert: Alert, at_ns: int) -> Point:
+    tags: dict[str, str | None] = {"rule": alert.rule, "severity": alert.severity, **alert.labels}
+    fields: dict[str, FieldValue | None] = {
+        "state": alert.state,
+        "firing_01": int(alert.state == "firing"),
+        "value": float(alert.value),
+        "threshold": float(alert.threshold),
+        "notified_01": int(alert.notified),
+        "silenced_01": int(alert.silenced),
+        "text": alert.text(),
+    }
+    return Point.build("alert", tags, fields, at_ns)
+
+
+class AlertEngine:
+    def __init__(
+        self,
+        alerts: AlertsFile,
+        enrichment: Enrichment,
+        *,
+        db: StateDB,
+        outbox: Outbox,
+        emit: Callable[[str, list[str]], None],
+        channels: Sequence[str],
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.alerts = alerts
+        self.enrichment = enrichment
+        self.db = db
+        self.outbox = outbox
+        self.emit = emit
+        self.channels = list(channels)
+        self.wake = wake
+        self.book = AlertBook(alerts.notify, alerts.silences)
+        self.book.restore(db.load_alert_rows())
+        self.by_measurement: dict[str, list[str]] = {}
+        for name, rule in alerts.rules.items():
+            self.by_measurement.setdefault(rule.measurement, []).append(name)
+
+    def active(self) -> list[Alert]:
+        return self.book.active()
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    def on_batch(self, items: Sequence[Item]) -> None:
+        now_s = time.time()
+        for item in items:
+            parsed = item.parsed
+            if parsed is None or item.when_ns is None or item.letter is not None:
+                continue
+            names = self.by_measurement.get(parsed.kind)
+            if not names or now_s - item.when_ns / 1e9 > MAX_AGE_S:
+                continue
+            for point in item.points or []:
+                self._point(names, point, item.when_ns / 1e9, now_s)
+        self._save()
+
+    def _point(self, names: list[str], point: Point, at_s: float, now_s: float) -> None:
+        tags = dict(point.tags)
+        fields = dict(point.fields)
+        for name in names:
+            base = self.alerts.rules[name]
+            value = fields.get(base.field)
+            if value is None or isinstance(value, str):
+                continue
+            rule = self.alerts.rule_for(name, probe=tags.get("probe"), commune=tags.get("commune"))
+            self._feed(name, rule, tags, float(value), (at_s, now_s, tags.get("access")))
+
+    def tick(self, rows: list[FleetRow], now_s: float) -> None:
+        """Presence rules (probe offline longer than T), once a second."""
+        names = self.by_measurement.get("presence")
+        if not names:
+            return
+        for row in rows:
+            if row.state == "never seen":
+                continue
+            tags = {
+                "probe": row.probe,
+                "commune": row.commune or "",
+                "district": row.district or "",
+            }
+            values = {"online_01": float(row.online), "line_up_01": row.line_up,
+                      "last_test_ok_01": row.last_test_ok}  # fmt: skip
+            for name in names:
+                rule = self.alerts.rule_for(name, probe=row.probe, commune=row.commune)
+                value = values.get(rule.field)
+                if value is None:
+                    continue
+                self._feed(name, rule, tags, float(value), (now_s, now_s, None))
+        self._save()
+
+    def _feed(
+        self,
+        name: str,
+        rule: Rule,
+        tags: dict[str, str],
+        value: float,
+        when: tuple[float, float, str | None],
+    ) -> None:
+        """``when``: (the value's time, now, the point's access type) in seconds."""
+        at_s, now_s, access = when
+        if not rule.enabled:
+            return
+        threshold = threshold_of(rule, self.enrichment.targets, access)
+        if threshold is None:
+            return
+        labels = {k: tags[k] for k in rule.group_by if tags.get(k)}
+        labels.update({k: tags[k] for k in _PLACE if tags.get(k)})
+        key = subject_key(name, labels, rule.group_by)
+        change = step(rule, threshold, value, at_s, self.book.subject(key))
+        if change is not None:
+            self._change(change, Breach(key, name, rule, labels, value, threshold), now_s)
+
+    def _change(self, change: Change, breach: Breach, now_s: float) -> None:
+        alert, notify = self.book.change(change, breach, now_s)
+        why = alert.suppressed or "its firing was not"
+        log.warning("%s%s", alert.text(), "" if notify else f" (not notified: {why})")
+        self.emit("$collector/alert", [alert_point(alert, time.time_ns()).line()])
+        if notify:
+            doc: dict[str, Any] = alert.document()
+            for channel in self.channels:
+                self.outbox.put(channel, doc)
+            self.wake()
+
+    def _save(self) -> None:
+        dirty = self.book.take_dirty()
+        if dirty:
+            self.db.save_alert_rows(dirty)

@@ -1,0 +1,199 @@
+"""An alert's life: firing -> resolved, one notification each, deduplicated, rate-limited,
+silenced in maintenance windows; all of it kept across restarts (pure, no I/O).
+
+:class:`AlertBook` holds every subject's :class:`~collector.alerts.evaluate.Subject` and its
+:class:`Alert`. :meth:`AlertBook.change` applies a fire/resolve decision and says whether
+to notify. The rules, per subject:
+
+- a firing is notified unless silenced, unless the same subject was notified less than
+  ``notify.renotify_min_s`` ago (a flapping subject pages once), and unless the fleet-wide
+  ``notify.max_per_hour`` is spent — those are recorded (InfluxDB, ``alerts`` command) only;
+- a resolution is notified exactly when its firing was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from collector.alerts.evaluate import Change, Subject
+from collector.alerts.rules import Notify, Rule, Silence
+
+AlertState = Literal["firing", "resolved"]
+
+
+@dataclass(slots=True)
+class Alert:
+    key: str
+    rule: str
+    labels: dict[str, str]  # the subject: probe, interface, target ... and commune, district
+    severity: str
+    summary: str
+    measurement: str
+    field: str
+    op: str
+    threshold: float
+    value: float
+    state: AlertState = "firing"
+    started_s: float = 0.0
+    resolved_s: float | None = None
+    notified: bool = False  # its firing was notified (so its resolution will be)
+    silenced: bool = False
+    suppressed: str = ""  # why a firing was not notified: "silenced", "rate limit" ...
+
+    @property
+    def probe(self) -> str | None:
+        return self.labels.get("probe")
+
+    def text(self) -> str:
+        where = self.labels.get("probe", "?")
+        if self.labels.get("commune"):
+            where += f" ({self.labels['commune']})"
+        rest = [f"{k}={v}" for k, v in self.labels.items()
+                if k not in {"probe", "commune", "district"}]  # fmt: skip
+        if rest:
+            where += " " + " ".join(rest)
+        verb = "FIRING" if self.state == "firing" else "RESOLVED"
+        return (
+            f"[{verb}] {self.rule} ({self.severity}) {where}: {self.field} {self.value:g} "
+            f"{self.op} {self.threshold:g} — {self.summary}"
+        )
+
+    def document(self) -> dict[str, Any]:
+        """What notifiers send (JSON)."""
+
+        def iso(s: float | None) -> str | None:
+            if s is None:
+                return None
+            return dt.datetime.fromtimestamp(s, dt.UTC).isoformat().replace("+00:00", "Z")
+
+        return {
+            "event": self.state,
+            "key": self.key,
+            "rule": self.rule,
+            "severity": self.severity,
+            "summary": self.summary,
+            "labels": self.labels,
+            "measurement": self.measurement,
+            "field": self.field,
+            "op": self.op,
+            "threshold": self.threshold,
+            "value": self.value,
+            "started_at": iso(self.started_s),
+            "resolved_at": iso(self.resolved_s),
+            "text": self.text(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """What a fire/resolve decision is about."""
+
+    key: str
+    rule_name: str
+    rule: Rule
+    labels: dict[str, str]
+    value: float
+    threshold: float
+
+
+def subject_key(rule: str, labels: dict[str, str], group_by: list[str]) -> str:
+    parts = [rule, *(f"{k}={labels[k]}" for k in group_by if labels.get(k))]
+    return "|".join(parts)
+
+
+@dataclass(slots=True)
+class AlertBook:
+    notify: Notify
+    silences: list[Silence]
+    subjects: dict[str, Subject] = field(default_factory=dict)
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    last_notified: dict[str, float] = field(default_factory=dict)
+    sent: deque[float] = field(default_factory=deque)  # notification times, last hour
+    dirty: set[str] = field(default_factory=set)
+
+    def subject(self, key: str) -> Subject:
+        s = self.subjects.get(key)
+        if s is None:
+            s = self.subjects[key] = Subject()
+        self.dirty.add(key)
+        return s
+
+    def active(self) -> list[Alert]:
+        return sorted(
+            (a for a in self.alerts.values() if a.state == "firing"), key=lambda a: a.started_s
+        )
+
+    def change(self, change: Change, b: Breach, now_s: float) -> tuple[Alert, bool]:
+        """Apply a fire/resolve; returns the alert and whether to notify."""
+        key, rule_name, labels = b.key, b.rule_name, b.labels
+        self.dirty.add(key)
+        if change == "resolve":
+            alert = self.alerts.get(key)
+            if alert is None or alert.state != "firing":  # nothing to resolve: record only
+                alert = self._new(b, now_s)
+            alert.state, alert.resolved_s, alert.value = "resolved", now_s, b.value
+            return alert, alert.notified
+        alert = self._new(b, now_s)
+        self.alerts[key] = alert
+        at = dt.datetime.fromtimestamp(now_s, dt.UTC)
+        commune = labels.get("commune")
+        if any(s.matches(rule_name, labels.get("probe"), commune, at) for s in self.silences):
+            alert.silenced, alert.suppressed = True, "silenced"
+        elif now_s - self.last_notified.get(key, -1e18) < self.notify.renotify_min_s:
+            alert.suppressed = "renotify_min_s"
+        else:
+            while self.sent and self.sent[0] < now_s - 3600:
+                self.sent.popleft()
+            if len(self.sent) >= self.notify.max_per_hour:
+                alert.suppressed = "max_per_hour"
+        if alert.suppressed:
+            return alert, False
+        alert.notified = True
+        self.last_notified[key] = now_s
+        self.sent.append(now_s)
+        return alert, True
+
+    def _new(self, b: Breach, now_s: float) -> Alert:
+        r = b.rule
+        return Alert(
+            b.key, b.rule_name, dict(b.labels), r.severity, r.summary or b.rule_name,
+            r.measurement, r.field, r.op, b.threshold, b.value, started_s=now_s,
+        )  # fmt: skip
+
+    # -- persistence (JSON per subject; kept in state.sqlite by collector.statedb) -------------
+
+    def take_dirty(self) -> dict[str, str]:
+        out = {}
+        for key in self.dirty:
+            doc: dict[str, Any] = {"last_notified": self.last_notified.get(key)}
+            if key in self.subjects:
+                doc["subject"] = asdict(self.subjects[key])
+            if key in self.alerts:
+                doc["alert"] = asdict(self.alerts[key])
+            out[key] = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        self.dirty = set()
+        return out
+
+    def restore(self, rows: dict[str, str]) -> None:
+        for key, text in rows.items():
+            doc = json.loads(text)
+            if doc.get("subject"):
+                self.subjects[key] = Subject(**doc["subject"])
+            if doc.get("alert"):
+                self.alerts[key] = Alert(**doc["alert"])
+            if doc.get("last_notified") is not None:
+                self.last_notified[key] = float(doc["last_notified"])
+
+
+def alerts_from_rows(rows: dict[str, str]) -> list[Alert]:
+    """For ``probe-collector alerts``: the firing alerts in stored rows."""
+    out = []
+    for text in rows.values():
+        doc = json.loads(text).get("alert")
+        if doc and doc["state"] == "firing":
+            out.append(Alert(**doc))
+    return sorted(out, key=lambda a: a.started_s)

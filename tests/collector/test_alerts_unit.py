@@ -1,0 +1,164 @@
+"""Alerting without I/O: evaluation (consecutive, median, hysteresis, for_s), the life cycle
+(dedup, silences, storm guards, persistence), rule overrides and targets, delivery retries."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from collector.alerts.evaluate import Subject, step
+from collector.alerts.lifecycle import AlertBook, Breach, alerts_from_rows
+from collector.alerts.mqttnotify import alert_topic
+from collector.alerts.outbox import Delivery, DeliveryError, Outbox
+from collector.alerts.rules import (
+    DEFAULT_RULES,
+    AlertsFile,
+    Notify,
+    Override,
+    Silence,
+    Webhook,
+    threshold_of,
+)
+from collector.alerts.webhook import render
+from collector.inventory import load_targets
+from tests.collector.helpers import ROOT
+from tests.harness import eventually
+
+DOWNLOAD = DEFAULT_RULES["download_below_target"]
+TARGETS = load_targets(ROOT / "config/targets.sample.toml")
+
+
+def feed(rule: Any, values: list[float], threshold: float = 150.0) -> list[str | None]:
+    s = Subject()
+    return [step(rule, threshold, v, float(i), s) for i, v in enumerate(values)]
+
+
+def test_three_consecutive_breaches_fire_and_hysteresis_resolves() -> None:
+    out = feed(DOWNLOAD, [40, 40, 160, 40, 40, 40, 40, 155, 160, 160, 160])
+    assert out.count("fire") == 1
+    assert out.index("fire") == 5  # the run 3..5 is the first with three in a row
+    # 155 is above 150 but inside the 5 % hysteresis: it does not count towards clearing.
+    assert out.index("resolve") == 10
+    assert out.count("resolve") == 1
+
+
+def test_flapping_never_fires() -> None:
+    assert set(feed(DOWNLOAD, [40, 40, 160] * 20)) == {None}
+
+
+def test_median_mode_ignores_single_outliers() -> None:
+    rule = DEFAULT_RULES["latency_high"]
+    out = feed(rule, [20, 900, 20, 20, 900, 20, 20, 900, 20], threshold=100.0)
+    assert set(out) == {None}
+    out = feed(rule, [20, 20, 300, 300, 300, 20, 20, 20, 20, 20], threshold=100.0)
+    assert out.count("fire") == 1
+    assert out.count("resolve") == 1
+
+
+def test_for_s_and_late_values() -> None:
+    rule = msgspec.structs.replace(DOWNLOAD, count=1, for_s=10.0)
+    s = Subject()
+    assert step(rule, 150, 40, 100.0, s) is None
+    assert step(rule, 150, 40, 105.0, s) is None
+    assert step(rule, 150, 200, 50.0, s) is None  # older than what we know: ignored
+    assert step(rule, 150, 40, 110.0, s) == "fire"
+
+
+def test_thresholds_come_from_the_targets_file_with_overrides() -> None:
+    alerts = AlertsFile(overrides=[
+        Override(rule="download_below_target", commune="Tân Phú", target_factor=0.8),
+        Override(rule="download_below_target", probe="p-9", threshold=10.0),
+    ])  # fmt: skip
+    plain = alerts.rule_for("download_below_target", probe="p-1", commune="Biên Hòa")
+    assert threshold_of(plain, TARGETS, "fixed") == 150.0
+    assert threshold_of(plain, TARGETS, "mobile") == 60.0
+    assert threshold_of(plain, TARGETS, None) is None  # no access type: no target applies
+    tanphu = alerts.rule_for("download_below_target", probe="p-1", commune="Tân Phú")
+    assert threshold_of(tanphu, TARGETS, "fixed") == 120.0
+    # The probe's override beats its commune's.
+    p9 = alerts.rule_for("download_below_target", probe="p-9", commune="Tân Phú")
+    assert threshold_of(p9, TARGETS, "mobile") == 10.0
+    # The plan sets no upload target: the upload rule stays quiet.
+    up = alerts.rule_for("upload_below_target", probe="p-1", commune=None)
+    assert threshold_of(up, TARGETS, "fixed") is None
+
+
+def _breach(key: str = "k", commune: str = "Tân Phú") -> Breach:
+    return Breach(key, "download_below_target", DOWNLOAD,
+                  {"probe": "p-1", "commune": commune}, 40.0, 150.0)  # fmt: skip
+
+
+def test_life_cycle_notifies_once_each_way_and_guards_against_storms() -> None:
+    book = AlertBook(Notify(renotify_min_s=600, max_per_hour=2), [])
+    _a, notify = book.change("fire", _breach(), 1000.0)
+    assert notify
+    alert, notify = book.change("resolve", _breach(), 1100.0)
+    assert notify
+    assert alert.state == "resolved"
+    # Fires again within renotify_min_s: recorded, not notified; nor is its resolution.
+    alert, notify = book.change("fire", _breach(), 1200.0)
+    assert not notify
+    assert alert.suppressed == "renotify_min_s"
+    assert not book.change("resolve", _breach(), 1300.0)[1]
+    # Fleet-wide cap: 2 an hour.
+    assert book.change("fire", _breach("k2"), 1400.0)[1]
+    assert not book.change("fire", _breach("k3"), 1500.0)[1]
+    # Persistence: a new book restored from the rows knows the same.
+    rows = book.take_dirty()
+    again = AlertBook(Notify(), [])
+    again.restore(rows)
+    assert {a.key for a in again.active()} == {"k2", "k3"}
+    assert {a.key for a in alerts_from_rows(rows)} == {"k2", "k3"}
+
+
+def test_silences_match_by_commune_and_time() -> None:
+    window = Silence(start="1970-01-01T00:10:00Z", end="1970-01-01T00:20:00+00:00",
+                     commune="Tân Phú")  # fmt: skip
+    book = AlertBook(Notify(), [window])
+    alert, notify = book.change("fire", _breach(), 700.0)
+    assert (notify, alert.silenced) == (False, True)
+    assert book.change("fire", _breach("other", commune="Biên Hòa"), 700.0)[1]
+    assert book.change("fire", _breach("later"), 1300.0)[1]  # after the window
+
+
+def test_notifier_shapes() -> None:
+    doc = {"event": "firing", "rule": "service_down", "text": "down",
+           "labels": {"probe": "p-1", "service": "portal/x", "commune": "A"}}  # fmt: skip
+    assert alert_topic("probefleet/v1", doc) == "probefleet/v1/_alerts/p-1/service_down/portal_x"
+    telegram = render(Webhook(url="http://x", template="telegram", chat_id="-100"), doc)
+    assert telegram == {"chat_id": "-100", "text": "down", "disable_web_page_preview": True}
+    assert render(Webhook(url="http://x", template="slack"), doc) == {"text": "down"}
+
+
+class Flaky:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, doc: dict[str, Any]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise DeliveryError("receiver down")
+        self.sent.append(doc)
+
+
+def test_delivery_retries_until_sent_and_survives_a_restart(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    outbox.put("hook", {"key": "a"})
+    outbox.close()
+    outbox = Outbox(tmp_path)  # a restart keeps the queue
+    flaky, stop = Flaky(2), threading.Event()
+    delivery = Delivery(outbox, "hook", flaky, retry_max_s=1.0, give_up_after_s=60,
+                        stopping=stop, poll_s=0.05)  # fmt: skip
+    delivery.start()
+    try:
+        eventually(lambda: flaky.sent == [{"key": "a"}], timeout_s=10, message="delivered")
+        assert delivery.failures == 2
+        assert outbox.count() == 0
+    finally:
+        stop.set()
+        delivery.join(5)
+        outbox.close()
