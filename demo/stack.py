@@ -44,6 +44,19 @@ LOOPBACK_MAX_BYTES = 256 * 1024 * 1024
 Say = Callable[[str], None]  # where progress lines go (the terminal)
 
 
+def _self_and_ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        # The command name (2nd field) may hold blanks: the fields after its ')' are fixed.
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return pids
+
+
 def collector_commands() -> set[str]:
     """The subcommands this checkout's probe-collector has (fleet, alerts and report
     arrive with their branches: the demo uses each one once it exists)."""
@@ -271,8 +284,9 @@ class Stack:
         """Processes whose command line names the work dir (every service and agent is
         given a config file there): none once stop() is done."""
         found = []
+        mine = _self_and_ancestors()  # `timeout 60 python -m demo --workdir ...` names it too
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            if not entry.name.isdigit() or int(entry.name) in mine:
                 continue
             try:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,25 @@ def test_without_root_the_demo_falls_back_to_loopback_and_says_why(
     links, why = make_links(force_loopback=False)
     assert isinstance(links, LoopbackLinks)
     assert why == "network namespaces need root"
+
+
+def test_processes_left_finds_strays_but_not_the_demo_itself(tmp_path: Path) -> None:
+    workdir = tmp_path / "run"
+    stray = subprocess.Popen(["sh", "-c", f"sleep 60; : {workdir}"])
+    try:
+        code = (
+            "from pathlib import Path; from demo.stack import Stack; from demo.links import "
+            f"LoopbackLinks; print(Stack(Path({str(workdir)!r}), LoopbackLinks(), (), "
+            "synced_hook=False).processes_left())"
+        )
+        # Run by a parent whose command line names the work dir, as `timeout 60 python -m
+        # demo --workdir DIR` does: the demo's own ancestors are not strays.
+        done = subprocess.run(
+            ["sh", "-c", f'"$0" -c "$1"; : {workdir}', sys.executable, code],
+            cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        assert f"pid {stray.pid}:" in done.stdout
+        assert done.stdout.count("pid ") == 1, done.stdout
+    finally:
+        stray.kill()
+        stray.wait(timeout=10)
