@@ -139,11 +139,12 @@ def scopes(alerts: AlertsFile, name: str) -> list[Scope]:
 
 def group_tags(rule: Rule) -> list[str]:
     """The rule's group_by and the place, those the measurement has (the alert's labels)."""
-    has = (
-        PRESENCE_TAGS
-        if rule.measurement == "presence"
-        else frozenset(COMMON_TAGS) | ROW_TAGS[rule.measurement]
-    )
+    if rule.measurement == "presence":
+        has = PRESENCE_TAGS
+    elif rule.measurement in ROW_TAGS:
+        has = frozenset(COMMON_TAGS) | ROW_TAGS[rule.measurement]
+    else:  # a measurement added to the rules file's schema: say where to add its tags
+        raise ValueError(f"grafana/alerts.py ROW_TAGS: no tags listed for {rule.measurement!r}")
     return [t for t in dict.fromkeys([*rule.group_by, *PLACE]) if t in has]
 
 

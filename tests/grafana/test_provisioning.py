@@ -465,3 +465,18 @@ def test_panels_refer_only_to_columns_their_queries_return() -> None:
                 assert any(pattern.search(c) for c in columns), (panel["title"], fields)
                 checked += 1
     assert checked > 20
+
+
+def test_a_bad_alerts_file_is_refused_with_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _alerts_file(
+        tmp_path,
+        '[rules.slow]\nmeasurement = "throughput"\nfield = "download_mbps"\nop = "below"\n'
+        'threshold = 10.0\ntarget = "download_mbps"\n',
+    )
+    assert build.main(["--alerts", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "rules.slow" in err
+    assert str(bad) in err
+    assert not (tmp_path / "out").exists()  # nothing half-written
