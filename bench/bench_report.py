@@ -270,8 +270,9 @@ def main() -> int:
             ref = raw_seconds(server.v1_url, db, client.texts)
             assert report is not None
             mid = sorted(ours)[len(ours) // 2]
+            label = f"report, {args.days} days (s, lower=better)"
             print(f"{'benchmark':<34} {'ours':>9} {'reference':>10} {'ratio':>6}")
-            print(f"{'report, a year (s, lower=better)':<34} {mid:>9.1f} {ref:>10.1f} "
+            print(f"{label:<34} {mid:>9.1f} {ref:>10.1f} "
                   f"{mid / ref:>6.2f}   (ref: the same {len(client.texts)} InfluxQL statements,"
                   " answers read and dropped)")  # fmt: skip
             print(f"  of which fetch+figures {t_gather:.1f} s, rendering {mid - t_gather:.1f} s; "

@@ -1,133 +1,238 @@
-"""Grafana-managed alert rules, contact points and the notification policy.
+"""Grafana-managed alert rules, generated from the collector's own rules file, plus contact
+points and the notification policy.
 
-Thresholds come from the targets file (``collector.inventory.load_targets``): the same file,
-through the same loader, that gives every throughput point its ``target_download_mbps`` — so
-the dashboards, the collector and these rules cannot disagree. A target the file leaves out
-(upload, latency, loss, IPv6) produces no rule.
+One source of truth: every rule comes from ``collector.alerts.rules.load_alerts`` (the file
+the collector's alert engine reads, ``files.alerts``; sample ``config/alerts.sample.toml``)
+and every threshold from ``threshold_of`` with the targets file
+(``collector.inventory.load_targets``), exactly as the engine computes it. A target-based
+rule becomes one Grafana rule per access type that has the target; ``[[overrides]]`` become
+rules of their own for their probe / commune (the base rule leaves those out).
 
-One bad test must not page anyone: a rule looks at the median of a window, needs a minimum
-number of tests in it, and must hold for a while (``for``) before it fires.
+How Grafana's evaluation approximates the collector's (collector/alerts/evaluate.py):
+
+- ``consecutive`` (the last ``count`` values all breach): the newest ``count`` values of the
+  series (``ORDER BY time DESC LIMIT count``), their max (``below``) or min (``above``)
+  compared with the threshold, only for series with ``count`` values.
+- ``median`` (the median of the last ``window`` values breaches): the median of the newest
+  ``window`` values, only for series with ``window`` values.
+- ``for_s`` becomes the rule's ``for`` (pending period, checked every evaluation interval).
+- Series are the rule's ``group_by`` tags plus commune and district (the alert's labels).
+- Values older than the engine's MAX_AGE_S (a day) are outside the query's range: a backlog
+  pages nobody, in either place.
+- Not expressed: hysteresis and ``clear_count`` (Grafana resolves on the first evaluation
+  where the condition no longer holds), the engine's arrival order (Grafana reads the
+  newest values by timestamp), and silences (Grafana has its own).
+
+Rules Grafana cannot or need not express are skipped with one of the SKIP_* reasons (listed
+in the generated file's header and in deploy/central/README.md).
 """
 
-# Texts from constants and numbers only: S608 does not apply.
+# Texts from constants, rule fields checked by the rules file's schema ([a-z0-9_] names,
+# numbers) and probe/commune names from overrides (escaped): S608 does not apply.
 # ruff: noqa: S608
 from __future__ import annotations
 
+import hashlib
+import math
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from collector.alerts.engine import MAX_AGE_S
+from collector.alerts.rules import AlertsFile, Rule, threshold_of
 from collector.inventory import TargetsFile
+from collector.points import COMMON_TAGS
+from collector.queries import quote_string, regex_literal
 from grafana.model import DATASOURCE, DS_UID
 
 JSON = dict[str, Any]
 FOLDER: Final = "probefleet"
 RECEIVER: Final = "probefleet-noc"
-WINDOW_S: Final = 6 * 3600  # the median is taken over this window
-MIN_TESTS: Final = 3  # ... of at least this many tests
-HOLD: Final = "2h"  # ... and must stay below target this long
-OFFLINE_AFTER: Final = "15m"  # a probe silent this long (no health report) is offline
-_OK_TRUSTED: Final = "\"status\" = 'ok' AND \"time_source\" != 'estimated'"
+# The fields the engine feeds presence rules with (AlertEngine.tick): a presence rule on any
+# other field never fires in the collector, so it must not in Grafana either.
+PRESENCE_FIELDS: Final = frozenset({"online_01", "line_up_01", "last_test_ok_01"})
+SKIP_DISABLED: Final = "disabled"
+SKIP_NO_TARGET: Final = "the targets file sets no {target} for fixed or mobile"
+SKIP_PRESENCE_FIELD: Final = (
+    "the collector evaluates presence rules only on online_01, line_up_01, last_test_ok_01"
+)
+# The labels every alert carries (the engine adds them to the rule's group_by).
+PLACE: Final = ("commune", "district")
+# The tags each measurement has besides COMMON_TAGS (collector/README.md, data model): a
+# rule's group_by names tags "those the point has", so a query groups only by these.
+ROW_TAGS: Final[dict[str, frozenset[str]]] = {
+    "throughput": frozenset({"method", "ip_version", "server"}),
+    "ookla": frozenset({"method", "ip_version", "server"}),
+    "latency": frozenset({"target", "method", "ip_version", "port"}),
+    "dns": frozenset({"resolver", "name", "rrtype"}),
+    "ipv6": frozenset({"check", "target"}),
+    "service": frozenset({"service", "protocol"}),
+    "health": frozenset(),
+}
+# presence has only probe and the place tags.
+PRESENCE_TAGS: Final = frozenset({"probe", "commune", "district", "province", "inventory"})
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One threshold rule: ``value_query`` reduced to its last value, compared with
-    ``threshold`` by ``op`` (``lt``/``gt``), for series having ``MIN_TESTS`` in ``count_query``."""
+class Scope:
+    """Which subjects one Grafana rule covers: the base rule, or an override's probe /
+    commune (the base then leaves them out), as InfluxQL conditions."""
+
+    probe: str | None
+    commune: str | None
+    conditions: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        parts = [f"probe {self.probe}" if self.probe else "", self.commune or ""]
+        return ", ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class GrafanaRule:
+    """One generated rule: ``query`` returns one value per series (``value``), compared with
+    ``threshold`` by ``op`` (``lt`` / ``gt``)."""
 
     uid: str
+    name: str  # the collector's rule name
     title: str
-    value_query: str
-    count_query: str
-    op: str
+    access: str | None  # target-based rules: the access type
+    scope: Scope
+    rule: Rule  # with the scope's overrides applied
     threshold: float
-    summary: str
-    hold: str = HOLD
-    window_s: int = WINDOW_S
+    query: str
+
+    @property
+    def op(self) -> str:
+        return "lt" if self.rule.op == "below" else "gt"
 
 
-def _throughput(field: str, access: str) -> tuple[str, str]:
-    where = f"WHERE $timeFilter AND {_OK_TRUSTED} AND \"access\" = '{access}'"
-    group = ' GROUP BY "commune", "operator", "probe"'
-    value = f'SELECT median("{field}") AS "median_mbps" FROM "throughput" {where}{group}'
-    count = f'SELECT count("{field}") AS "tests" FROM "throughput" {where}{group}'
-    return value, count
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: str
 
 
-def threshold_rules(targets: TargetsFile) -> list[Rule]:
-    """Every rule whose threshold the targets file sets, in a stable order."""
-    rules: list[Rule] = []
-    for access in ("fixed", "mobile"):
-        t = targets.for_access(access)
-        assert t is not None
-        value, count = _throughput("download_mbps", access)
-        rules.append(
-            Rule(
-                f"probefleet-download-{access}",
-                f"Download below the {access} target",
-                value,
-                count,
-                "lt",
-                t.download_mbps,
-                f"Median {access} download over 6 h below the plan's {t.download_mbps:g} Mbit/s",
-            )
-        )
-        if t.upload_mbps is not None:
-            value, count = _throughput("upload_mbps", access)
-            rules.append(
-                Rule(
-                    f"probefleet-upload-{access}",
-                    f"Upload below the {access} target",
-                    value,
-                    count,
-                    "lt",
-                    t.upload_mbps,
-                    f"Median {access} upload over 6 h below {t.upload_mbps:g} Mbit/s",
+def _alternatives(values: list[str]) -> str:
+    return "/^(" + "|".join(regex_literal(v) for v in values) + ")$/"
+
+
+def scopes(alerts: AlertsFile, name: str) -> list[Scope]:
+    """The base scope and one per override subject; together they cover every subject once.
+    A probe override is crossed with the commune overrides (the probe may be in one of
+    them: ``rule_for`` then applies both), so no inventory is needed."""
+    probes = sorted({o.probe for o in alerts.overrides if o.rule == name and o.probe})
+    communes = sorted({o.commune for o in alerts.overrides if o.rule == name and o.commune})
+    not_probes = (f'"probe" !~ {_alternatives(probes)}',) if probes else ()
+    not_communes = (f'"commune" !~ {_alternatives(communes)}',) if communes else ()
+    out: list[Scope] = []
+    for p in probes:
+        is_p = f'"probe" = {quote_string(p)}'
+        for c in communes:
+            out.append(Scope(p, c, (is_p, f'"commune" = {quote_string(c)}')))
+        out.append(Scope(p, None, (is_p, *not_communes)))
+    for c in communes:
+        out.append(Scope(None, c, (f'"commune" = {quote_string(c)}', *not_probes)))
+    out.append(Scope(None, None, (*not_probes, *not_communes)))
+    return out
+
+
+def group_tags(rule: Rule) -> list[str]:
+    """The rule's group_by and the place, those the measurement has (the alert's labels)."""
+    if rule.measurement == "presence":
+        has = PRESENCE_TAGS
+    elif rule.measurement in ROW_TAGS:
+        has = frozenset(COMMON_TAGS) | ROW_TAGS[rule.measurement]
+    else:  # a measurement added to the rules file's schema: say where to add its tags
+        raise ValueError(f"grafana/alerts.py ROW_TAGS: no tags listed for {rule.measurement!r}")
+    return [t for t in dict.fromkeys([*rule.group_by, *PLACE]) if t in has]
+
+
+def query_for(rule: Rule, access: str | None, scope: Scope) -> str:
+    """One row per series: the value the collector would compare, if the series has enough
+    values (see the module docstring)."""
+    n = rule.count if rule.mode == "consecutive" else rule.window
+    # Consecutive: all of the last n breach <=> the one nearest the threshold does.
+    nearest = "max" if rule.op == "below" else "min"
+    reduce = "median" if rule.mode == "median" else nearest
+    where = ["$timeFilter", *scope.conditions]
+    if access is not None:
+        where.append(f'"access" = {quote_string(access)}')
+    if rule.measurement == "presence":
+        where.append("\"state\" != 'never seen'")  # the engine ignores those probes
+    group = "GROUP BY " + ", ".join(f'"{t}"' for t in group_tags(rule)) + " ORDER BY time DESC"
+    newest = (
+        f'SELECT "{rule.field}" AS "v" FROM "{rule.measurement}" WHERE {" AND ".join(where)} '
+        f"{group} LIMIT {n}"
+    )
+    reduced = f'SELECT {reduce}("v") AS "value", count("v") AS "values" FROM ({newest}) {group}'
+    return f'SELECT "value" FROM ({reduced}) WHERE "values" >= {n} {group}'
+
+
+def _uid(*parts: str) -> str:
+    uid = "pf-" + "-".join(p for p in parts if p).replace("_", "-").lower()
+    uid = re.sub(r"[^a-z0-9-]+", "-", uid)
+    if len(uid) > 40:
+        uid = uid[:31] + "-" + hashlib.sha1(uid.encode()).hexdigest()[:8]  # noqa: S324
+    return uid
+
+
+def generate(alerts: AlertsFile, targets: TargetsFile) -> tuple[list[GrafanaRule], list[Skipped]]:
+    """Every collector rule as Grafana rules (in the file's order), and those skipped."""
+    out: list[GrafanaRule] = []
+    skipped: list[Skipped] = []
+    for name, base in alerts.rules.items():
+        if base.measurement == "presence" and base.field not in PRESENCE_FIELDS:
+            skipped.append(Skipped(name, SKIP_PRESENCE_FIELD))
+            continue
+        made = 0
+        for i, scope in enumerate(scopes(alerts, name)):
+            rule = alerts.rule_for(name, probe=scope.probe, commune=scope.commune)
+            if not rule.enabled:
+                continue
+            accesses: tuple[str | None, ...] = (None,) if rule.target is None else (
+                "fixed", "mobile")  # fmt: skip
+            for access in accesses:
+                threshold = threshold_of(rule, targets, access)
+                if threshold is None:
+                    continue
+                title = " ".join(
+                    [
+                        name,
+                        *([access] if access else []),
+                        *([f"({scope.label})"] if scope.label else []),
+                    ]
                 )
-            )
-        where = f"WHERE $timeFilter AND {_OK_TRUSTED} AND \"access\" = '{access}'"
-        group = ' GROUP BY "commune", "operator", "probe", "target"'
-        count = f'SELECT count("sent") AS "runs" FROM "latency" {where}{group}'
-        if t.latency_ms is not None:
-            rules.append(
-                Rule(
-                    f"probefleet-latency-{access}",
-                    f"Latency above the {access} limit",
-                    'SELECT median("rtt_median_ms") AS "rtt_median_ms" '
-                    f'FROM "latency" {where}{group}',
-                    count,
-                    "gt",
-                    t.latency_ms,
-                    f"Median {access} round-trip time over 6 h above {t.latency_ms:g} ms",
+                out.append(
+                    GrafanaRule(
+                        uid=_uid(name, access or "", str(i) if scope.label else ""),
+                        name=name,
+                        title=title,
+                        access=access,
+                        scope=scope,
+                        rule=rule,
+                        threshold=threshold,
+                        query=query_for(rule, access, scope),
+                    )
                 )
-            )
-        if t.loss_pct is not None:
-            rules.append(
-                Rule(
-                    f"probefleet-loss-{access}",
-                    f"Packet loss above the {access} limit",
-                    'SELECT 100 * (1 - sum("received") / sum("sent")) AS "loss_pct" '
-                    f'FROM "latency" {where}{group}',
-                    count,
-                    "gt",
-                    t.loss_pct,
-                    f"{access} packet loss over 6 h above {t.loss_pct:g} %",
-                )
-            )
-    if targets.ipv6.works_pct is not None:
-        where = "WHERE $timeFilter AND \"status\" = 'ok' AND \"check\" = ''"
-        group = ' GROUP BY "commune", "operator", "probe"'
-        rules.append(
-            Rule(
-                "probefleet-ipv6-works",
-                "IPv6 lost",
-                f'SELECT 100 * mean("works_01") AS "works_pct" FROM "ipv6" {where}{group}',
-                f'SELECT count("works_01") AS "runs" FROM "ipv6" {where}{group}',
-                "lt",
-                targets.ipv6.works_pct,
-                f"IPv6 works in less than {targets.ipv6.works_pct:g} % of runs over 6 h",
-            )
-        )
-    return rules
+                made += 1
+        if made == 0:
+            if not base.enabled and not any(o.rule == name and o.enabled for o in alerts.overrides):
+                skipped.append(Skipped(name, SKIP_DISABLED))
+            elif base.target is not None:
+                skipped.append(Skipped(name, SKIP_NO_TARGET.format(target=base.target)))
+            else:
+                skipped.append(Skipped(name, SKIP_DISABLED))
+    return out, skipped
+
+
+def duration(seconds: float) -> str:
+    """Grafana's duration text: whole seconds, rounded up, in the largest exact unit."""
+    s = math.ceil(seconds)
+    for unit, size in (("h", 3600), ("m", 60)):
+        if s and s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
 
 
 def _escape(text: str) -> str:
@@ -161,74 +266,50 @@ def _expr(ref: str, model: JSON) -> JSON:
     }
 
 
-def _reduce(ref: str, of: str) -> JSON:
-    return _expr(
-        ref, {"type": "reduce", "expression": of, "reducer": "last", "settings": {"mode": "dropNN"}}
+def rule_json(g: GrafanaRule) -> JSON:
+    r = g.rule
+    how = (
+        f"the last {r.count} values all {r.op} {g.threshold:g}"
+        if r.mode == "consecutive"
+        else f"the median of the last {r.window} values {r.op} {g.threshold:g}"
     )
-
-
-def _rule_json(rule: Rule) -> JSON:
-    sign = "<" if rule.op == "lt" else ">"
-    condition = f"$VALUE {sign} {rule.threshold!r} && $COUNT >= {MIN_TESTS}"
+    labels = {"team": "noc", "severity": r.severity, "source": "probefleet", "rule": g.name}
+    if g.access:
+        labels["access"] = g.access
     return {
-        "uid": rule.uid,
-        "title": rule.title,
+        "uid": g.uid,
+        "title": g.title,
         "condition": "ALERT",
         "data": [
-            _influxql("V", rule.value_query, rule.window_s),
-            _influxql("N", rule.count_query, rule.window_s),
-            _reduce("VALUE", "V"),
-            _reduce("COUNT", "N"),
-            _expr("ALERT", {"type": "math", "expression": condition}),
-        ],
-        "noDataState": "OK",
-        "execErrState": "Error",
-        "for": rule.hold,
-        "isPaused": False,
-        "labels": {"team": "noc", "severity": "warning", "source": "probefleet"},
-        "annotations": {
-            "summary": rule.summary,
-            "description": "{{ $labels.commune }} ({{ $labels.operator }}, probe "
-            "{{ $labels.probe }}): {{ $values.VALUE }} for at least "
-            f"{rule.hold}, threshold {rule.threshold:g}.",
-            "threshold": f"{rule.threshold:g}",
-        },
-    }
-
-
-def offline_rule() -> JSON:
-    """A probe that has reported in the last day but not in the last OFFLINE_AFTER."""
-    query = (
-        'SELECT count("uptime_s") AS "reports" FROM "health" '
-        "WHERE $timeFilter AND \"interface\" = '' "
-        f'GROUP BY time({OFFLINE_AFTER}), "probe", "commune" fill(0)'
-    )
-    return {
-        "uid": "probefleet-probe-offline",
-        "title": "Probe silent",
-        "condition": "ALERT",
-        "data": [
-            _influxql("V", query, 86400),
-            _reduce("VALUE", "V"),
+            _influxql("V", g.query, int(MAX_AGE_S)),
+            _expr(
+                "VALUE",
+                {
+                    "type": "reduce",
+                    "expression": "V",
+                    "reducer": "last",
+                    "settings": {"mode": "dropNN"},
+                },
+            ),
             _expr(
                 "ALERT",
                 {
                     "type": "threshold",
                     "expression": "VALUE",
-                    "conditions": [{"evaluator": {"type": "lt", "params": [1]}}],
+                    "conditions": [{"evaluator": {"type": g.op, "params": [g.threshold]}}],
                 },
             ),
         ],
         "noDataState": "OK",
         "execErrState": "Error",
-        # The current bucket can be empty for a minute after it starts: hold it longer.
-        "for": "10m",
+        "for": duration(r.for_s),
         "isPaused": False,
-        "labels": {"team": "noc", "severity": "critical", "source": "probefleet"},
+        "labels": labels,
         "annotations": {
-            "summary": f"No health report from the probe for {OFFLINE_AFTER}",
-            "description": "{{ $labels.commune }}: probe {{ $labels.probe }} is silent "
-            "(power, line or agent down).",
+            "summary": r.summary or g.name,
+            "description": "{{ $labels.commune }} ({{ $labels.probe }}): "
+            f"{how} ({{{{ $values.VALUE }}}}).",
+            "threshold": f"{g.threshold:g}",
         },
     }
 
@@ -256,8 +337,9 @@ def unescape_all(value: Any) -> Any:
     return value
 
 
-def rules_file(targets: TargetsFile) -> JSON:
+def rules_file(alerts: AlertsFile, targets: TargetsFile) -> JSON:
     """The provisioning file, $ escaped (see escape_all)."""
+    rules, _skipped = generate(alerts, targets)
     doc: JSON = escape_all(
         {
             "apiVersion": 1,
@@ -267,7 +349,7 @@ def rules_file(targets: TargetsFile) -> JSON:
                     "name": "probefleet",
                     "folder": FOLDER,
                     "interval": "1m",
-                    "rules": [*(_rule_json(r) for r in threshold_rules(targets)), offline_rule()],
+                    "rules": [rule_json(r) for r in rules],
                 }
             ],
         }
@@ -275,8 +357,9 @@ def rules_file(targets: TargetsFile) -> JSON:
     return doc
 
 
-def contact_points_file() -> JSON:
-    """E-mail and a generic webhook; addresses and URL from the environment (compose.yaml)."""
+def contact_points_file(alerts: AlertsFile) -> JSON:
+    """E-mail and a generic webhook; addresses and URL from the environment (compose.yaml).
+    The repeat interval is the collector's ``notify.renotify_min_s``: one storm guard."""
     return {
         "apiVersion": 1,
         "contactPoints": [
@@ -311,7 +394,7 @@ def contact_points_file() -> JSON:
                 "group_by": ["grafana_folder", "alertname", "commune"],
                 "group_wait": "1m",
                 "group_interval": "10m",
-                "repeat_interval": "12h",
+                "repeat_interval": duration(alerts.notify.renotify_min_s),
             }
         ],
     }

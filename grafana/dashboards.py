@@ -11,6 +11,7 @@ from grafana.common import SHARE_BANDS, UIDS, links, place_variables, share_stat
 from grafana.fleet_boards import fleet_health, fleet_overview
 from grafana.model import (
     JSON,
+    alert_annotations,
     dashboard,
     panel,
     peak_hours_region,
@@ -120,7 +121,7 @@ def commune() -> JSON:
         description="One commune (or several) in detail: every test against the target line, "
         "latency, DNS, IPv6, the provincial services and the probe's health.",
         variables=place_variables("service", "target"),
-        annotations=[peak_hours_region()],
+        annotations=[peak_hours_region(), alert_annotations()],
         time_from="now-2d",
         links=links(),
     )

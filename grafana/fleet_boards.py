@@ -1,5 +1,6 @@
-"""The fleet-wide dashboards: Fleet overview (map, reporting, communes at target) and Fleet
-health (last seen, spool, temperature, budgets, the collector's own metrics)."""
+"""The fleet-wide dashboards: Fleet overview (map, reporting, communes at target, alerts as
+annotations) and Fleet health (presence, last seen, spool, temperature, budgets, the
+collector's own metrics and dead letters)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collector.inventory import TargetsFile
 from grafana.common import SHARE_BANDS, UIDS, links, place_variables, share_stat
 from grafana.model import (
     JSON,
+    alert_annotations,
     dashboard,
     panel,
     row,
@@ -119,6 +121,7 @@ def fleet_overview(targets: TargetsFile) -> JSON:
         "with the plan's download targets.",
         variables=place_variables(),
         links=links(),
+        annotations=[alert_annotations()],
     )
 
 
@@ -128,6 +131,59 @@ def fleet_health() -> JSON:
         "probefleet — Fleet health",
         [
             row("Probes"),
+            panel(
+                "stat",
+                "Probes online / offline (collector's presence)",
+                [target("probes_online")],
+                description="Online: the probe's status says so and it was heard within "
+                "presence.offline_after_s. Offline includes silent (no Last Will, nothing "
+                "heard). Probes never seen are left out.",
+                thresholds=[("green", None)],
+                options={"reduceOptions": {"calcs": ["lastNotNull"]}, "textMode": "value_and_name"},
+                width=8,
+            ),
+            panel(
+                "table",
+                "Presence: state, last seen, line up, last test ok, spool",
+                [target("presence_now", ("probe", "commune"), table=True)],
+                description="The collector's verdict per probe (latest presence point).",
+                width=16,
+                overrides=[
+                    {
+                        "matcher": {"id": "byName", "options": "last_seen_age_s"},
+                        "properties": [
+                            {"id": "displayName", "value": "last seen (s ago)"},
+                            {"id": "unit", "value": "s"},
+                        ],
+                    },
+                    {
+                        "matcher": {"id": "byName", "options": "state"},
+                        "properties": [
+                            {
+                                "id": "mappings",
+                                "value": [
+                                    {
+                                        "type": "value",
+                                        "options": {
+                                            "online": {"color": "green", "index": 0},
+                                            "offline": {"color": "red", "index": 1},
+                                            "silent": {"color": "orange", "index": 2},
+                                        },
+                                    }
+                                ],
+                            },
+                            {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                        ],
+                    },
+                ],
+            ),
+            panel(
+                "timeseries",
+                "Probes online over time",
+                [target("presence_over_time", ())],
+                width=24,
+                height=6,
+            ),
             panel(
                 "table",
                 "Last seen, temperature, spool (latest health report)",
@@ -187,19 +243,36 @@ def fleet_health() -> JSON:
                 },
                 width=12,
             ),
-            panel(
-                "table",
-                "Presence (collector's verdict: online, line up, last test ok)",
-                [target("presence_now", ("probe",), table=True)],
-                width=12,
-            ),
             panel("timeseries", "Failed runs", [target("runs_failed", ())], width=12),
             row("Collector"),
             panel(
                 "timeseries",
-                "Collector: received, stored, rejected, duplicates",
+                "Collector: received, stored, rejected, duplicates, seqs lost",
                 [target("collector_flow", ())],
+                description="Per bucket, summed over collectors (self-metrics, measurement "
+                "collector). rejected = messages dead-lettered at parse time.",
                 width=12,
+            ),
+            panel(
+                "timeseries",
+                "Collector: lag, write latency, queue, spool, open gaps",
+                [target("collector_levels", ())],
+                description="lag_max_s: from measured to durable; write_latency_max_ms: per "
+                "InfluxDB write; queue_depth: received, not yet acknowledged.",
+                width=12,
+                overrides=[
+                    {
+                        "matcher": {"id": "byRegexp", "options": "^lag_max_s.*"},
+                        "properties": [{"id": "unit", "value": "s"}],
+                    },
+                    {
+                        "matcher": {"id": "byRegexp", "options": "^write_latency_max_ms.*"},
+                        "properties": [
+                            {"id": "unit", "value": "ms"},
+                            {"id": "custom.axisPlacement", "value": "right"},
+                        ],
+                    },
+                ],
             ),
             panel(
                 "stat",
@@ -207,8 +280,8 @@ def fleet_health() -> JSON:
                 [target("dead_letters", ())],
                 thresholds=[("green", None), ("red", 1.0)],
                 width=12,
-                description="Refused messages/points: `probe-collector deadletters` lists "
-                "them with the reason.",
+                description="Refused messages (rejected) and points InfluxDB refused "
+                "(points_rejected): `probe-collector deadletters` lists them with the reason.",
                 options={"reduceOptions": {"calcs": ["sum"]}, "colorMode": "background"},
             ),
         ],

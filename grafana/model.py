@@ -182,6 +182,27 @@ def peak_hours_region() -> JSON:
     }
 
 
+# The collector's alert transitions (measurement ``alert``, one point per fired / resolved),
+# for the place the dashboard's variables select. Tests run it like every panel query.
+ALERT_ANNOTATION_QUERY: Final = (
+    'SELECT "text", "state", "rule", "severity" FROM "alert" WHERE $timeFilter '
+    'AND "district" =~ /^$district$/ AND "commune" =~ /^$commune$/ AND "probe" =~ /^$probe$/'
+)
+
+
+def alert_annotations() -> JSON:
+    """Alerts as annotations: the text sent to on-call, tagged with state, rule, severity."""
+    return {
+        "name": "Alerts (collector)",
+        "enable": True,
+        "iconColor": "red",
+        "datasource": DATASOURCE,
+        "query": ALERT_ANNOTATION_QUERY,
+        "textColumn": "text",
+        "tagsColumn": "state,rule,severity",
+    }
+
+
 def dashboard(
     uid: str,
     title: str,

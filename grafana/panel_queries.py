@@ -29,11 +29,8 @@ _PLACE: Final = (
 _SUMMARY: Final = "\"interface\" = ''"
 ONLINE_WINDOW: Final = "10m"  # a probe that sent health within this is shown as reporting
 
-# Measurements written by the presence / self-metrics work (branch collector2; names from
-# its collector/selfmetrics.py), not yet in this tree's collector/README.md data model.
-# tests/grafana lets only these be undocumented, and checks their fields against the README
-# as soon as it documents them.
-AWAITING: Final = frozenset({"presence", "collector"})
+# Probes the collector has never heard from (in the inventory only) raise no offline alert.
+_SEEN: Final = "\"state\" != 'never seen'"
 
 
 def _over_time(name: str, new_name: str) -> Query:
@@ -195,17 +192,19 @@ _DASHBOARD: Final[tuple[Query, ...]] = (
         '"district" =~ /^$district$/ AND "commune" =~ /^$commune$/ AND "probe" =~ /^$probe$/',
         columns=("runs",),
     ),
-    # --- awaiting the presence / self-metrics measurements (see AWAITING) ---------------
+    # --- the collector's view: presence and self-metrics (collector/README.md) -------------
     Query(
         name="presence_now",
-        doc="Per probe, the collector's presence verdict: online_01, last_seen_age_s, "
-        "line_up_01, last_test_ok_01, spool_depth (latest presence point).",
+        doc="Per probe, the collector's presence verdict (latest presence point): state "
+        "(online, offline, silent, never seen), online_01, last_seen_age_s (s since the last "
+        "sign of life), line_up_01, last_test_ok_01, spool_depth (from its latest health).",
         measurement="presence",
-        select='SELECT last("online_01") AS "online_01", '
+        select='SELECT last("state") AS "state", last("online_01") AS "online_01", '
         'last("last_seen_age_s") AS "last_seen_age_s", last("line_up_01") AS "line_up_01", '
         'last("last_test_ok_01") AS "last_test_ok_01", last("spool_depth") AS "spool_depth" '
         f'FROM "presence" WHERE $timeFilter AND {_PLACE}',
         columns=(
+            "state",
             "online_01",
             "last_seen_age_s",
             "line_up_01",
@@ -214,31 +213,56 @@ _DASHBOARD: Final[tuple[Query, ...]] = (
         ),
     ),
     Query(
+        name="probes_online",
+        doc="online, offline: probes the collector's latest presence point calls online / "
+        "offline or silent (probes never seen are left out).",
+        measurement="presence",
+        select='SELECT sum("online_01") AS "online", count("online_01") - sum("online_01") '
+        'AS "offline" FROM (SELECT last("online_01") AS "online_01" FROM "presence" '
+        f'WHERE $timeFilter AND {_SEEN} AND {_PLACE} GROUP BY "probe")',
+        columns=("online", "offline"),
+    ),
+    Query(
+        name="presence_over_time",
+        doc="probes_online: probes online per bucket (the latest presence point of each "
+        "probe in the bucket), over time.",
+        measurement="presence",
+        select='SELECT sum("online_01") AS "probes_online" FROM (SELECT last("online_01") '
+        f'AS "online_01" FROM "presence" WHERE $timeFilter AND {_SEEN} AND {_PLACE} '
+        'GROUP BY time($__interval), "probe")',
+        grafana_bucket="$__interval",
+        columns=("probes_online",),
+    ),
+    Query(
         name="collector_flow",
-        doc="The collector's self-metrics over time: received, stored, rejected, duplicates "
-        "(sums per bucket), lag_max_s, write_latency_max_ms, queue_depth and spool_points.",
+        doc="The collector's counters per bucket (sums over collectors and intervals): "
+        "received, stored, rejected (dead-lettered messages), duplicates, seqs_lost (gaps "
+        "given up).",
         measurement="collector",
         select='SELECT sum("received") AS "received", sum("stored") AS "stored", '
         'sum("rejected") AS "rejected", sum("duplicates") AS "duplicates", '
-        'max("lag_max_s") AS "lag_max_s", max("write_latency_max_ms") AS "write_latency_max_ms", '
-        'max("queue_depth") AS "queue_depth", max("spool_points") AS "spool_points" '
-        'FROM "collector" WHERE $timeFilter',
+        'sum("seqs_lost") AS "seqs_lost" FROM "collector" WHERE $timeFilter',
         grafana_bucket="$__interval",
-        columns=(
-            "received",
-            "stored",
-            "rejected",
-            "duplicates",
-            "lag_max_s",
-            "write_latency_max_ms",
-            "queue_depth",
-            "spool_points",
-        ),
+        columns=("received", "stored", "rejected", "duplicates", "seqs_lost"),
+    ),
+    Query(
+        name="collector_levels",
+        doc="The collector's levels per bucket (max): lag_max_s (measured to durable), "
+        "write_latency_max_ms (per InfluxDB write), queue_depth (received, not yet "
+        "acknowledged), spool_points (local spool), gaps_open (seqs still asked for).",
+        measurement="collector",
+        select='SELECT max("lag_max_s") AS "lag_max_s", '
+        'max("write_latency_max_ms") AS "write_latency_max_ms", '
+        'max("queue_depth") AS "queue_depth", max("spool_points") AS "spool_points", '
+        'max("gaps_open") AS "gaps_open" FROM "collector" WHERE $timeFilter',
+        grafana_bucket="$__interval",
+        columns=("lag_max_s", "write_latency_max_ms", "queue_depth", "spool_points", "gaps_open"),
     ),
     Query(
         name="dead_letters",
-        doc="rejected (messages) and points_rejected (points InfluxDB refused) that went to the "
-        "dead letters in the period; list them with `probe-collector deadletters`.",
+        doc="rejected (messages) and points_rejected (points InfluxDB refused) that went to "
+        "the dead letters in the period: the collector writes no count of the dead-letter "
+        "table itself; list them with `probe-collector deadletters`.",
         measurement="collector",
         select='SELECT sum("rejected") AS "rejected", sum("points_rejected") AS "points_rejected" '
         'FROM "collector" WHERE $timeFilter',

@@ -4,7 +4,7 @@
 # 1. certificates (gen-certs.sh): CA, server certificate for the names probes use;
 # 2. secrets/ (mode 0700): random passwords and the InfluxDB admin token;
 # 3. mosquitto/passwd: the collector's and the health check's logins (enrol.py service);
-# 4. etc/: an empty inventory and the plan's targets (config/targets.sample.toml).
+# 4. etc/: an empty inventory, the plan's targets and the alert rules (config/*.sample.toml).
 # Safe to run again: nothing that exists is replaced. Then: docker compose up -d --build
 set -euo pipefail
 
@@ -67,6 +67,10 @@ fi
 if [ ! -e etc/targets.toml ]; then
     cp "$REPO/config/targets.sample.toml" etc/targets.toml
     echo "etc/targets.toml: the plan's 2025 targets"
+fi
+if [ ! -e etc/alerts.toml ]; then
+    cp "$REPO/config/alerts.sample.toml" etc/alerts.toml
+    echo "etc/alerts.toml: alert rules (set [notify.webhook] / [notify.email] to be paged)"
 fi
 
 cat <<NEXT

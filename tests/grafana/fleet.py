@@ -1,7 +1,13 @@
 """A small province for the dashboard tests: four probes' results, built by the agent's own
 envelope code (agent/results.py), published through a real Mosquitto into the real
 collector, which writes them to the real InfluxDB. The published numbers are kept, so tests
-compare what a panel shows with a computation made directly from them."""
+compare what a panel shows with a computation made directly from them.
+
+The collector runs with self-metrics every second (``collector`` and ``presence`` points)
+and, given an alerts file, its alert engine: the alerts it fired are kept too, so tests
+compare the Grafana alert rules' verdicts with the collector's own. Each probe's results are
+published oldest first, as an agent sends them (the engine ignores values older than the
+newest it has), and the silent probe ends with an "offline" status (its Last Will)."""
 
 from __future__ import annotations
 
@@ -21,8 +27,15 @@ import msgspec
 from agent import results, wire
 from agent.errors import MeasurementError
 from agent.measurements.base import Link
+from collector.queries import quote_string
 from collector.service import Service, load_enrichment
-from tests.collector.helpers import BROKER_CONF, GOLDEN, StandInProbe, write_config
+from tests.collector.helpers import (
+    BROKER_CONF,
+    GOLDEN,
+    StandInProbe,
+    status_payload,
+    write_config,
+)
 from tests.harness import InfluxTarget, Mosquitto, eventually
 
 INVENTORY = """
@@ -123,6 +136,8 @@ class Published:
 
     results: dict[str, list[wire.Result]] = field(default_factory=dict)
     last_health: dict[str, dt.datetime] = field(default_factory=dict)
+    # (rule, the alert's labels) of every alert the collector's engine had firing at the end.
+    firing: set[tuple[str, frozenset[tuple[str, str]]]] = field(default_factory=set)
 
     def add(self, result: wire.Result) -> None:
         self.results.setdefault(result.probe_id, []).append(result)
@@ -173,9 +188,25 @@ class Builder:
         return result
 
 
+class _Later:
+    """Build calls collected, then made oldest first (seqs follow measurement time)."""
+
+    def __init__(self, builder: Builder) -> None:
+        self.builder = builder
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def build(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((args, kwargs))
+
+    def run(self) -> Builder:
+        for args, kwargs in sorted(self.calls, key=lambda c: -c[0][2].total_seconds()):
+            self.builder.build(*args, **kwargs)
+        return self.builder
+
+
 def province(now: dt.datetime) -> Builder:
     """Every result of the small province, measured over the last five hours."""
-    b = Builder(now)
+    b = _Later(Builder(now))
     minutes = dt.timedelta(minutes=1)
     for (probe, iface, access), values in DOWNLOADS.items():
         link = Link(interface=iface, access=access)  # type: ignore[arg-type]
@@ -215,7 +246,7 @@ def province(now: dt.datetime) -> Builder:
             ago = newest + i * 20 * minutes
             doc = _data("health", temperature_c=50.0 + i, spool_depth=i)
             b.build(probe, "health", ago, _outcome("health", doc), Link())
-    return b
+    return b.run()
 
 
 def medians() -> dict[tuple[str, str], float]:
@@ -233,12 +264,20 @@ def shares(targets: dict[str, float]) -> dict[tuple[str, str], float]:
     return {k: sum(v >= targets[k[1]] for v in vs) / len(vs) for k, vs in out.items()}
 
 
-def fill(workdir: Path, target: InfluxTarget, now: dt.datetime) -> Published:
+def fill(
+    workdir: Path, target: InfluxTarget, now: dt.datetime, alerts: Path | None = None
+) -> Published:
     """Start a broker and the collector, publish the province, wait until every result is
-    stored (StoredAck from the collector), stop both. Returns what was published."""
+    stored (StoredAck from the collector), the silent probe's offline status is in the
+    presence points (and, with ``alerts``, its offline alert fired), stop both. Returns what
+    was published and the alerts firing."""
     broker = Mosquitto(workdir / "broker", extra_conf=BROKER_CONF).start()
     try:
-        _path, cfg = write_config(workdir, broker, target, inventory=INVENTORY)
+        files = {"alerts": str(alerts)} if alerts is not None else {}
+        _path, cfg = write_config(
+            workdir, broker, target, inventory=INVENTORY, metrics={"interval_s": 1.0},
+            files=files,
+        )  # fmt: skip
         service = Service(cfg, load_enrichment(cfg))
         codes: list[int] = []
         thread = threading.Thread(target=lambda: codes.append(service.run()), daemon=True)
@@ -262,6 +301,23 @@ def fill(workdir: Path, target: InfluxTarget, now: dt.datetime) -> Published:
                 finally:
                     stand_in.stop()
             assert service.stats["rejected"] == 0, service.stats
+            _say_offline(broker, SILENT)
+            eventually(
+                lambda: _latest_online(target, SILENT) == 0,
+                timeout_s=30,
+                message=f"{SILENT}: no offline presence point",
+            )
+            engine = service.alerting
+            if alerts is not None:
+                assert engine is not None
+                eventually(
+                    lambda: any(a.rule == "probe_offline" for a in engine.active()),
+                    timeout_s=30,
+                    message="probe_offline did not fire",
+                )
+                builder.published.firing = {
+                    (a.rule, frozenset(a.labels.items())) for a in engine.active()
+                }
         finally:
             service.request_stop()
             thread.join(30)
@@ -269,6 +325,36 @@ def fill(workdir: Path, target: InfluxTarget, now: dt.datetime) -> Published:
     finally:
         broker.stop()
     return builder.published
+
+
+def _say_offline(broker: Mosquitto, probe: str) -> None:
+    """The retained "offline" status the broker publishes for a probe's Last Will."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"will-{uuid.uuid4().hex[:6]}",
+        protocol=mqtt.MQTTv5,
+    )
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        payload = status_payload(probe, "offline", at=dt.datetime.now(dt.UTC), reason="test")
+        client.publish(wire.Topics().channel(probe, "status"), payload, qos=1, retain=True
+                       ).wait_for_publish(10)  # fmt: skip
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _latest_online(target: InfluxTarget, probe: str) -> int | None:
+    where = f'"probe" = {quote_string(probe)}'
+    found = target.server.query_points(
+        f'SELECT last("online_01") AS "online_01" FROM "presence" WHERE {where}',  # noqa: S608
+        db=target.db,
+    )
+    return found[0]["online_01"] if found else None
 
 
 def walk_strings(value: Any) -> Iterator[str]:

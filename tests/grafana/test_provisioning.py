@@ -1,6 +1,7 @@
 """grafana/provisioning without Grafana: generated files up to date, stable unique uids, one data
 source, every variable defined, every measurement/field/tag one the collector writes (its
-README data model), alert thresholds equal to the targets file, compose wiring."""
+README data model), alert rules and thresholds equal to the collector's (its rules file and
+the targets file), compose wiring."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from typing import Any
 
 import pytest
 
+from collector.alerts.rules import load_alerts, threshold_of
 from collector.inventory import load_targets
 from grafana import alerts, build, dashboards
-from grafana.model import DS_UID
-from grafana.panel_queries import AWAITING, DASHBOARD_ONLY, PANEL_QUERIES
+from grafana.model import ALERT_ANNOTATION_QUERY, DS_UID
+from grafana.panel_queries import DASHBOARD_ONLY, PANEL_QUERIES
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = build.OUT
 SAMPLE_TARGETS = ROOT / "config" / "targets.sample.toml"
+SAMPLE_ALERTS = ROOT / "config" / "alerts.sample.toml"
+DEPLOY_README = ROOT / "deploy" / "central" / "README.md"
 COMPOSE = ROOT / "deploy" / "central" / "compose.yaml"
 # Grafana's own placeholders: the time range, the bucket, and alias patterns.
 BUILTINS = {"timeFilter", "__interval", "__all", "col"}
@@ -170,16 +174,13 @@ def test_dashboards_and_rules_name_only_what_the_collector_writes() -> None:
         for d in r["data"]
         if "query" in d["model"]
     ]
+    texts.append(ALERT_ANNOTATION_QUERY)
     assert len(texts) > 40
     checked = 0
     for text in texts:
         names, identifiers = referenced(text)
         assert names, text
         for name in names:
-            # A measurement still being added elsewhere (AWAITING) is checked as soon as the
-            # README documents it; until then it is the only kind allowed to be missing.
-            if name not in model and name in AWAITING:
-                continue
             assert name in model, f"{name}: not a measurement the collector writes ({text})"
             unknown = identifiers - model[name]
             assert not unknown, f"{name}: {sorted(unknown)} not in the data model ({text})"
@@ -194,52 +195,177 @@ def test_the_reference_check_catches_a_typo() -> None:
     assert identifiers - model["throughput"] == {"dowload_mbps", "x"}
 
 
-# --- alert thresholds = the targets file ----------------------------------------------------
+# --- alert rules = the collector's rules file, thresholds = what its engine computes ---------
 
 
-def thresholds(rules: dict[str, Any]) -> dict[str, float]:
+def generated(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """uid -> the parts of each rule a test needs: collector rule, access, threshold, op."""
     out = {}
-    for rule in alerts.unescape_all(rules)["groups"][0]["rules"]:
-        for d in rule["data"]:
-            m = re.search(r"\$VALUE [<>] ([0-9.]+)", d["model"].get("expression", ""))
-            if m:
-                out[rule["uid"]] = float(m.group(1))
+    for rule in alerts.unescape_all(doc)["groups"][0]["rules"]:
+        [condition] = {d["refId"]: d for d in rule["data"]}["ALERT"]["model"]["conditions"]
+        out[rule["uid"]] = {
+            "rule": rule["labels"]["rule"],
+            "access": rule["labels"].get("access"),
+            "threshold": condition["evaluator"]["params"][0],
+            "op": condition["evaluator"]["type"],
+            "for": rule["for"],
+            "severity": rule["labels"]["severity"],
+            "query": {d["refId"]: d for d in rule["data"]}["V"]["model"]["query"],
+        }
     return out
 
 
-def test_alert_thresholds_are_the_targets_files() -> None:
+def skipped_in(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^# skipped: (\w+): (.+)$", text, flags=re.M))
+
+
+def test_alert_rules_are_the_collectors_with_its_thresholds() -> None:
+    """Every committed rule's threshold is what the collector's engine computes for the same
+    rule and access type (threshold_of), and every collector rule is there or skipped."""
+    rules_file = load_alerts(SAMPLE_ALERTS, env={})
     targets = load_targets(SAMPLE_TARGETS)
-    committed = build.load_yaml_json((OUT / "alerting/rules.yaml").read_text())
-    assert thresholds(committed) == {
-        "probefleet-download-fixed": targets.fixed.download_mbps,
-        "probefleet-download-mobile": targets.mobile.download_mbps,
+    text = (OUT / "alerting/rules.yaml").read_text()
+    got = generated(build.load_yaml_json(text))
+    for uid, g in got.items():
+        rule = rules_file.rule_for(g["rule"], probe=None, commune=None)
+        assert g["threshold"] == threshold_of(rule, targets, g["access"]), uid
+        assert g["op"] == {"below": "lt", "above": "gt"}[rule.op], uid
+        assert g["severity"] == rule.severity, uid
+        assert g["for"] == alerts.duration(rule.for_s), uid
+        assert f'FROM "{rule.measurement}"' in g["query"], uid
+        assert f'SELECT "{rule.field}" AS "v"' in g["query"], uid
+        n = rule.count if rule.mode == "consecutive" else rule.window
+        assert f"LIMIT {n})" in g["query"], uid
+        assert f'"values" >= {n} ' in g["query"], uid
+    pairs = {(g["rule"], g["access"]) for g in got.values()}
+    assert ("download_below_target", "fixed") in pairs
+    assert ("download_below_target", "mobile") in pairs
+    named = {g["rule"] for g in got.values()} | set(skipped_in(text))
+    assert named == set(rules_file.rules)
+    assert {g["threshold"] for g in got.values() if g["rule"] == "download_below_target"} == {
+        targets.fixed.download_mbps,
+        targets.mobile.download_mbps,
     }
+    assert got["pf-probe-offline"]["for"] == "15m"
+    assert 'FROM "presence"' in got["pf-probe-offline"]["query"]
     # Every $ reaches Grafana escaped: its provisioning would expand $timeFilter, $VALUE ...
     raw = (OUT / "alerting/rules.yaml").read_text()
-    assert "$timeFilter" in raw
+    assert "$$timeFilter" in raw
     assert not re.search(r"(?<!\$)\$(?!\$)", raw.replace("$$", "")), "an unescaped $"
 
 
-def test_every_target_the_file_sets_makes_a_rule(tmp_path: Path) -> None:
+def test_skipped_rules_are_exactly_the_documented_ones() -> None:
+    """The committed file's header and deploy/central/README.md list the same rules and
+    reasons, and the generator agrees."""
+    committed = skipped_in((OUT / "alerting/rules.yaml").read_text())
+    readme = DEPLOY_README.read_text()
+    section = readme.split("<!-- grafana-skipped -->", 2)[1]
+    documented = dict(re.findall(r"^- `(\w+)`: (.+)$", section, flags=re.M))
+    assert committed == documented
+    _rules, skipped = alerts.generate(
+        load_alerts(SAMPLE_ALERTS, env={}), load_targets(SAMPLE_TARGETS)
+    )
+    assert {s.name: s.reason for s in skipped} == committed
+    assert committed == {"upload_below_target": alerts.SKIP_NO_TARGET.format(target="upload_mbps")}
+
+
+def _alerts_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "alerts.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_changed_threshold_changes_the_grafana_rule(tmp_path: Path) -> None:
+    sample = SAMPLE_ALERTS.read_text()
+    changed = sample.replace("threshold = 100.0", "threshold = 250.0", 1).replace(
+        'target = "download_mbps"\n', 'target = "download_mbps"\ntarget_factor = 0.8\n', 1
+    )
+    assert changed.count("250.0") == 1
+    assert "target_factor = 0.8" in changed
+    out = tmp_path / "out"
+    alerts_path = _alerts_file(tmp_path, changed)
+    assert build.main(["--alerts", str(alerts_path), "--out", str(out)]) == 0
+    got = generated(build.load_yaml_json((out / "alerting/rules.yaml").read_text()))
+    assert got["pf-latency-high"]["threshold"] == 250.0
+    assert got["pf-download-below-target-fixed"]["threshold"] == pytest.approx(120.0)
+    assert got["pf-download-below-target-mobile"]["threshold"] == pytest.approx(48.0)
+    # The committed files (the sample) are now stale for --check against this file.
+    assert build.main(["--alerts", str(alerts_path), "--check"]) == 1
+
+
+def test_overrides_become_rules_of_their_own(tmp_path: Path) -> None:
+    text = SAMPLE_ALERTS.read_text() + (
+        '\n[[overrides]]\nrule = "latency_high"\ncommune = "Tân Phú"\nthreshold = 300.0\n'
+        '\n[[overrides]]\nrule = "latency_high"\nprobe = "p-1"\nwindow = 9\n'
+        '\n[[overrides]]\nrule = "temperature_high"\nprobe = "p-2"\nenabled = false\n'
+        '\n[[overrides]]\nrule = "probe_offline"\nprobe = "p-3"\nfor_s = 3600.0\n'
+    )
+    rules_file = load_alerts(_alerts_file(tmp_path, text), env={})
+    targets = load_targets(SAMPLE_TARGETS)
+    got = generated(alerts.rules_file(rules_file, targets))
+    latency = {uid: g for uid, g in got.items() if g["rule"] == "latency_high"}
+    # p-1 in Tân Phú, p-1 elsewhere, Tân Phú without p-1, the rest.
+    assert sorted((g["threshold"], g["query"].count("LIMIT 9")) for g in latency.values()) == [
+        (100.0, 0), (100.0, 1), (300.0, 0), (300.0, 1)
+    ]  # fmt: skip
+    base = latency["pf-latency-high"]["query"]
+    assert '"probe" !~ /^(p-1)$/' in base
+    assert '"commune" !~ /^(Tân Phú)$/' in base
+    # A disabled override: its probe is left out of the base rule and gets none of its own.
+    temperature = [g for g in got.values() if g["rule"] == "temperature_high"]
+    assert len(temperature) == 1
+    assert '"probe" !~ /^(p-2)$/' in temperature[0]["query"]
+    offline = sorted(g["for"] for g in got.values() if g["rule"] == "probe_offline")
+    assert offline == ["15m", "1h"]
+
+
+def test_a_disabled_rule_and_a_presence_field_the_engine_ignores_are_skipped(
+    tmp_path: Path,
+) -> None:
+    text = (
+        '[rules.spool]\nmeasurement = "health"\nfield = "spool_depth"\nop = "above"\n'
+        "threshold = 5.0\nenabled = false\n"
+        '[rules.stale]\nmeasurement = "presence"\nfield = "last_seen_age_s"\nop = "above"\n'
+        "threshold = 600.0\n"
+        '[rules.upload]\nmeasurement = "throughput"\nfield = "upload_mbps"\nop = "below"\n'
+        'target = "upload_mbps"\n'
+    )
+    rules, skipped = alerts.generate(
+        load_alerts(_alerts_file(tmp_path, text), env={}), load_targets(SAMPLE_TARGETS)
+    )
+    assert rules == []
+    assert {s.name: s.reason for s in skipped} == {
+        "spool": alerts.SKIP_DISABLED,
+        "stale": alerts.SKIP_PRESENCE_FIELD,
+        "upload": alerts.SKIP_NO_TARGET.format(target="upload_mbps"),
+    }
+
+
+def test_an_upload_target_in_the_targets_file_makes_upload_rules(tmp_path: Path) -> None:
     path = tmp_path / "targets.toml"
     path.write_text(
-        "year = 2026\n[fixed]\ndownload_mbps = 300.0\nupload_mbps = 100.0\nlatency_ms = 20.0\n"
-        "loss_pct = 1.0\n[mobile]\ndownload_mbps = 80.0\n[ipv6]\nworks_pct = 90.0\n"
+        "year = 2026\n[fixed]\ndownload_mbps = 300.0\nupload_mbps = 100.0\n"
+        "[mobile]\ndownload_mbps = 80.0\n"
     )
     targets = load_targets(path)
-    got = thresholds(alerts.rules_file(targets))
-    assert got == {
-        "probefleet-download-fixed": 300.0,
-        "probefleet-upload-fixed": 100.0,
-        "probefleet-latency-fixed": 20.0,
-        "probefleet-loss-fixed": 1.0,
-        "probefleet-download-mobile": 80.0,
-        "probefleet-ipv6-works": 90.0,
-    }
+    got = generated(alerts.rules_file(load_alerts(SAMPLE_ALERTS, env={}), targets))
+    thresholds = {(g["rule"], g["access"]): g["threshold"] for g in got.values()}
+    assert thresholds[("upload_below_target", "fixed")] == 100.0
+    assert ("upload_below_target", "mobile") not in thresholds
+    assert thresholds[("download_below_target", "fixed")] == 300.0
+    assert thresholds[("download_below_target", "mobile")] == 80.0
     # Dashboards say the targets too, from the same file.
     overview = json.dumps(dashboards.fleet_overview(targets), ensure_ascii=False)
     assert "300 Mbit/s fixed" in overview
     assert "80/300 Mbit/s" in overview
+
+
+def test_repeat_interval_is_the_collectors_renotify_interval(tmp_path: Path) -> None:
+    committed = build.load_yaml_json((OUT / "alerting/contact-points.yaml").read_text())
+    assert committed["policies"][0]["repeat_interval"] == "1h"  # notify.renotify_min_s = 3600
+    text = SAMPLE_ALERTS.read_text().replace("renotify_min_s = 3600.0", "renotify_min_s = 5400.0")
+    doc = alerts.contact_points_file(load_alerts(_alerts_file(tmp_path, text), env={}))
+    assert doc["policies"][0]["repeat_interval"] == "90m"
 
 
 def test_compose_provides_what_provisioning_expects() -> None:
@@ -269,7 +395,7 @@ def test_peak_hours_are_shaded_as_the_report_counts_them() -> None:
         regions = [
             a["target"]["timeRegion"]
             for a in boards()[stem]["annotations"]["list"]
-            if a["target"].get("queryType") == "timeRegions"
+            if a.get("target", {}).get("queryType") == "timeRegions"
         ]
         assert regions == [
             {
@@ -339,3 +465,18 @@ def test_panels_refer_only_to_columns_their_queries_return() -> None:
                 assert any(pattern.search(c) for c in columns), (panel["title"], fields)
                 checked += 1
     assert checked > 20
+
+
+def test_a_bad_alerts_file_is_refused_with_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _alerts_file(
+        tmp_path,
+        '[rules.slow]\nmeasurement = "throughput"\nfield = "download_mbps"\nop = "below"\n'
+        'threshold = 10.0\ntarget = "download_mbps"\n',
+    )
+    assert build.main(["--alerts", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "rules.slow" in err
+    assert str(bad) in err
+    assert not (tmp_path / "out").exists()  # nothing half-written
