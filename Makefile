@@ -31,7 +31,7 @@ check:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m mypy --strict grafana deploy/central/enrol.py
+	$(PY) -m mypy --strict grafana deploy/central/enrol.py demo
 	$(PY) -m grafana.build --check
 
 format:
