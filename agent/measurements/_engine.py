@@ -341,7 +341,10 @@ class _Run:
             while True:
                 now = time.monotonic()
                 if now >= next_sample or now >= wake or (cap and self.total >= cap):
-                    samples.append((now, self.counted()))
+                    # Stamp the count with the middle of the time it took to read: on a
+                    # loaded Pi the process may be preempted between clock and counters.
+                    counted = self.counted()
+                    samples.append(((now + time.monotonic()) / 2, counted))
                     if base is None and now >= wake:
                         if now >= grace_limit or settled(samples):
                             base, end = len(samples) - 1, now + plan.duration_s
