@@ -75,9 +75,18 @@ _T = TypeVar("_T")
 
 
 class _Strict(
-    msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True
+    msgspec.Struct,
+    forbid_unknown_fields=True,
+    frozen=True,
+    kw_only=True,
+    omit_defaults=True,
+    gc=False,
 ):
-    """Base of every wire struct: unknown fields are errors, instances are immutable."""
+    """Base of every wire struct: unknown fields are errors, instances are immutable.
+
+    ``gc=False``: an immutable message of numbers, strings and lists of such cannot be part
+    of a reference cycle, so the cyclic garbage collector need not track it — the collector
+    holds thousands at a time and its collections were a third of its time."""
 
 
 # --- payloads, one per measurement kind -------------------------------------------------

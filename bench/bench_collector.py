@@ -7,6 +7,10 @@ result, no checks, no durability, 5,000 lines or 200 ms per POST).
 
 Throughput: N results are queued on the broker for a persistent session while the consumer
 is away; the clock runs from its subscription until InfluxDB holds everything.
+Context, same broker and messages: a bare paho consumer (MQTT v5, persistent session,
+manual acks, nothing done with a message but acknowledge it), as paho ships and with the
+collector's faster PUBLISH-properties decoding. That is the ceiling of any collector built
+on paho on this machine, before it validates or stores anything.
 Latency (ours only): results published at a steady rate while the collector runs; the
 latency of a result is publish -> the probe receiving a StoredAck that covers it (the
 moment the probe may delete it), p50 and p99. Goal: >= 5,000 results/s and >= half the
@@ -193,6 +197,70 @@ def run_ours(work: Path, broker: Mosquitto, target: InfluxTarget, msgs: list[tup
     return len(msgs) / (done - began)
 
 
+# A bare paho consumer in its own process (like ours): drains the queued session, acks each
+# message at once, prints the messages/s from its subscription to the last message.
+PAHO_ALONE = r"""
+import sys, threading, time
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+host, port, client_id, topic, n, fast = sys.argv[1:7]
+if fast == "1":
+    from collector.mqtt import speed_up_publish_decoding
+    assert speed_up_publish_decoding()
+n, got, done, began = int(n), 0, threading.Event(), [0.0]
+subscribed = threading.Event()
+client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
+                     protocol=mqtt.MQTTv5, manual_ack=True)
+def on_connect(c, _u, _f, _rc, _p):
+    c.subscribe(topic, qos=1)
+def on_subscribe(*_a):
+    began[0] = time.monotonic()
+    subscribed.set()
+def on_message(c, _u, m):
+    global got
+    c.ack(m.mid, m.qos)
+    got += 1
+    if got >= n:
+        done.set()
+client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+props = Properties(PacketTypes.CONNECT)
+props.SessionExpiryInterval, props.ReceiveMaximum = 3600, 10_000
+client.connect(host, int(port), clean_start=False, properties=props)
+client.loop_start()
+if not subscribed.wait(30):
+    sys.exit("not subscribed")
+if n and not done.wait(300):
+    sys.exit(f"only {got} of {n} messages")
+if n:
+    print(n / (time.monotonic() - began[0]))
+client.disconnect()
+client.loop_stop()
+"""
+
+
+def run_paho_alone(
+    broker: Mosquitto, msgs: list[tuple[str, bytes]], *, fast: bool, tag: str
+) -> float:
+    def consume(n: int) -> str:
+        args = [broker.host, str(broker.port), f"alone-{tag}", TOPICS.all_results(), str(n),
+                "1" if fast else "0"]  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", PAHO_ALONE, *args], check=False, capture_output=True, text=True,
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        if done.returncode:
+            raise RuntimeError(f"the bare paho consumer failed: {done.stderr.strip()}")
+        return done.stdout
+
+    consume(0)  # creates the persistent session
+    publisher = Publisher(broker, [])
+    publisher.wait([publisher.publish(t, p) for t, p in msgs])
+    publisher.stop()
+    return float(consume(len(msgs)))
+
+
 def run_reference(
     broker: Mosquitto, target: InfluxTarget, msgs: list[tuple[str, bytes]], tag: str
 ) -> float:
@@ -276,8 +344,10 @@ def main() -> None:
         try:
             probes = [f"probe-{i:03d}" for i in range(100)]
             msgs, points = messages(args.n, probes, recent=args.alerts)
-            ours, ref = [], []
+            ours, ref, shipped, faster = [], [], [], []
             for r in range(args.repeat):
+                shipped.append(run_paho_alone(broker, msgs, fast=False, tag=f"shipped-{r}"))
+                faster.append(run_paho_alone(broker, msgs, fast=True, tag=f"fast-{r}"))
                 for name, runs in (("ours", ours), ("ref", ref)):
                     db = f"bench_{name}_{r}"
                     influx.create_database(db)
@@ -318,6 +388,17 @@ def main() -> None:
                 "points/s",
                 "the same runs counted in InfluxDB points",
             )  # fmt: skip
+            ref_stats = (statistics.median(ref), min(ref), max(ref))
+            for label, runs in (("paho intake alone", shipped),
+                                ("paho alone, our decoding", faster)):  # fmt: skip
+                line(
+                    label,
+                    (statistics.median(runs), min(runs), max(runs)),
+                    ref_stats,
+                    "results/s",
+                    "the same reference; a bare paho consumer that only acks: the ceiling "
+                    "of a paho-based collector",
+                )
             influx.create_database("bench_latency")
             lat_dir = work / "latency"
             lat_dir.mkdir()

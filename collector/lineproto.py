@@ -87,9 +87,9 @@ class Point:
     ) -> Point:
         """None and empty tags and None fields are left out; floats stay floats."""
         # List comprehensions, not generators: this runs for every point of every result.
-        kept_tags = sorted([kv for kv in tags.items() if kv[1]])
-        kept_fields = [kv for kv in fields.items() if kv[1] is not None]
-        return cls(measurement, tuple(kept_tags), tuple(kept_fields), time_ns)  # type: ignore[arg-type]
+        kept_tags = sorted([(k, v) for k, v in tags.items() if v])
+        kept_fields = tuple([(k, v) for k, v in fields.items() if v is not None])
+        return cls(measurement, tuple(kept_tags), kept_fields, time_ns)
 
     @property
     def series(self) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -103,6 +103,27 @@ class Point:
         return dict(self.fields).get(key)
 
     def line(self) -> str:
-        head = ",".join([escape_measurement(self.measurement), *[_tag(k, v) for k, v in self.tags]])
-        body = ",".join([escape_key(k) + "=" + format_field(v) for k, v in self.fields])
-        return f"{head} {body} {self.time_ns}"
+        # The collector's hottest code (several points per result): the head is cached per
+        # series, and the common field types are formatted inline rather than by a call.
+        body = []
+        for key, value in self.fields:
+            kind = type(value)
+            if kind is float:
+                text = repr(value)
+            elif kind is int:
+                text = f"{value}i"
+            else:
+                text = format_field(value)
+            body.append(_field_key(key) + text)
+        return f"{_head(self.measurement, self.tags)} {','.join(body)} {self.time_ns}"
+
+
+@functools.lru_cache(maxsize=65_536)
+def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    """Measurement and tags: the same for every point of a series."""
+    return ",".join([escape_measurement(measurement), *[_tag(k, v) for k, v in tags]])
+
+
+@functools.lru_cache(maxsize=4096)
+def _field_key(key: str) -> str:
+    return escape_key(key) + "="

@@ -20,8 +20,10 @@ State round-trips through JSON, kept in ``state.sqlite`` by :mod:`collector.stat
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Final, Literal
+
+import msgspec
 
 from agent import wire
 
@@ -70,7 +72,9 @@ class ProbePresence:
         return all(m.ok for m in self.lines.values())
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        # msgspec encodes the dataclasses as asdict() + json.dumps would, several times faster
+        # (this runs for every probe in every batch).
+        return msgspec.json.encode(self).decode()
 
     @classmethod
     def from_json(cls, text: str) -> ProbePresence:
