@@ -105,7 +105,7 @@ class MqttLink:
     def __init__(
         self,
         cfg: MqttSection,
-        inbox: queue.Queue[Inbound | None],
+        inbox: queue.SimpleQueue[Inbound | None],
         subscriptions: Sequence[str],
         *,
         on_session: Callable[[bool], None] | None = None,

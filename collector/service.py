@@ -87,7 +87,8 @@ class Service:
             stopping=self._replay_stop,
         )
         # None in the inbox only wakes the loop up (a background write finished).
-        self.inbox: queue.Queue[Inbound | None] = queue.Queue()
+        # A SimpleQueue (C, no condition variable): a put per message is cheap for paho's thread.
+        self.inbox: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-writer")
         self._sessions: queue.Queue[bool] = queue.Queue()
         topics = wire.Topics(cfg.mqtt.topic_root)
