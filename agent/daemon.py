@@ -148,7 +148,9 @@ class Daemon:
                 command.kind,
                 link,
                 command.request_id,
-                lambda kind, lnk: self.runner.run(kind, lnk, gated=False),
+                lambda kind, lnk: self.runner.run(
+                    kind, lnk, gated=False, request_id=command.request_id
+                ),
             )
 
     def _missed(self, kind: wire.Kind, link: Link, why: str) -> None:

@@ -25,6 +25,7 @@ def build(
     clock: wire.Clock,
     link: Link,
     skipped: bool = False,
+    request_id: str | None = None,
 ) -> wire.Result:
     """The result to spool and publish. A MeasurementError becomes a failed (or, with
     ``skipped``, a skipped) result carrying its reason and detail."""
@@ -39,6 +40,7 @@ def build(
         "interface": link.interface,
         "access": link.access,
         "agent_version": __version__[:32],
+        "request_id": request_id,
     }
     cls: Any = wire.RESULT_TYPES[kind]
     if isinstance(outcome, MeasurementError):
@@ -65,4 +67,5 @@ def build(
             measured_at=measured_at,
             clock=clock,
             link=link,
+            request_id=request_id,
         )

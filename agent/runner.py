@@ -62,6 +62,7 @@ class _Pending:
     measured_at: dt.datetime
     skipped: bool
     clock: wire.Clock
+    request_id: str | None = None  # set when a Command asked for this run
 
 
 class Skip(Exception):
@@ -133,10 +134,12 @@ class Runner:
 
     # --- running -----------------------------------------------------------------------------
 
-    def run(self, kind: wire.Kind, link: Link, *, gated: bool = True) -> int | None:
+    def run(
+        self, kind: wire.Kind, link: Link, *, gated: bool = True, request_id: str | None = None
+    ) -> int | None:
         """Measure ``kind`` over ``link`` now and spool the result; its seq, or None when it
         could not be spooled. ``gated=False`` (an on-demand command) skips the busy-line gate
-        but never the lock or the budget."""
+        but never the lock or the budget; ``request_id`` (a command's) goes into the result."""
         with self._active_lock:
             self.active += 1
         try:
@@ -169,7 +172,10 @@ class Runner:
                 time.monotonic() - started,
                 f" ({outcome.reason})" if isinstance(outcome, MeasurementError) else "",
             )
-            return self.record(kind, link, outcome, measured_at=measured_at, skipped=skipped)
+            return self.record(
+                kind, link, outcome, measured_at=measured_at, skipped=skipped,
+                request_id=request_id,
+            )  # fmt: skip
         finally:
             with self._active_lock:
                 self.active -= 1
@@ -208,12 +214,13 @@ class Runner:
         *,
         measured_at: dt.datetime | None = None,
         skipped: bool = False,
+        request_id: str | None = None,
     ) -> int | None:
         """Wrap ``outcome`` in an envelope with the next seq and spool it durably; its seq,
         or None when the spool refused it (kept in memory and tried again, see below)."""
         self.retry_unspooled()
         pending = _Pending(kind, link, outcome, measured_at or wire.utc_now(), skipped,
-                           self.clock.state())  # fmt: skip
+                           self.clock.state(), request_id)  # fmt: skip
         return self._spool(pending, first_try=True)
 
     def retry_unspooled(self) -> int:
@@ -243,6 +250,7 @@ class Runner:
                 clock=pending.clock,
                 link=pending.link,
                 skipped=pending.skipped,
+                request_id=pending.request_id,
             )
             built.append(result)
             return topics.result(self.cfg.probe.id, pending.kind), wire.encode(result)

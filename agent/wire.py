@@ -257,6 +257,8 @@ class _Envelope(_Strict, tag_field="kind", frozen=True, kw_only=True):
     reason: Text | None = None  # why it failed or was skipped
     # The values that caused a skip or failure, e.g. {"cross_traffic_bps": 81234.0}.
     detail: Annotated[dict[Name, float], msgspec.Meta(max_length=16)] | None = None
+    # The Command that asked for this run (its request_id); absent for scheduled runs.
+    request_id: Name | None = None
 
     def __post_init__(self) -> None:
         data = getattr(self, "data", None)

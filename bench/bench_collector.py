@@ -157,17 +157,33 @@ def wait_until(predicate: Any, timeout_s: float = 600) -> float:
     return time.monotonic()
 
 
-def run_ours(work: Path, broker: Mosquitto, target: InfluxTarget, msgs: list[tuple[str, bytes]],
-             *, points: int, tag: str, alerts: bool = False) -> float:  # fmt: skip
+def run_ours(
+    work: Path,
+    broker: Mosquitto,
+    target: InfluxTarget,
+    msgs: list[tuple[str, bytes]],
+    *,
+    points: int,
+    tag: str,
+    alerts: bool = False,
+    collectors: int = 1,
+) -> float:
+    """``collectors`` > 1: that many processes in one share group ($share), as *Scale-out*
+    in collector/README.md runs them."""
     files = {"alerts": str(ROOT / "config/alerts.sample.toml")} if alerts else {}
-    config, _ = write_config(
-        work, broker, target, client_id=f"bench-{tag}",
-        mqtt={"receive_maximum": 10_000}, log={"level": "INFO"},
-        influxdb={"batch_max_latency_ms": 200}, files=files,
-    )  # fmt: skip
-    log_path = work / "collector.log"
+    share = {"share_group": f"bench-{tag}"} if collectors > 1 else {}
+    homes = []
+    for i in range(collectors):
+        home = work / f"collector-{i}"
+        home.mkdir()
+        config, _ = write_config(
+            home, broker, target, client_id=f"bench-{tag}-{i}",
+            mqtt={"receive_maximum": 10_000, **share}, log={"level": "INFO"},
+            influxdb={"batch_max_latency_ms": 200}, files=files,
+        )  # fmt: skip
+        homes.append((config, home / "collector.log"))
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
         offset = log_path.stat().st_size if log_path.exists() else 0
         proc = subprocess.Popen(
             [sys.executable, "-m", "collector.cli", "run", "--config", str(config)],
@@ -183,17 +199,20 @@ def run_ours(work: Path, broker: Mosquitto, target: InfluxTarget, msgs: list[tup
         eventually(subscribed, timeout_s=30, interval_s=0.01, message="collector not up")
         return proc
 
-    proc = start()  # creates the persistent session
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(30)
+    def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+
+    stop([start(*home) for home in homes])  # creates the persistent sessions
     publisher = Publisher(broker, [])
     publisher.wait([publisher.publish(t, p) for t, p in msgs])
     publisher.stop()
-    proc = start()
+    procs = [start(*home) for home in homes]
     began = time.monotonic()
     done = wait_until(lambda: total_points(target) >= points)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(30)
+    stop(procs)
     return len(msgs) / (done - began)
 
 
@@ -332,6 +351,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="results/s in the latency run")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency run")
     parser.add_argument(
+        "--shared",
+        type=int,
+        default=2,
+        help="also run ours as this many collectors in one share group (0: skip)",
+    )
+    parser.add_argument(
         "--alerts",
         action="store_true",
         help="ours with the sample alert rules on, on results measured in the last hours",
@@ -344,30 +369,34 @@ def main() -> None:
         try:
             probes = [f"probe-{i:03d}" for i in range(100)]
             msgs, points = messages(args.n, probes, recent=args.alerts)
-            ours, ref, shipped, faster = [], [], [], []
+            ours, ref, shipped, faster, shared = [], [], [], [], []
             for r in range(args.repeat):
                 shipped.append(run_paho_alone(broker, msgs, fast=False, tag=f"shipped-{r}"))
                 faster.append(run_paho_alone(broker, msgs, fast=True, tag=f"fast-{r}"))
-                for name, runs in (("ours", ours), ("ref", ref)):
+                runs = [("ours", ours, 1), ("ref", ref, 0)]
+                if args.shared > 1:
+                    runs.append(("shared", shared, args.shared))
+                for name, results, collectors in runs:
                     db = f"bench_{name}_{r}"
                     influx.create_database(db)
                     target = InfluxTarget(influx, db)
-                    if name == "ours":
-                        run_dir = work / f"ours-{r}"
+                    if collectors:
+                        run_dir = work / f"{name}-{r}"
                         run_dir.mkdir()
-                        runs.append(
+                        results.append(
                             run_ours(
                                 run_dir,
                                 broker,
                                 target,
                                 msgs,
                                 points=points,
-                                tag=str(r),
+                                tag=f"{name}-{r}",
                                 alerts=args.alerts,
+                                collectors=collectors,
                             )
                         )
                     else:
-                        runs.append(run_reference(broker, target, msgs, str(r)))
+                        results.append(run_reference(broker, target, msgs, str(r)))
                     influx.drop_database(db)
             header()
             line(
@@ -389,6 +418,14 @@ def main() -> None:
                 "the same runs counted in InfluxDB points",
             )  # fmt: skip
             ref_stats = (statistics.median(ref), min(ref), max(ref))
+            if shared:
+                line(
+                    f"{args.shared} collectors, $share",
+                    (statistics.median(shared), min(shared), max(shared)),
+                    ref_stats,
+                    "results/s",
+                    "the same reference; ours as several processes in one share group",
+                )
             for label, runs in (("paho intake alone", shipped),
                                 ("paho alone, our decoding", faster)):  # fmt: skip
                 line(

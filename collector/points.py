@@ -107,6 +107,7 @@ def _common(
         "seq": result.seq,
         "clock_synced": result.clock.synced,
         "time_source": when.source,
+        "request_id": result.request_id,  # None (left out) for scheduled runs
     }
     if result.status != "ok":
         fields["reason"] = result.reason

@@ -109,6 +109,11 @@ def test_remote_config_applied_bad_one_rejected_and_reported_command_runs(
                 lambda: any(r["kind"] == "latency" for r in statusfile.read(state)["last_results"]),
                 timeout_s=20, message="command did not run",
             )  # fmt: skip
+            # Its result names the command (scheduled results carry no request_id).
+            named = {
+                (r.request_id, wire.kind_of(r)) for r in spooled_results(state) if r.request_id
+            }
+            assert named == {("r-1", "latency")}
             assert agent.terminate() == 0
             eventually(lambda: seen[-1].state == "offline", message="no offline status")
         # Restart: the last good remote config is in force again, before any message.
