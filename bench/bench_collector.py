@@ -183,7 +183,7 @@ def run_ours(
         )  # fmt: skip
         homes.append((config, home / "collector.log"))
 
-    def start(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    def start(config: Path, log_path: Path, marker: bytes) -> subprocess.Popen[bytes]:
         offset = log_path.stat().st_size if log_path.exists() else 0
         proc = subprocess.Popen(
             [sys.executable, "-m", "collector.cli", "run", "--config", str(config)],
@@ -191,12 +191,12 @@ def run_ours(
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
 
-        def subscribed() -> bool:
+        def logged() -> bool:
             with log_path.open("rb") as f:
                 f.seek(offset)
-                return b"subscribed to" in f.read()
+                return marker in f.read()
 
-        eventually(subscribed, timeout_s=30, interval_s=0.01, message="collector not up")
+        eventually(logged, timeout_s=30, interval_s=0.01, message="collector not up")
         return proc
 
     def stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -205,11 +205,20 @@ def run_ours(
         for proc in procs:
             proc.wait(30)
 
-    stop([start(*home) for home in homes])  # creates the persistent sessions
+    # Creates the persistent sessions.
+    stop([start(*home, b"subscribed to") for home in homes])
     publisher = Publisher(broker, [])
     publisher.wait([publisher.publish(t, p) for t, p in msgs])
     publisher.stop()
-    procs = [start(*home) for home in homes]
+    # The broker is held (SIGSTOP) while the collectors start, so that they all begin
+    # draining together when it goes on: the clock runs from there.
+    assert broker.pid is not None
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        procs = [start(*home, b"collector starting") for home in homes]
+        time.sleep(0.2)  # from "starting" to connecting: a few ms
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
     began = time.monotonic()
     done = wait_until(lambda: total_points(target) >= points)
     stop(procs)
@@ -233,9 +242,11 @@ subscribed = threading.Event()
 client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
                      protocol=mqtt.MQTTv5, manual_ack=True)
 def on_connect(c, _u, _f, _rc, _p):
+    # The broker sends the session's queued messages right after CONNACK, before it answers
+    # the SUBSCRIBE: the clock starts here.
+    began[0] = time.monotonic()
     c.subscribe(topic, qos=1)
 def on_subscribe(*_a):
-    began[0] = time.monotonic()
     subscribed.set()
 def on_message(c, _u, m):
     global got

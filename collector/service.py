@@ -189,6 +189,8 @@ class Service:
         while not self.stopping.is_set():
             now = time.monotonic()
             wait = latency_s - (now - pipeline.started) if pipeline.items else _TICK_S
+            if now < retry_at:  # a failed flush is retried at retry_at, not in a busy loop
+                wait = max(wait, retry_at - now)
             try:
                 message = self.inbox.get(timeout=max(0.0, min(wait, _TICK_S)))
             except queue.Empty:
