@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from agent import wire
@@ -11,12 +11,9 @@ from collector.inventory import Enrichment
 from collector.lineproto import FieldValue, Point
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Context:
-    """What every point of one result shares: tags, fields, time, and the enrichment.
-
-    Read-only once built: the shared tags and fields are filtered (and the tags sorted)
-    once per result here, not once per point — the collector's hottest path."""
+    """What every point of one result shares: tags, fields, time, and the enrichment."""
 
     kind: wire.Kind
     probe: str
@@ -24,12 +21,6 @@ class Context:
     fields: dict[str, FieldValue | None]
     time_ns: int
     enrichment: Enrichment
-    _tags_kept: tuple[tuple[str, str], ...] = field(init=False)
-    _fields_kept: tuple[tuple[str, FieldValue], ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._tags_kept = tuple(sorted([(k, v) for k, v in self.tags.items() if v]))
-        self._fields_kept = tuple([(k, v) for k, v in self.fields.items() if v is not None])
 
     def point(
         self,
@@ -37,20 +28,9 @@ class Context:
         tags: dict[str, str | None],
         fields: dict[str, FieldValue | None],
     ) -> Point:
-        """The row's tags and fields over the shared ones (a row's None removes one)."""
-        if not tags:
-            kept_tags = self._tags_kept
-        else:
-            merged = {**self.tags, **tags}
-            kept_tags = tuple(sorted([(k, v) for k, v in merged.items() if v]))
-        if self.fields.keys().isdisjoint(fields):
-            row = [(k, v) for k, v in fields.items() if v is not None]
-            kept_fields = self._fields_kept + tuple(row)
-        else:
-            return Point.build(
-                measurement, {**self.tags, **tags}, {**self.fields, **fields}, self.time_ns
-            )
-        return Point(measurement, kept_tags, kept_fields, self.time_ns)
+        return Point.build(
+            measurement, {**self.tags, **tags}, {**self.fields, **fields}, self.time_ns
+        )
 
     def link_tags(self, interface: str) -> dict[str, str | None]:
         """Tags of one of the probe's interfaces (health rows), from the inventory."""
