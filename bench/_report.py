@@ -22,6 +22,11 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """(median, min, max): what :func:`line` prints for each side."""
+    return statistics.median(values), min(values), max(values)
+
+
 def rate(fn: Callable[[], int], repeat: int) -> tuple[float, float, float]:
     """Run ``fn`` (which returns how many items it handled) ``repeat`` times: items/s as
     (median, min, max)."""
@@ -30,7 +35,7 @@ def rate(fn: Callable[[], int], repeat: int) -> tuple[float, float, float]:
         start = time.perf_counter()
         items = fn()
         rates.append(items / (time.perf_counter() - start))
-    return statistics.median(rates), min(rates), max(rates)
+    return spread(rates)
 
 
 def header() -> None:

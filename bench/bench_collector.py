@@ -6,7 +6,9 @@ points, fsynced state). Reference, same broker, same InfluxDB, same queued messa
 result, no checks, no durability, 5,000 lines or 200 ms per POST).
 
 Throughput: N results are queued on the broker for a persistent session while the consumer
-is away; the clock runs from its subscription until InfluxDB holds everything.
+is away; the clock runs from the moment the consumer may receive (for ours the broker is held
+with SIGSTOP while the collectors start; for the reference it starts before mosquitto_sub)
+until InfluxDB holds everything.
 Context, same broker and messages: a bare paho consumer (MQTT v5, persistent session,
 manual acks, nothing done with a message but acknowledge it), as paho ships and with the
 collector's faster PUBLISH-properties decoding. That is the ceiling of any collector built
@@ -23,7 +25,6 @@ import argparse
 import datetime as dt
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as mqtt
-from _report import header, line
+from _report import header, line, spread
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import wire
@@ -145,6 +146,13 @@ def messages(
     return out, points
 
 
+def queue_all(broker: Mosquitto, msgs: list[tuple[str, bytes]]) -> None:
+    """Publish every message (QoS 1, each PUBACKed): queued for the sessions that are away."""
+    publisher = Publisher(broker, [])
+    publisher.wait([publisher.publish(t, p) for t, p in msgs])
+    publisher.stop()
+
+
 def total_points(target: InfluxTarget) -> int:
     names = ",".join(f'"{k}"' for k in KINDS)
     query = f'SELECT count("seq") FROM {names}'  # noqa: S608 - our own constant names
@@ -207,9 +215,7 @@ def run_ours(
 
     # Creates the persistent sessions.
     stop([start(*home, b"subscribed to") for home in homes])
-    publisher = Publisher(broker, [])
-    publisher.wait([publisher.publish(t, p) for t, p in msgs])
-    publisher.stop()
+    queue_all(broker, msgs)
     # The broker is held (SIGSTOP) while the collectors start, so that they all begin
     # draining together when it goes on: the clock runs from there.
     assert broker.pid is not None
@@ -226,7 +232,7 @@ def run_ours(
 
 
 # A bare paho consumer in its own process (like ours): drains the queued session, acks each
-# message at once, prints the messages/s from its subscription to the last message.
+# message at once, prints the messages/s from its CONNACK to the last message.
 PAHO_ALONE = r"""
 import sys, threading, time
 import paho.mqtt.client as mqtt
@@ -285,9 +291,7 @@ def run_paho_alone(
         return done.stdout
 
     consume(0)  # creates the persistent session
-    publisher = Publisher(broker, [])
-    publisher.wait([publisher.publish(t, p) for t, p in msgs])
-    publisher.stop()
+    queue_all(broker, msgs)
     return float(consume(len(msgs)))
 
 
@@ -311,9 +315,7 @@ def run_reference(
     consumer.terminate()
     consumer.wait(10)
     writer.wait(10)
-    publisher = Publisher(broker, [])
-    publisher.wait([publisher.publish(t, p) for t, p in msgs])
-    publisher.stop()
+    queue_all(broker, msgs)
     began = time.monotonic()
     consumer, writer = start()
     done = wait_until(lambda: total_points(target) >= len(msgs))
@@ -410,10 +412,11 @@ def main() -> None:
                         results.append(run_reference(broker, target, msgs, str(r)))
                     influx.drop_database(db)
             header()
+            ref_stats = spread(ref)
             line(
                 "collector end to end",
-                (statistics.median(ours), min(ours), max(ours)),
-                (statistics.median(ref), min(ref), max(ref)),
+                spread(ours),
+                ref_stats,
                 "results/s",
                 f"mosquitto_sub | raw batched writer; {args.n} results, "
                 f"{'alert rules on, ' if args.alerts else ''}"
@@ -422,17 +425,15 @@ def main() -> None:
             per_result = points / args.n
             line(
                 "collector end to end",
-                (statistics.median(ours) * per_result, min(ours) * per_result,
-                 max(ours) * per_result),
-                (statistics.median(ref), min(ref), max(ref)),
+                spread([r * per_result for r in ours]),
+                ref_stats,
                 "points/s",
                 "the same runs counted in InfluxDB points",
             )  # fmt: skip
-            ref_stats = (statistics.median(ref), min(ref), max(ref))
             if shared:
                 line(
                     f"{args.shared} collectors, $share",
-                    (statistics.median(shared), min(shared), max(shared)),
+                    spread(shared),
                     ref_stats,
                     "results/s",
                     "the same reference; ours as several processes in one share group",
@@ -441,7 +442,7 @@ def main() -> None:
                                 ("paho alone, our decoding", faster)):  # fmt: skip
                 line(
                     label,
-                    (statistics.median(runs), min(runs), max(runs)),
+                    spread(runs),
                     ref_stats,
                     "results/s",
                     "the same reference; a bare paho consumer that only acks: the ceiling "

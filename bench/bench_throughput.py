@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import resource
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _report import header, line
+from _report import header, line, spread
 
 from agent.measurements._endpoint import reach
 from agent.measurements._engine import Plan, run_direction
@@ -154,8 +153,7 @@ def raw_threads(url: str, total: int, threads: int) -> int:
 
 
 def summary(runs: list[Figures], index: int) -> tuple[float, float, float]:
-    values = [r[index] for r in runs]
-    return statistics.median(values), min(values), max(values)
+    return spread([r[index] for r in runs])
 
 
 def main() -> None:
