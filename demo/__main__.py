@@ -100,8 +100,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=150.0,
         metavar="S",
-        help="kill -9 the Xuân Hưng probe this long after start, once its first test is "
-        "stored (default 150)",
+        help="kill -9 the Xuân Hưng probe this long after start, once a result of each of "
+        "its measurements is stored (default 150)",
     )
     parser.add_argument(
         "--plain", action="store_true", help="one status line every 10 s instead of a redraw"
@@ -169,7 +169,8 @@ def _endpoints(stack: Stack, workdir: Path) -> dict[str, object]:
 
 
 def _offline(stack: Stack, snap_rows: dict[str, bool], elapsed_s: float, after_s: float) -> None:
-    """Cut the power of the communes meant to go offline, once they have been seen."""
+    """Cut the power of the communes meant to go offline, once each of their measurements
+    has been seen."""
     for probe, agent in stack.agents.items():
         due = agent.commune.offline_after_s is not None and elapsed_s >= after_s
         if due and not agent.killed and snap_rows.get(probe):
@@ -232,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
             snap = snapshot(stack.influx, BUCKET, communes, poller)
             _offline(
                 stack,
-                {r.commune.probe: r.throughput is not None for r in snap.rows},
+                {r.commune.probe: r.complete for r in snap.rows},
                 elapsed,
                 args.offline_after,
             )

@@ -49,6 +49,12 @@ class Row:
     throughput: Throughput | None = None
     last_problem: str | None = None  # the latest failed/skipped throughput's reason
     presence: str | None = None  # from `probe-collector fleet`, when it exists
+    kinds: set[str] = field(default_factory=set)  # measurements with a stored result
+
+    @property
+    def complete(self) -> bool:
+        """A throughput verdict and a result of every measurement the demo runs."""
+        return self.throughput is not None and self.kinds >= set(KINDS)
 
 
 @dataclass
@@ -72,6 +78,7 @@ def read_influx(influx: InfluxDB, db: str, communes: tuple[Commune, ...]) -> dic
         row = rows.get(point.get("probe", ""))
         if row is not None:
             row.results += int(point["count"])
+            row.kinds.add(point["_measurement"])
     lasts = f'SELECT last("seq") FROM {kinds} GROUP BY "probe"'  # noqa: S608
     for point in influx.query_points(lasts, db):
         row = rows.get(point.get("probe", ""))
