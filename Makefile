@@ -9,7 +9,7 @@ help:
 	@echo "make system-deps  (root) apt-get install the services the tests start: $(DEBIAN_PACKAGES)"
 	@echo "make test         run the whole test suite (real Mosquitto, InfluxDB, nginx)"
 	@echo "make check        ruff lint + format check, mypy strict, schema up to date"
-	@echo "make schema       regenerate schema/*.schema.json from agent/wire.py"
+	@echo "make schema       regenerate schema/*.schema.json from core/wire.py"
 	@echo "make bench        run the benchmarks in bench/ (see bench/README.md)"
 	@echo "make grafana      regenerate grafana/provisioning from grafana/*.py and the targets"
 	@echo "make demo         run a simulated province here, live (DEMO_ARGS=--help for options)"
@@ -42,7 +42,7 @@ grafana:
 	$(PY) -m grafana.build
 
 schema:
-	$(PY) -m agent.wire schema
+	$(PY) -m probefleet.core.wire schema
 
 bench:
 	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet: see bench/README.md"; exit 0; }

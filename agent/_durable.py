@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from agent.errors import StateError
+from probefleet.agent.errors import StateError
 
 
 def _temp_prefix(path: Path) -> str:

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Annotated, Protocol
 
 import msgspec
-
-from agent import _durable, wire
-from agent.clock import SANE_AFTER, boot_id
-from agent.errors import StateError
-from agent.measurements.base import Section
+from probefleet.agent import _durable
+from probefleet.agent.clock import SANE_AFTER, boot_id
+from probefleet.agent.errors import StateError
+from probefleet.core import wire
+from probefleet.kinds.base import Section
 
 log = logging.getLogger(__name__)
 

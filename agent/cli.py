@@ -11,8 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent import __version__, configkit, wire
-from agent.config import AgentConfig, load_config
+from probefleet.agent import __version__
+from probefleet.agent.config import AgentConfig, load_config
+from probefleet.core import configkit, wire
 
 DEFAULT_CONFIG = Path("/etc/probefleet/agent.toml")
 
@@ -37,7 +38,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(f"  password    {'set' if cfg.mqtt.password else 'not set'}")
     print(f"  links       {links}")
     print(f"  measuring   {', '.join(enabled) or 'nothing'}")
-    from agent.scheduler import job_specs
+    from probefleet.agent.scheduler import job_specs
 
     for spec in job_specs(cfg):
         when = f"cron {spec.cron!r} UTC" if spec.cron else f"every {spec.interval_s:.0f} s"
@@ -61,7 +62,7 @@ def _load_for_measure(path: Path | None) -> AgentConfig:
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
-    from agent import oneshot  # imports every measurement: only when measuring
+    from probefleet.agent import oneshot  # imports every measurement: only when measuring
 
     cfg = _load_for_measure(args.config)
     logging.basicConfig(level=cfg.log.level, format="%(levelname)s %(name)s: %(message)s")
@@ -80,7 +81,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from agent import daemon  # paho, APScheduler: only for the daemon
+    from probefleet.agent import daemon  # paho, APScheduler: only for the daemon
 
     cfg = _load(args.config)
     logging.basicConfig(level=cfg.log.level, format="%(levelname)s %(name)s: %(message)s")
@@ -92,7 +93,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from agent import statusfile
+    from probefleet.agent import statusfile
 
     cfg = _load(args.config)
     state_dir = Path(cfg.probe.state_dir)
@@ -165,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print status.json as it is")
     status.set_defaults(func=_cmd_status)
 
-    from agent.measurements import REGISTRY
+    from probefleet.kinds import REGISTRY
 
     listing = "\n".join(f"  {name:<11} {cls.summary}" for name, cls in REGISTRY.items())
     measure = sub.add_parser(

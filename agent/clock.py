@@ -13,7 +13,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from agent import wire
+from probefleet.core import wire
 
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 # Before this the wall clock cannot be right: the probe booted without a time source.

@@ -10,18 +10,17 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 import msgspec
-
-from agent import configkit, wire
-from agent.budget import BudgetConfig
-from agent.gate import GateConfig
-from agent.measurements.base import Section
-from agent.measurements.dns import DnsConfig
-from agent.measurements.health import HealthConfig
-from agent.measurements.ipv6 import Ipv6Config
-from agent.measurements.latency import LatencyConfig
-from agent.measurements.ookla import OoklaConfig
-from agent.measurements.service import ServiceConfig
-from agent.measurements.throughput import ThroughputConfig
+from probefleet.agent.budget import BudgetConfig
+from probefleet.agent.gate import GateConfig
+from probefleet.core import configkit, wire
+from probefleet.kinds.base import Section
+from probefleet.kinds.dns.measure import DnsConfig
+from probefleet.kinds.health.measure import HealthConfig
+from probefleet.kinds.ipv6.measure import Ipv6Config
+from probefleet.kinds.latency.measure import LatencyConfig
+from probefleet.kinds.ookla.measure import OoklaConfig
+from probefleet.kinds.service.measure import ServiceConfig
+from probefleet.kinds.throughput.measure import ThroughputConfig
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 

@@ -29,18 +29,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent import __version__, statusfile, wire
-from agent.budget import Budget, limits_from
-from agent.clock import SANE_AFTER, ClockWatch, boot_id, kernel_says_synced
-from agent.config import AgentConfig
-from agent.errors import MeasurementError
-from agent.fleet import ConfigSource, Fleet, digest
-from agent.measurements import REGISTRY, Link, Measurement
-from agent.oneshot import links_for
-from agent.publisher import Publisher
-from agent.runner import Runner
-from agent.scheduler import Scheduler
-from agent.spool import Spool
+from probefleet.agent import __version__, statusfile
+from probefleet.agent.budget import Budget, limits_from
+from probefleet.agent.clock import SANE_AFTER, ClockWatch, boot_id, kernel_says_synced
+from probefleet.agent.config import AgentConfig
+from probefleet.agent.errors import MeasurementError
+from probefleet.agent.fleet import ConfigSource, Fleet, digest
+from probefleet.agent.oneshot import links_for
+from probefleet.agent.publisher import Publisher
+from probefleet.agent.runner import Runner
+from probefleet.agent.scheduler import Scheduler
+from probefleet.agent.spool import Spool
+from probefleet.core import wire
+from probefleet.kinds import REGISTRY, Link, Measurement
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent import _durable, configkit, wire
-from agent.config import AgentConfig
+from probefleet.agent import _durable
+from probefleet.agent.config import AgentConfig
+from probefleet.core import configkit, wire
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 import msgspec
-
-from agent.measurements.base import Section
+from probefleet.kinds.base import Section
 
 log = logging.getLogger(__name__)
 

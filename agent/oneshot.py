@@ -6,12 +6,13 @@ import logging
 import time
 from typing import Any
 
-from agent import results, wire
-from agent.clock import ClockWatch, boot_id
-from agent.config import AgentConfig
-from agent.errors import MeasurementError
-from agent.measurements import REGISTRY, Link, Measurement
-from agent.measurements.base import DEFAULT_LINK
+from probefleet.agent import results
+from probefleet.agent.clock import ClockWatch, boot_id
+from probefleet.agent.config import AgentConfig
+from probefleet.agent.errors import MeasurementError
+from probefleet.core import wire
+from probefleet.kinds import REGISTRY, Link, Measurement
+from probefleet.kinds.base import DEFAULT_LINK
 
 log = logging.getLogger(__name__)
 

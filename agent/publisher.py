@@ -48,10 +48,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-
-from agent import __version__, wire
-from agent.config import MqttSection, SpoolSection
-from agent.spool import Renumbered, Row, Spool
+from probefleet.agent import __version__
+from probefleet.agent.config import MqttSection, SpoolSection
+from probefleet.agent.spool import Renumbered, Row, Spool
+from probefleet.core import wire
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 
 import msgspec
-
-from agent import __version__, wire
-from agent.errors import MeasurementError
-from agent.measurements.base import Link
+from probefleet.agent import __version__
+from probefleet.agent.errors import MeasurementError
+from probefleet.core import wire
+from probefleet.kinds.base import Link
 
 Outcome = msgspec.Struct | MeasurementError
 

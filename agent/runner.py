@@ -25,15 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent import configkit, results, wire
-from agent.budget import Budget
-from agent.clock import ClockWatch
-from agent.config import AgentConfig
-from agent.errors import MeasurementError, StateError
-from agent.gate import BusyLineGate
-from agent.measurements import REGISTRY, Link, Measurement
-from agent.measurements.health import Health, RuntimeFigures
-from agent.spool import Spool
+from probefleet.agent import results
+from probefleet.agent.budget import Budget
+from probefleet.agent.clock import ClockWatch
+from probefleet.agent.config import AgentConfig
+from probefleet.agent.errors import MeasurementError, StateError
+from probefleet.agent.gate import BusyLineGate
+from probefleet.agent.spool import Spool
+from probefleet.core import configkit, wire
+from probefleet.kinds import REGISTRY, Link, Measurement
+from probefleet.kinds.health.measure import Health, RuntimeFigures
 
 log = logging.getLogger(__name__)
 

@@ -39,10 +39,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-
-from agent import oneshot, wire
-from agent.config import AgentConfig
-from agent.measurements import Link
+from probefleet.agent import oneshot
+from probefleet.agent.config import AgentConfig
+from probefleet.core import wire
+from probefleet.kinds import Link
 
 log = logging.getLogger(__name__)
 

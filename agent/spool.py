@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import StateError
+from probefleet.agent.errors import StateError
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import paho.mqtt.client as mqtt
 from _report import header
 from paho.mqtt.enums import CallbackAPIVersion
+from probefleet.core import wire
 
-from agent import wire
 from tests.harness import Mosquitto, eventually
 from tests.runtime.helpers import HOOK, write_agent_config
 
@@ -95,7 +95,7 @@ class StandInCollector:
 def start_agent(config: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "probefleet.agent.cli", "run", "--config", str(config)],
             stdout=out,
             stderr=out,
             cwd=ROOT,

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import paho.mqtt.client as mqtt
 from _report import header, line, spread
 from paho.mqtt.enums import CallbackAPIVersion
+from probefleet.core import wire
 
-from agent import wire
 from tests.collector.helpers import encode, result, write_config
 from tests.harness import InfluxDB, InfluxTarget, Mosquitto, eventually
 
@@ -194,7 +194,7 @@ def run_ours(
     def start(config: Path, log_path: Path, marker: bytes) -> subprocess.Popen[bytes]:
         offset = log_path.stat().st_size if log_path.exists() else 0
         proc = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "probefleet.collector.cli", "run", "--config", str(config)],
             stdout=log_path.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
@@ -241,7 +241,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 host, port, client_id, topic, n, fast = sys.argv[1:7]
 if fast == "1":
-    from collector.mqtt import speed_up_publish_decoding
+    from probefleet.collector.mqtt import speed_up_publish_decoding
     assert speed_up_publish_decoding()
 n, got, done, began = int(n), 0, threading.Event(), [0.0]
 subscribed = threading.Event()
@@ -332,7 +332,7 @@ def latency(
     config, _ = write_config(work, broker, target, client_id="bench-latency", log={"level": "INFO"},
                              mqtt={"receive_maximum": 10_000})  # fmt: skip
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collector.cli", "run", "--config", str(config)],
+        [sys.executable, "-m", "probefleet.collector.cli", "run", "--config", str(config)],
         stdout=(work / "latency.log").open("ab"), stderr=subprocess.STDOUT, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip

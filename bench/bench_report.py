@@ -30,9 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent import results, wire
-from agent.measurements.base import Link
-from collector.inventory import (
+from probefleet.agent import results
+from probefleet.collector.inventory import (
     AccessTargets,
     Enrichment,
     InterfaceInfo,
@@ -40,14 +39,17 @@ from collector.inventory import (
     ProbeInfo,
     TargetsFile,
 )
-from collector.lineproto import FieldValue, Point
-from collector.points import points_from
-from collector.report import fetch, gather
-from collector.report.html import render_html
-from collector.report.i18n import Strings
-from collector.report.run import latency_targets_known
-from collector.report.settings import ReportSettings
-from collector.report.tables import render_csv, render_json
+from probefleet.collector.lineproto import FieldValue, Point
+from probefleet.collector.points import points_from
+from probefleet.collector.report import fetch, gather
+from probefleet.collector.report.html import render_html
+from probefleet.collector.report.i18n import Strings
+from probefleet.collector.report.run import latency_targets_known
+from probefleet.collector.report.settings import ReportSettings
+from probefleet.collector.report.tables import render_csv, render_json
+from probefleet.core import wire
+from probefleet.kinds.base import Link
+
 from tests.harness import InfluxDB
 
 VN = dt.timezone(dt.timedelta(hours=7))

@@ -25,11 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _report import header, line, spread
+from probefleet.kinds.base import Link
+from probefleet.kinds.common.endpoint import reach
+from probefleet.kinds.common.http import parse_url, request_head
+from probefleet.kinds.throughput.engine import Plan, run_direction
 
-from agent.measurements._endpoint import reach
-from agent.measurements._engine import Plan, run_direction
-from agent.measurements._http import parse_url, request_head
-from agent.measurements.base import Link
 from tests.harness import NginxTestServer
 
 Figures = tuple[float, float]  # (Mbit/s, CPU ms per GB)

@@ -14,8 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _report import header, line, rate
-
-from agent import wire
+from probefleet.core import wire
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
 

@@ -6,14 +6,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgspec
-
-from agent import wire
-from collector import clock
-from collector.deadletter import DeadLetter
-from collector.lineproto import Point
-from collector.mqtt import Inbound
-from collector.points import Parsed
-from collector.statedb import Quarantined
+from probefleet.collector import clock
+from probefleet.collector.deadletter import DeadLetter
+from probefleet.collector.lineproto import Point
+from probefleet.collector.mqtt import Inbound
+from probefleet.collector.points import Parsed
+from probefleet.collector.statedb import Quarantined
+from probefleet.core import wire
 
 
 def rebased_at(boot_ns: int, result: wire.Result) -> clock.Timestamp:

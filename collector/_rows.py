@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from agent import wire
-from collector.inventory import Enrichment
-from collector.lineproto import FieldValue, Point
+from probefleet.collector.inventory import Enrichment
+from probefleet.collector.lineproto import FieldValue, Point
+from probefleet.core import wire
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from collector.errors import StateError
+from probefleet.collector.errors import StateError
 
 
 def connect(path: Path, schema: str) -> sqlite3.Connection:

@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent import __version__, configkit, wire
-from collector.config import CollectorConfig, load_config
+from probefleet.agent import __version__
+from probefleet.collector.config import CollectorConfig, load_config
+from probefleet.core import configkit, wire
 
 DEFAULT_CONFIG = Path("/etc/probefleet/collector.toml")
 
@@ -57,7 +58,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     logging.basicConfig(level=cfg.log.level, format="%(levelname)s %(name)s: %(message)s")
-    from collector.service import run  # paho and influxdb-client load only for the daemon
+    from probefleet.collector.service import (
+        run,  # paho and influxdb-client load only for the daemon
+    )
 
     return run(cfg)
 
@@ -71,8 +74,8 @@ def _since(text: str) -> dt.datetime:
 
 
 def _cmd_deadletters(args: argparse.Namespace) -> int:
-    from collector import deadletter
-    from collector.errors import StateError
+    from probefleet.collector import deadletter
+    from probefleet.collector.errors import StateError
 
     cfg = _load(args.config)
     try:
@@ -104,7 +107,7 @@ def _cmd_deadletters(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from collector.report.run import run as run_report  # loads only for the report
+    from probefleet.collector.report.run import run as run_report  # loads only for the report
 
     cfg = _load(args.config)
     return run_report(
@@ -122,9 +125,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_fleet(args: argparse.Namespace) -> int:
     import time
 
-    from collector import fleet, statedb
-    from collector.errors import StateError
-    from collector.inventory import load_inventory
+    from probefleet.collector import fleet, statedb
+    from probefleet.collector.errors import StateError
+    from probefleet.collector.inventory import load_inventory
 
     cfg = _load(args.config)
     try:
@@ -152,9 +155,9 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
 
 
 def _cmd_alerts(args: argparse.Namespace) -> int:
-    from collector import statedb
-    from collector.alerts.lifecycle import alerts_from_rows
-    from collector.errors import StateError
+    from probefleet.collector import statedb
+    from probefleet.collector.alerts.lifecycle import alerts_from_rows
+    from probefleet.collector.errors import StateError
 
     cfg = _load(args.config)
     state_dir = Path(cfg.files.state_dir)

@@ -21,7 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from agent import wire
+from probefleet.core import wire
 
 SANE_AFTER: Final = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

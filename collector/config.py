@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
-
-from agent import config as agent_config
-from agent import configkit
-from agent.measurements.base import Section
+from probefleet.agent import config as agent_config
+from probefleet.core import configkit
+from probefleet.kinds.base import Section
 
 
 class MqttSection(agent_config.MqttSection, frozen=True, kw_only=True):

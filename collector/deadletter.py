@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from collector import _sqlite
+from probefleet.collector import _sqlite
 
 FILENAME: Final = "deadletters.sqlite"
 _SCHEMA: Final = """

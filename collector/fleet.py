@@ -12,8 +12,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from collector.inventory import InventoryFile
-from collector.presence import ProbePresence, State
+from probefleet.collector.inventory import InventoryFile
+from probefleet.collector.presence import ProbePresence, State
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import msgspec
-
-from agent import configkit, wire
-from agent.measurements.base import Section
+from probefleet.core import configkit, wire
+from probefleet.kinds.base import Section
 
 # Tag values: short, printable, no control characters (they end up in every point).
 TagText = Annotated[

@@ -34,8 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
-
-from collector.config import MqttSection
+from probefleet.collector.config import MqttSection
 
 log = logging.getLogger(__name__)
 

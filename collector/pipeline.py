@@ -19,20 +19,20 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 
-from agent import wire
-from collector import clock
-from collector._batch import Item, Link, Sealed, claim, estimated_at, rebased_at
-from collector.config import CollectorConfig
-from collector.deadletter import DeadLetter, DeadLetterStore
-from collector.errors import Rejected, WriteRejected
-from collector.inventory import Enrichment
-from collector.mqtt import Inbound
-from collector.points import Parsed, parse, parse_status, points_from
-from collector.presence import Presence
-from collector.sequences import Gap, SequenceBook
-from collector.statedb import Boot, Quarantined, StateDB
-from collector.stats import Stats
-from collector.writer import Storage, refused_letter
+from probefleet.collector import clock
+from probefleet.collector._batch import Item, Link, Sealed, claim, estimated_at, rebased_at
+from probefleet.collector.config import CollectorConfig
+from probefleet.collector.deadletter import DeadLetter, DeadLetterStore
+from probefleet.collector.errors import Rejected, WriteRejected
+from probefleet.collector.inventory import Enrichment
+from probefleet.collector.mqtt import Inbound
+from probefleet.collector.points import Parsed, parse, parse_status, points_from
+from probefleet.collector.presence import Presence
+from probefleet.collector.sequences import Gap, SequenceBook
+from probefleet.collector.statedb import Boot, Quarantined, StateDB
+from probefleet.collector.stats import Stats
+from probefleet.collector.writer import Storage, refused_letter
+from probefleet.core import wire
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from agent import wire
-from collector import _rows
-from collector.clock import Timestamp, as_measured
-from collector.errors import Rejected
-from collector.inventory import Enrichment
-from collector.lineproto import FieldValue, Point
+from probefleet.collector import _rows
+from probefleet.collector.clock import Timestamp, as_measured
+from probefleet.collector.errors import Rejected
+from probefleet.collector.inventory import Enrichment
+from probefleet.collector.lineproto import FieldValue, Point
+from probefleet.core import wire
 
 # Tags every point may carry (besides the per-row identifiers of list payloads).
 COMMON_TAGS: Final = (

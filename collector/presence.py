@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 import msgspec
-
-from agent import wire
+from probefleet.core import wire
 
 State = Literal["online", "offline", "silent", "never seen"]
 # Measurements that say whether a link carries traffic.

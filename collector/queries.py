@@ -14,7 +14,7 @@ is, and Grafana-style placeholders, so one text serves both:
 
 Usage::
 
-    from collector import queries
+    from probefleet.collector import queries
     q = queries.CATALOGUE["download_summary"]
     q.render(start=..., end=..., group_by=("commune", "access"))   # the report: concrete text
     q.grafana(group_by=("commune",))                              # a dashboard panel's text

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from collector.fleet import FleetRow
-from collector.lineproto import FieldValue, Point
-from collector.stats import Observed
+from probefleet.collector.fleet import FleetRow
+from probefleet.collector.lineproto import FieldValue, Point
+from probefleet.collector.stats import Observed
 
 # Counters written as per-interval deltas, under these field names.
 COUNTER_FIELDS = {

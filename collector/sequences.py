@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Final
 
-from agent import wire
+from probefleet.core import wire
 
 MAX_RANGES: Final = 64  # what StoredAck.also_stored and ResendRequest.ranges may carry
 MAX_GAPS: Final = 1000  # per probe; beyond it the oldest gaps are given up

@@ -18,21 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 
-from agent import configkit, wire
-from collector.alerts.engine import AlertEngine, senders_for
-from collector.alerts.outbox import Delivery, Outbox
-from collector.alerts.rules import AlertsFile, load_alerts
-from collector.config import CollectorConfig
-from collector.deadletter import DeadLetterStore
-from collector.fleet import FleetRow, fleet_rows
-from collector.inventory import Enrichment, load_inventory, load_targets
-from collector.mqtt import Inbound, MqttLink, shared
-from collector.pipeline import Pipeline
-from collector.selfmetrics import Gauges, collector_point, presence_points
-from collector.spool import Spool
-from collector.statedb import StateDB
-from collector.stats import Stats
-from collector.writer import InfluxSink, Replayer, Sink, Storage
+from probefleet.collector.alerts.engine import AlertEngine, senders_for
+from probefleet.collector.alerts.outbox import Delivery, Outbox
+from probefleet.collector.alerts.rules import AlertsFile, load_alerts
+from probefleet.collector.config import CollectorConfig
+from probefleet.collector.deadletter import DeadLetterStore
+from probefleet.collector.fleet import FleetRow, fleet_rows
+from probefleet.collector.inventory import Enrichment, load_inventory, load_targets
+from probefleet.collector.mqtt import Inbound, MqttLink, shared
+from probefleet.collector.pipeline import Pipeline
+from probefleet.collector.selfmetrics import Gauges, collector_point, presence_points
+from probefleet.collector.spool import Spool
+from probefleet.collector.statedb import StateDB
+from probefleet.collector.stats import Stats
+from probefleet.collector.writer import InfluxSink, Replayer, Sink, Storage
+from probefleet.core import configkit, wire
 
 log = logging.getLogger(__name__)
 

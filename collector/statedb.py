@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from collector import _sqlite
-from collector.errors import StateError
-from collector.presence import ProbePresence
-from collector.sequences import ProbeSeqs
+from probefleet.collector import _sqlite
+from probefleet.collector.errors import StateError
+from probefleet.collector.presence import ProbePresence
+from probefleet.collector.sequences import ProbeSeqs
 
 FILENAME: Final = "state.sqlite"
 _SCHEMA: Final = """

@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from collector.config import InfluxSection
-from collector.deadletter import DeadLetter, DeadLetterStore
-from collector.errors import WriteRejected, WriteUnavailable
-from collector.spool import Spool
-from collector.stats import Stats
+from probefleet.collector.config import InfluxSection
+from probefleet.collector.deadletter import DeadLetter, DeadLetterStore
+from probefleet.collector.errors import WriteRejected, WriteUnavailable
+from probefleet.collector.spool import Spool
+from probefleet.collector.stats import Stats
 
 log = logging.getLogger(__name__)
 

@@ -130,7 +130,7 @@ def _workdir(given: Path | None) -> Path:
 
 
 def _clock_hook_needed() -> bool:
-    from agent.clock import kernel_says_synced
+    from probefleet.agent.clock import kernel_says_synced
 
     return kernel_says_synced() is not True
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent import clock
+from probefleet.agent import clock
 
 
 def install(registry: dict[Any, Any]) -> None:

@@ -60,7 +60,7 @@ def _self_and_ancestors() -> set[int]:
 def collector_commands() -> set[str]:
     """The subcommands this checkout's probe-collector has (fleet, alerts and report
     arrive with their branches: the demo uses each one once it exists)."""
-    from collector.cli import build_parser
+    from probefleet.collector.cli import build_parser
 
     parser = build_parser()
     for action in parser._subparsers._group_actions if parser._subparsers else []:
@@ -180,7 +180,14 @@ class Stack:
         say("starting probe-collector run ...")
         self.collector = ServiceProcess(
             "collector",
-            [sys.executable, "-m", "collector.cli", "run", "--config", str(self.collector_config)],
+            [
+                sys.executable,
+                "-m",
+                "probefleet.collector.cli",
+                "run",
+                "--config",
+                str(self.collector_config),
+            ],
             cdir,
             stop_signal=signal.SIGTERM,
             stop_timeout_s=15.0,
@@ -215,7 +222,16 @@ class Stack:
         if self.synced_hook:
             env.append(f"{HOOK_ENV}=demo.clockhook")
         argv = link.wrap(
-            ["env", *env, sys.executable, "-m", "agent.cli", "run", "--config", str(config)]
+            [
+                "env",
+                *env,
+                sys.executable,
+                "-m",
+                "probefleet.agent.cli",
+                "run",
+                "--config",
+                str(config),
+            ]
         )
         process = ServiceProcess(
             f"agent-{commune.probe}", argv, adir, stop_signal=signal.SIGTERM, stop_timeout_s=10
@@ -246,7 +262,7 @@ class Stack:
         argv = [
             sys.executable,
             "-m",
-            "collector.cli",
+            "probefleet.collector.cli",
             *args,
             "--config",
             str(self.collector_config),
@@ -265,7 +281,7 @@ class Stack:
         last = dt.datetime.now(PROVINCE_TZ).date().isoformat()
         out = out_dir / "compliance-report.html"
         argv = [
-            sys.executable, "-m", "collector.cli", "report",
+            sys.executable, "-m", "probefleet.collector.cli", "report",
             "--config", str(self.collector_config),
             "--from", first, "--to", last, "--format", "html", "--lang", "en",
             "--out", str(out), "--quiet",

@@ -38,11 +38,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from collector.alerts.engine import MAX_AGE_S
-from collector.alerts.rules import AlertsFile, Rule, threshold_of
-from collector.inventory import TargetsFile
-from collector.points import COMMON_TAGS
-from collector.queries import quote_string, regex_literal
+from probefleet.collector.alerts.engine import MAX_AGE_S
+from probefleet.collector.alerts.rules import AlertsFile, Rule, threshold_of
+from probefleet.collector.inventory import TargetsFile
+from probefleet.collector.points import COMMON_TAGS
+from probefleet.collector.queries import quote_string, regex_literal
+
 from grafana.model import DATASOURCE, DS_UID
 
 JSON = dict[str, Any]

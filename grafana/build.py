@@ -24,9 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.configkit import ConfigError
-from collector.alerts.rules import load_alerts
-from collector.inventory import load_targets
+from probefleet.collector.alerts.rules import load_alerts
+from probefleet.collector.inventory import load_targets
+from probefleet.core.configkit import ConfigError
+
 from grafana import alerts, dashboards
 from grafana.model import DS_NAME, DS_UID
 

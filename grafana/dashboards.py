@@ -6,7 +6,8 @@ catalogue the annual report also runs — grouped by the tags the panel needs.""
 
 from __future__ import annotations
 
-from collector.inventory import TargetsFile
+from probefleet.collector.inventory import TargetsFile
+
 from grafana.common import SHARE_BANDS, UIDS, links, place_variables, share_stat
 from grafana.fleet_boards import fleet_health, fleet_overview
 from grafana.model import (

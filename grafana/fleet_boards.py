@@ -4,7 +4,8 @@ collector's own metrics and dead letters)."""
 
 from __future__ import annotations
 
-from collector.inventory import TargetsFile
+from probefleet.collector.inventory import TargetsFile
+
 from grafana.common import SHARE_BANDS, UIDS, links, place_variables, share_stat
 from grafana.model import (
     JSON,

@@ -162,7 +162,7 @@ def layout(panels: Sequence[JSON]) -> list[JSON]:
 def peak_hours_region() -> JSON:
     """A shaded time region over the peak hours on every time-series panel: the same hours,
     on the same clock, as the report's peak figures (collector/queries.py)."""
-    from collector import queries
+    from probefleet.collector import queries
 
     start, end = queries.PEAK_START_HOUR, queries.PEAK_END_HOUR
     return {

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
-from collector import queries
-from collector.queries import Query
+from probefleet.collector import queries
+from probefleet.collector.queries import Query
 
 _OK: Final = "\"status\" = 'ok'"
 _AREA: Final = (

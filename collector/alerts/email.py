@@ -7,8 +7,8 @@ import ssl
 from email.message import EmailMessage
 from typing import Any
 
-from collector.alerts.outbox import DeliveryError
-from collector.alerts.rules import Email
+from probefleet.collector.alerts.outbox import DeliveryError
+from probefleet.collector.alerts.rules import Email
 
 
 def message(cfg: Email, doc: dict[str, Any]) -> EmailMessage:

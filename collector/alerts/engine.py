@@ -14,18 +14,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from collector._batch import Item
-from collector.alerts.email import EmailSender
-from collector.alerts.evaluate import Change, step
-from collector.alerts.lifecycle import Alert, AlertBook, Breach, subject_key
-from collector.alerts.mqttnotify import MqttAlertSender, Publish
-from collector.alerts.outbox import Outbox, Sender
-from collector.alerts.rules import AlertsFile, Rule, threshold_of
-from collector.alerts.webhook import WebhookSender
-from collector.fleet import FleetRow
-from collector.inventory import Enrichment
-from collector.lineproto import FieldValue, Point
-from collector.statedb import StateDB
+from probefleet.collector._batch import Item
+from probefleet.collector.alerts.email import EmailSender
+from probefleet.collector.alerts.evaluate import Change, step
+from probefleet.collector.alerts.lifecycle import Alert, AlertBook, Breach, subject_key
+from probefleet.collector.alerts.mqttnotify import MqttAlertSender, Publish
+from probefleet.collector.alerts.outbox import Outbox, Sender
+from probefleet.collector.alerts.rules import AlertsFile, Rule, threshold_of
+from probefleet.collector.alerts.webhook import WebhookSender
+from probefleet.collector.fleet import FleetRow
+from probefleet.collector.inventory import Enrichment
+from probefleet.collector.lineproto import FieldValue, Point
+from probefleet.collector.statedb import StateDB
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Literal
 
-from collector.alerts.rules import Rule
+from probefleet.collector.alerts.rules import Rule
 
 Change = Literal["fire", "resolve"]
 

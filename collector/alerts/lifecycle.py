@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
-
-from collector.alerts.evaluate import Change, Subject
-from collector.alerts.rules import Notify, Rule, Silence
+from probefleet.collector.alerts.evaluate import Change, Subject
+from probefleet.collector.alerts.rules import Notify, Rule, Silence
 
 AlertState = Literal["firing", "resolved"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from collector import _sqlite
+from probefleet.collector import _sqlite
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
-
-from agent import configkit, wire
-from agent.measurements.base import Section
-from collector.inventory import TargetsFile
+from probefleet.collector.inventory import TargetsFile
+from probefleet.core import configkit, wire
+from probefleet.kinds.base import Section
 
 Measurement = Literal[
     "throughput", "ookla", "latency", "dns", "ipv6", "service", "health", "presence"

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-
-from collector.alerts.outbox import DeliveryError
-from collector.alerts.rules import Webhook
+from probefleet.collector.alerts.outbox import DeliveryError
+from probefleet.collector.alerts.rules import Webhook
 
 
 def render(cfg: Webhook, doc: dict[str, Any]) -> dict[str, Any]:

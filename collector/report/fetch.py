@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from collector.queries import Query
-from collector.report.errors import QueryFailed
+from probefleet.collector.queries import Query
+from probefleet.collector.report.errors import QueryFailed
 
 Value = float | int | str | bool | None
 # Peak windows: a month of days per HTTP request (a year = 12 requests).

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from collector import queries
-from collector.inventory import InventoryFile, TargetsFile
-from collector.report import ranks, state
-from collector.report.fetch import STATEMENTS_PER_REQUEST, Fetcher, Row
-from collector.report.model import (
+from probefleet.collector import queries
+from probefleet.collector.inventory import InventoryFile, TargetsFile
+from probefleet.collector.report import ranks, state
+from probefleet.collector.report.fetch import STATEMENTS_PER_REQUEST, Fetcher, Row
+from probefleet.collector.report.model import (
     ACCESS_TYPES,
     AccessFigures,
     Area,
@@ -34,8 +34,8 @@ from collector.report.model import (
     ServiceFigures,
     Speed,
 )
-from collector.report.settings import ReportSettings
-from collector.report.verdicts import apply_verdicts
+from probefleet.collector.report.settings import ReportSettings
+from probefleet.collector.report.verdicts import apply_verdicts
 
 AREA_TAGS: Final[dict[Level, tuple[str, ...]]] = {
     "commune": ("province", "district", "commune"),

@@ -12,9 +12,9 @@ from html import escape
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from collector.report.i18n import Strings
-from collector.report.model import PLAN_ITEMS, AccessFigures, Area, Report
-from collector.report.svg import svg_bars, svg_hbars, svg_hours
+from probefleet.collector.report.i18n import Strings
+from probefleet.collector.report.model import PLAN_ITEMS, AccessFigures, Area, Report
+from probefleet.collector.report.svg import svg_bars, svg_hbars, svg_hours
 
 _CSS: Final = """
 body{font-family:"Noto Sans","DejaVu Sans",Arial,sans-serif;margin:24px;color:#1f2937}

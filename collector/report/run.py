@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from agent import configkit
-from collector.config import CollectorConfig
-from collector.inventory import InventoryFile, load_inventory, load_targets
-from collector.report.errors import ReportError
-from collector.report.fetch import Fetcher, HttpInfluxQL, InfluxQL
-from collector.report.gather import gather
-from collector.report.html import render_html
-from collector.report.i18n import Lang, Strings
-from collector.report.model import Report
-from collector.report.settings import ReportSettings, load_settings
-from collector.report.tables import render_csv, render_json
+from probefleet.collector.config import CollectorConfig
+from probefleet.collector.inventory import InventoryFile, load_inventory, load_targets
+from probefleet.collector.report.errors import ReportError
+from probefleet.collector.report.fetch import Fetcher, HttpInfluxQL, InfluxQL
+from probefleet.collector.report.gather import gather
+from probefleet.collector.report.html import render_html
+from probefleet.collector.report.i18n import Lang, Strings
+from probefleet.collector.report.model import Report
+from probefleet.collector.report.settings import ReportSettings, load_settings
+from probefleet.collector.report.tables import render_csv, render_json
+from probefleet.core import configkit
 
 log = logging.getLogger(__name__)
 FORMATS: Final[dict[str, Callable[[Report, Strings], str]]] = {

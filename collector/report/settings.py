@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
-
-from agent import configkit
-from agent.measurements.base import Section
-from collector import queries
+from probefleet.collector import queries
+from probefleet.core import configkit
+from probefleet.kinds.base import Section
 
 Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 Hour = Annotated[int, msgspec.Meta(ge=0, le=24)]

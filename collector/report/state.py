@@ -10,9 +10,9 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
-from collector import _sqlite, deadletter
-from collector.errors import StateError
-from collector.report.model import DeadLetterCount, Exclusions
+from probefleet.collector import _sqlite, deadletter
+from probefleet.collector.errors import StateError
+from probefleet.collector.report.model import DeadLetterCount, Exclusions
 
 _REASON_CHARS: Final = 120
 _TOP_REASONS: Final = 12

@@ -13,8 +13,8 @@ import io
 import json
 from typing import Any, Final
 
-from collector.report.i18n import Strings
-from collector.report.model import PLAN_ITEMS, AccessFigures, Area, Report, Speed
+from probefleet.collector.report.i18n import Strings
+from probefleet.collector.report.model import PLAN_ITEMS, AccessFigures, Area, Report, Speed
 
 CSV_COLUMNS: Final = (
     "level",

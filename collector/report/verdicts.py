@@ -17,9 +17,9 @@ when every commune measured meets it, and at least one was measured.
 
 from __future__ import annotations
 
-from collector.inventory import TargetsFile
-from collector.report.model import Area, Report, Verdict
-from collector.report.settings import ReportSettings
+from probefleet.collector.inventory import TargetsFile
+from probefleet.collector.report.model import Area, Report, Verdict
+from probefleet.collector.report.settings import ReportSettings
 
 
 def _cmp(value: float | None, threshold: float | None) -> Verdict:

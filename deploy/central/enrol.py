@@ -212,9 +212,9 @@ def check_with_probefleet(inventory_text: str, agent_text: str) -> None:
     """Run the collector's inventory loader and the agent's config loader, if importable."""
     sys.path.insert(0, str(HERE.parents[1]))
     try:
-        from agent.config import load_config
-        from agent.configkit import ConfigError
-        from collector.inventory import load_inventory
+        from probefleet.agent.config import load_config
+        from probefleet.collector.inventory import load_inventory
+        from probefleet.core.configkit import ConfigError
     except ImportError:
         return  # only the standard library here: the TOML syntax was checked
     finally:

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from agent.gate import BusyLineGate, GateConfig, GateDecision
+from probefleet.agent.gate import BusyLineGate, GateConfig, GateDecision
 
 TICK_S = 0.02
 

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-
-from agent import configkit, wire
-from agent.budget import MB, Budget, BudgetConfig, limits_from
-from agent.config import InterfaceSection
-from agent.errors import StateError
+from probefleet.agent.budget import MB, Budget, BudgetConfig, limits_from
+from probefleet.agent.config import InterfaceSection
+from probefleet.agent.errors import StateError
+from probefleet.core import configkit, wire
 
 ROOT = Path(__file__).resolve().parents[2]
 MAY_END = dt.datetime(2026, 5, 31, 23, 59, 30, tzinfo=dt.UTC)
@@ -298,7 +297,7 @@ def test_a_write_interrupted_by_a_crash_leaves_the_old_ledger(
 
 _WRITER = """
 import sys
-from agent.budget import Budget
+from probefleet.agent.budget import Budget
 budget = Budget(sys.argv[1], {"wwan0": 10**15}, counters=dict)
 done = 0
 while True:

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from probefleet.agent import results
+from probefleet.agent.errors import MeasurementError
+from probefleet.agent.gate import BusyLineGate, GateConfig, GateDecision
+from probefleet.core import configkit, wire
+from probefleet.kinds.base import Link
 
-from agent import configkit, results, wire
-from agent.errors import MeasurementError
-from agent.gate import BusyLineGate, GateConfig, GateDecision
-from agent.measurements.base import Link
 from tests.harness.netns import NetnsPair, netns_unavailable
 from tests.harness.wait import eventually
 

@@ -20,9 +20,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from probefleet.collector.config import CollectorConfig, load_config
+from probefleet.core import wire
 
-from agent import wire
-from collector.config import CollectorConfig, load_config
 from tests.harness import InfluxTarget, Mosquitto, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,7 +225,7 @@ class StandInProbe:
 
 
 class CollectorProcess:
-    """`python -m collector.cli run --config FILE` as a subprocess with its log in a file."""
+    """`python -m probefleet.collector.cli run --config FILE` as a subprocess, its log in a file."""
 
     def __init__(self, config: Path, log_path: Path) -> None:
         self.config = config
@@ -238,7 +238,7 @@ class CollectorProcess:
         log = self.log_path.open("ab")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "run", "--config", str(self.config)],
+            [sys.executable, "-m", "probefleet.collector.cli", "run", "--config", str(self.config)],
             stdout=log,
             stderr=log,
             cwd=ROOT,

@@ -17,8 +17,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from probefleet.collector.service import Service, load_enrichment
 
-from collector.service import Service, load_enrichment
 from tests.collector.helpers import (
     BROKER_CONF,
     ROOT,
@@ -164,7 +164,8 @@ def rows(target: InfluxTarget, query: str) -> list[list[Any]]:
 
 def _alerts_cli(config: Path) -> list[dict[str, Any]]:
     out = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "alerts", "--config", str(config), "--json"],
+        [sys.executable, "-m", "probefleet.collector.cli", "alerts", "--config", str(config),
+         "--json"],
         capture_output=True, text=True, check=True, cwd=ROOT, timeout=60,
     ).stdout  # fmt: skip
     docs: list[dict[str, Any]] = json.loads(out)

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
-from collector.alerts.evaluate import Subject, step
-from collector.alerts.lifecycle import AlertBook, Breach, alerts_from_rows
-from collector.alerts.mqttnotify import alert_topic
-from collector.alerts.outbox import Delivery, DeliveryError, Outbox
-from collector.alerts.rules import (
+from probefleet.collector.alerts.evaluate import Subject, step
+from probefleet.collector.alerts.lifecycle import AlertBook, Breach, alerts_from_rows
+from probefleet.collector.alerts.mqttnotify import alert_topic
+from probefleet.collector.alerts.outbox import Delivery, DeliveryError, Outbox
+from probefleet.collector.alerts.rules import (
     DEFAULT_RULES,
     AlertsFile,
     Notify,
@@ -22,8 +21,9 @@ from collector.alerts.rules import (
     Webhook,
     threshold_of,
 )
-from collector.alerts.webhook import render
-from collector.inventory import load_targets
+from probefleet.collector.alerts.webhook import render
+from probefleet.collector.inventory import load_targets
+
 from tests.collector.helpers import ROOT
 from tests.harness import eventually
 

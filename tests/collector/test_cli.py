@@ -11,7 +11,7 @@ from tests.collector.helpers import ROOT
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "collector.cli", *args],
+        [sys.executable, "-m", "probefleet.collector.cli", *args],
         capture_output=True,
         text=True,
         check=False,

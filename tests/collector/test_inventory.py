@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from probefleet.collector.inventory import Enrichment, load_inventory, load_targets
+from probefleet.core import configkit
 
-from agent import configkit
-from collector.inventory import Enrichment, load_inventory, load_targets
 from tests.collector.helpers import ROOT
 
 INVENTORY_SAMPLE = ROOT / "config" / "inventory.sample.toml"

@@ -16,8 +16,7 @@ import pytest
 from paho.mqtt.client import MQTTv5
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import MQTTException, Properties
-
-from collector import mqtt as collector_mqtt
+from probefleet.collector import mqtt as collector_mqtt
 
 PUBLISH_QOS1 = 0x32
 

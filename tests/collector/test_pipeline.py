@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from probefleet.collector import clock
+from probefleet.collector.config import ClockSection, CollectorConfig, FilesSection
+from probefleet.collector.deadletter import DeadLetterStore, list_deadletters
+from probefleet.collector.errors import WriteUnavailable
+from probefleet.collector.inventory import Enrichment
+from probefleet.collector.mqtt import Inbound
+from probefleet.collector.pipeline import Pipeline
+from probefleet.collector.spool import Spool
+from probefleet.collector.statedb import StateDB
+from probefleet.collector.stats import Stats
+from probefleet.collector.writer import Storage
+from probefleet.core import wire
 
-from agent import wire
-from collector import clock
-from collector.config import ClockSection, CollectorConfig, FilesSection
-from collector.deadletter import DeadLetterStore, list_deadletters
-from collector.errors import WriteUnavailable
-from collector.inventory import Enrichment
-from collector.mqtt import Inbound
-from collector.pipeline import Pipeline
-from collector.spool import Spool
-from collector.statedb import StateDB
-from collector.stats import Stats
-from collector.writer import Storage
 from tests.collector.helpers import BASE_TIME, encode, iso, result, topic_of
 
 OTHER_BOOT = "0b7a8d9e-1111-4222-8333-944455556666"

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from probefleet.collector.clock import Timestamp
+from probefleet.collector.errors import Rejected
+from probefleet.collector.inventory import Enrichment, load_inventory, load_targets
+from probefleet.collector.lineproto import Point
+from probefleet.collector.points import parse, points_from
+from probefleet.core import wire
 
-from agent import wire
-from collector.clock import Timestamp
-from collector.errors import Rejected
-from collector.inventory import Enrichment, load_inventory, load_targets
-from collector.lineproto import Point
-from collector.points import parse, points_from
-from tests.agent.test_wire import _DELETE, HOSTILE, _set, json_values
 from tests.collector.helpers import GOLDEN, ROOT, encode, golden, result
+from tests.core.test_wire import _DELETE, HOSTILE, _set, json_values
 
 TOPICS = wire.Topics()
 PROBE = "dongnai-tanphu-01"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agent import wire
-from collector.fleet import fleet_rows, format_json, format_table
-from collector.inventory import load_inventory
-from collector.presence import Presence, ProbePresence
+from probefleet.collector.fleet import fleet_rows, format_json, format_table
+from probefleet.collector.inventory import load_inventory
+from probefleet.collector.presence import Presence, ProbePresence
+from probefleet.core import wire
+
 from tests.collector.helpers import ROOT, encode, result, status_payload
 
 NOW = 1_800_000_000.0

@@ -66,8 +66,8 @@ def test_status_last_will_and_results_make_presence_and_it_survives_a_restart(
     # A new collector on the same state remembers, and so does the fleet command.
     config, _cfg = write_config(tmp_path, broker, influx_db, **FAST)
     proc = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "fleet", "--config", str(config), "--format",
-         "json"],
+        [sys.executable, "-m", "probefleet.collector.cli", "fleet", "--config", str(config),
+         "--format", "json"],
         capture_output=True, text=True, check=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
     by = {d["probe"]: d for d in json.loads(proc.stdout)}
@@ -76,7 +76,7 @@ def test_status_last_will_and_results_make_presence_and_it_survives_a_restart(
     assert by[PROBE]["line_up"] is True
     assert by["dongnai-bienhoa-01"]["state"] == "never seen"
     table = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "fleet", "--config", str(config)],
+        [sys.executable, "-m", "probefleet.collector.cli", "fleet", "--config", str(config)],
         capture_output=True, text=True, check=True, cwd=ROOT, timeout=60,
     ).stdout  # fmt: skip
     assert "0 of 2 probes online" in table

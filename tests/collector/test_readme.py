@@ -7,16 +7,16 @@ import re
 from collections import defaultdict
 
 import msgspec
+from probefleet.collector.alerts.engine import alert_point
+from probefleet.collector.alerts.lifecycle import Alert
+from probefleet.collector.fleet import FleetRow
+from probefleet.collector.inventory import Enrichment, InventoryFile, load_inventory, load_targets
+from probefleet.collector.lineproto import Point
+from probefleet.collector.points import parse, points_from
+from probefleet.collector.selfmetrics import Gauges, collector_point, presence_points
+from probefleet.collector.stats import NAMES, Observed
+from probefleet.core import wire
 
-from agent import wire
-from collector.alerts.engine import alert_point
-from collector.alerts.lifecycle import Alert
-from collector.fleet import FleetRow
-from collector.inventory import Enrichment, InventoryFile, load_inventory, load_targets
-from collector.lineproto import Point
-from collector.points import parse, points_from
-from collector.selfmetrics import Gauges, collector_point, presence_points
-from collector.stats import NAMES, Observed
 from tests.collector.helpers import GOLDEN, ROOT, encode, result
 
 README = ROOT / "collector" / "README.md"

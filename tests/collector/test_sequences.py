@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from collector.sequences import MAX_GAPS, MAX_RANGES, ProbeSeqs, SequenceBook
+from probefleet.collector.sequences import MAX_GAPS, MAX_RANGES, ProbeSeqs, SequenceBook
 
 AT = dt.datetime(2025, 11, 3, tzinfo=dt.UTC)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from probefleet.collector.service import Service, load_enrichment
 
-from collector.service import Service, load_enrichment
 from tests.collector.helpers import (
     BROKER_CONF,
     ROOT,
@@ -127,7 +127,7 @@ def test_hostile_messages_are_dead_lettered_and_valid_ones_still_stored(
     # The engineer's view: `probe-collector deadletters`.
     config = tmp_path / "collector.toml"
     proc = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "deadletters", "--config", str(config),
+        [sys.executable, "-m", "probefleet.collector.cli", "deadletters", "--config", str(config),
          "--limit", "500"],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
@@ -189,8 +189,8 @@ class BlockingSink:
 def test_the_broker_never_hands_over_more_than_receive_maximum(
     tmp_path: Path, broker: Mosquitto, influx_db: InfluxTarget
 ) -> None:
-    from collector.config import InfluxSection
-    from collector.writer import InfluxSink
+    from probefleet.collector.config import InfluxSection
+    from probefleet.collector.writer import InfluxSink
 
     inner = InfluxSink(InfluxSection(url=influx_db.server.url, bucket=influx_db.db, token="x:y"))
     sink = BlockingSink(inner)

@@ -7,14 +7,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from probefleet.collector.config import InfluxSection
+from probefleet.collector.deadletter import DeadLetterStore
+from probefleet.collector.errors import WriteRejected, WriteUnavailable
+from probefleet.collector.lineproto import Point
+from probefleet.collector.spool import Spool
+from probefleet.collector.stats import Stats
+from probefleet.collector.writer import InfluxSink, Replayer, Storage, write_isolating
 
-from collector.config import InfluxSection
-from collector.deadletter import DeadLetterStore
-from collector.errors import WriteRejected, WriteUnavailable
-from collector.lineproto import Point
-from collector.spool import Spool
-from collector.stats import Stats
-from collector.writer import InfluxSink, Replayer, Storage, write_isolating
 from tests.collector.test_points import EXPECTED, points_of
 from tests.harness import InfluxTarget, eventually
 

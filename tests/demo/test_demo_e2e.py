@@ -158,7 +158,7 @@ def _counts(influx: Influx, kind: str) -> dict[str, int]:
 
 
 def _collector_cli(config: Path, *args: str) -> Any:
-    argv = [sys.executable, "-m", "collector.cli", *args, "--config", str(config)]
+    argv = [sys.executable, "-m", "probefleet.collector.cli", *args, "--config", str(config)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
     return json.loads(done.stdout)
 

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from probefleet.agent.config import load_config as load_agent_config
+from probefleet.collector.config import load_config as load_collector_config
+from probefleet.collector.inventory import load_inventory, load_targets
 
-from agent.config import load_config as load_agent_config
-from collector.config import load_config as load_collector_config
-from collector.inventory import load_inventory, load_targets
 from demo import preflight
 from demo.links import LoopbackLinks, make_links
 from demo.province import (
@@ -103,7 +103,7 @@ def test_inventory_and_collector_config_load(tmp_path: Path) -> None:
 def test_alert_rules_load_where_the_collector_alerts() -> None:
     if "alerts" not in collector_commands():
         pytest.skip("this checkout's probe-collector has no alerts yet")
-    from collector.alerts.rules import load_alerts  # type: ignore[import-not-found,unused-ignore]
+    from probefleet.collector.alerts.rules import load_alerts  # type: ignore[import-not-found,unused-ignore]
 
     path = Path(__file__).parent / "_alerts.toml"
     try:

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
-from agent import cli
-from agent.config import AgentConfig, MeasurementsSection, ProbeSection, load_config
+from probefleet.agent import cli
+from probefleet.agent.config import AgentConfig, MeasurementsSection, ProbeSection, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "agent"

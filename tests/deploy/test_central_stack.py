@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+from probefleet.collector.config import load_config
+from probefleet.collector.inventory import load_inventory, load_targets
 
-from collector.config import load_config
-from collector.inventory import load_inventory, load_targets
 from tests.deploy.central import CENTRAL, ROOT, CentralBroker, Client
 from tests.deploy.test_agent_deploy import parse_unit
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from probefleet.agent.config import load_config
+from probefleet.collector.inventory import load_inventory
 
-from agent.config import load_config
-from collector.inventory import load_inventory
 from tests.deploy.central import ACL, ENROL, ROOT
 
 

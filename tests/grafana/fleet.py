@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from probefleet.agent import results
+from probefleet.agent.errors import MeasurementError
+from probefleet.collector.queries import quote_string
+from probefleet.collector.service import Service, load_enrichment
+from probefleet.core import wire
+from probefleet.kinds.base import Link
 
-from agent import results, wire
-from agent.errors import MeasurementError
-from agent.measurements.base import Link
-from collector.queries import quote_string
-from collector.service import Service, load_enrichment
 from tests.collector.helpers import (
     BROKER_CONF,
     GOLDEN,

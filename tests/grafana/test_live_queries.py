@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from probefleet.collector.alerts.rules import load_alerts
+from probefleet.collector.inventory import load_targets
 
-from collector.alerts.rules import load_alerts
-from collector.inventory import load_targets
 from grafana import alerts
 from grafana.build import OUT, load_yaml_json
 from grafana.model import ALERT_ANNOTATION_QUERY

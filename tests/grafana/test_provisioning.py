@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from probefleet.collector.alerts.rules import load_alerts, threshold_of
+from probefleet.collector.inventory import load_targets
 
-from collector.alerts.rules import load_alerts, threshold_of
-from collector.inventory import load_targets
 from grafana import alerts, build, dashboards
 from grafana.model import ALERT_ANNOTATION_QUERY, DS_UID
 from grafana.panel_queries import DASHBOARD_ONLY, PANEL_QUERIES
@@ -389,7 +389,7 @@ def test_compose_provides_what_provisioning_expects() -> None:
 
 
 def test_peak_hours_are_shaded_as_the_report_counts_them() -> None:
-    from collector import queries
+    from probefleet.collector import queries
 
     for stem in ("compliance", "commune"):
         regions = [

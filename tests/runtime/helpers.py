@@ -51,7 +51,7 @@ def write_agent_config(
 
 
 class AgentProcess:
-    """`python -m agent.cli run --config FILE` with the stand-in hook; log in a file."""
+    """`python -m probefleet.agent.cli run --config FILE` with the stand-in hook; log in a file."""
 
     def __init__(self, config: Path, log_path: Path, **env: str) -> None:
         self.config = config
@@ -70,7 +70,7 @@ class AgentProcess:
             **self.env,
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "--config", str(self.config)],
+            [sys.executable, "-m", "probefleet.agent.cli", "run", "--config", str(self.config)],
             stdout=log,
             stderr=log,
             cwd=ROOT,

@@ -19,10 +19,11 @@ import os
 import time
 from typing import Any, ClassVar
 
-from agent import clock, wire
-from agent.measurements import Link, Measurement
-from agent.measurements.latency import LatencyConfig
-from agent.measurements.throughput import ThroughputConfig
+from probefleet.agent import clock
+from probefleet.core import wire
+from probefleet.kinds import Link, Measurement
+from probefleet.kinds.latency.measure import LatencyConfig
+from probefleet.kinds.throughput.measure import ThroughputConfig
 
 _interval = os.environ.get("STANDIN_INTERVAL_S")
 INTERVAL_S = float(_interval) if _interval else None

@@ -21,10 +21,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from probefleet.agent import statusfile
+from probefleet.agent.budget import MB, Budget
+from probefleet.agent.clock import kernel_says_synced
+from probefleet.core import wire
 
-from agent import statusfile, wire
-from agent.budget import MB, Budget
-from agent.clock import kernel_says_synced
 from tests.harness import Mosquitto, eventually
 from tests.runtime.helpers import ROOT, AgentProcess, write_agent_config
 
@@ -239,7 +240,7 @@ def test_data_budget_is_respected_across_a_restart(tmp_path: Path, mosquitto: Mo
 
 def status_cli(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", "status", "--config", str(config)],
+        [sys.executable, "-m", "probefleet.agent.cli", "status", "--config", str(config)],
         capture_output=True, text=True, timeout=30, check=False, cwd=ROOT,
     )  # fmt: skip
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from probefleet.agent import statusfile
 
-from agent import statusfile
 from tests.collector.helpers import BROKER_CONF, CollectorProcess, write_config
 from tests.harness import InfluxTarget, Mosquitto, MosquittoFactory, eventually
 from tests.runtime.helpers import AgentProcess, write_agent_config
@@ -162,9 +162,11 @@ def fill_week(state: Path, n: int, probe: str = "probe-a") -> None:
     them (built and encoded by the agent's own code), in one transaction for speed."""
     import datetime as dt
 
-    from agent import results, wire
-    from agent.measurements.base import DEFAULT_LINK
-    from agent.spool import Spool
+    from probefleet.agent import results
+    from probefleet.agent.spool import Spool
+    from probefleet.core import wire
+    from probefleet.kinds.base import DEFAULT_LINK
+
     from tests.runtime.standins import FastLatency
 
     Spool(state, max_bytes=10**9).close()  # creates the schema

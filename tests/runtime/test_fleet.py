@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from agent import configkit
-from agent.fleet import REMOTE_FILE, ConfigSource, RemoteConfigError, merge, parse_remote
+from probefleet.agent.fleet import REMOTE_FILE, ConfigSource, RemoteConfigError, merge, parse_remote
+from probefleet.core import configkit
 
 LOCAL = '[probe]\nid = "p-1"\nstate_dir = "{state}"\n[measurements.latency]\ncount = 5\n'
 

@@ -11,11 +11,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from probefleet.agent.config import AgentConfig
+from probefleet.agent.publisher import Publisher
+from probefleet.agent.spool import Spool
+from probefleet.core import configkit, wire
 
-from agent import configkit, wire
-from agent.config import AgentConfig
-from agent.publisher import Publisher
-from agent.spool import Spool
 from tests.harness import MosquittoFactory, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

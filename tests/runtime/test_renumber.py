@@ -10,12 +10,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from probefleet.agent import results
+from probefleet.agent.config import AgentConfig
+from probefleet.agent.publisher import Publisher
+from probefleet.agent.spool import Spool
+from probefleet.core import configkit, wire
+from probefleet.kinds.base import DEFAULT_LINK
 
-from agent import configkit, results, wire
-from agent.config import AgentConfig
-from agent.measurements.base import DEFAULT_LINK
-from agent.publisher import Publisher
-from agent.spool import Spool
 from tests.runtime.standins import FastLatency
 
 TOPICS = wire.Topics()

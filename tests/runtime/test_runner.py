@@ -8,16 +8,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import msgspec
-
-from agent import configkit, wire
-from agent.budget import MB, Budget
-from agent.clock import ClockWatch
-from agent.config import AgentConfig
-from agent.errors import MeasurementError, StateError
-from agent.measurements import REGISTRY, Link, Measurement
-from agent.measurements.dns import DnsConfig
-from agent.runner import Runner
-from agent.spool import Spool
+from probefleet.agent.budget import MB, Budget
+from probefleet.agent.clock import ClockWatch
+from probefleet.agent.config import AgentConfig
+from probefleet.agent.errors import MeasurementError, StateError
+from probefleet.agent.runner import Runner
+from probefleet.agent.spool import Spool
+from probefleet.core import configkit, wire
+from probefleet.kinds import REGISTRY, Link, Measurement
+from probefleet.kinds.dns.measure import DnsConfig
 
 BOOT = "5967a284-5a74-4aee-a62b-9cb68f34bf08"
 

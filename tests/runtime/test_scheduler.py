@@ -9,11 +9,18 @@ import time
 from typing import Any
 
 import pytest
+from probefleet.agent.config import AgentConfig
+from probefleet.agent.scheduler import (
+    Scheduler,
+    _Shifted,
+    job_specs,
+    offset_s,
+    slots_in,
+    trigger_for,
+)
+from probefleet.core import configkit, wire
+from probefleet.kinds import Link
 
-from agent import configkit, wire
-from agent.config import AgentConfig
-from agent.measurements import Link
-from agent.scheduler import Scheduler, _Shifted, job_specs, offset_s, slots_in, trigger_for
 from tests.harness import eventually
 
 
@@ -74,7 +81,7 @@ def test_cron_runs_are_shifted_by_the_offset_and_jittered_within_bounds() -> Non
 def test_a_bad_cron_line_is_a_config_error_naming_the_key(tmp_path: Any) -> None:
     path = tmp_path / "agent.toml"
     path.write_text('[probe]\nid = "p"\n[measurements.dns]\ncron = "61 * * * *"\n')
-    from agent.config import load_config
+    from probefleet.agent.config import load_config
 
     with pytest.raises(configkit.ConfigError, match=r"measurements\.dns\.cron = '61 \* \* \* \*'"):
         load_config(path, env={})
@@ -118,7 +125,7 @@ def test_reanchor_after_a_clock_jump_recomputes_next_runs_from_now() -> None:
 
 
 def test_clock_jumps_are_noticed_both_ways_and_small_drift_is_not() -> None:
-    from agent.daemon import ClockJumps
+    from probefleet.agent.daemon import ClockJumps
 
     wall, mono = [1_000_000.0], [50.0]
     jumps = ClockJumps(lambda: wall[0], lambda: mono[0], threshold_s=30)

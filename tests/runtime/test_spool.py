@@ -10,9 +10,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
-from agent.errors import StateError
-from agent.spool import Spool
+from probefleet.agent.errors import StateError
+from probefleet.agent.spool import Spool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +80,7 @@ def test_a_result_larger_than_the_budget_is_refused(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from agent.spool import Spool
+from probefleet.agent.spool import Spool
 spool = Spool(sys.argv[1], max_bytes=10**9)
 print("ready", flush=True)
 while True:
@@ -190,7 +189,7 @@ def test_a_result_that_cannot_be_reencoded_is_dropped_and_counted(tmp_path: Path
 
 RENUMBERER = """
 import sys, time
-from agent.spool import Spool
+from probefleet.agent.spool import Spool
 spool = Spool(sys.argv[1], max_bytes=10**9)
 
 def slow(payload, seq):
@@ -230,9 +229,11 @@ def test_kill_minus_9_mid_renumbering_leaves_the_old_numbering_whole(tmp_path: P
 def test_reencode_changes_only_the_seq_through_the_wire_contract() -> None:
     import datetime as dt
 
-    from agent import results, wire
-    from agent.measurements.base import DEFAULT_LINK
-    from agent.publisher import _reencode
+    from probefleet.agent import results
+    from probefleet.agent.publisher import _reencode
+    from probefleet.core import wire
+    from probefleet.kinds.base import DEFAULT_LINK
+
     from tests.runtime.standins import FastLatency
 
     data = FastLatency(None).run(DEFAULT_LINK)  # type: ignore[arg-type]

@@ -12,9 +12,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Final
 
-from agent import results, wire
-from agent.errors import MeasurementError
-from agent.measurements.base import Link
+from probefleet.agent import results
+from probefleet.agent.errors import MeasurementError
+from probefleet.core import wire
+from probefleet.kinds.base import Link
 
 VN: Final = dt.timezone(dt.timedelta(hours=7))
 START_LOCAL: Final = dt.datetime(2025, 3, 3, tzinfo=VN)  # report --from 2025-03-03

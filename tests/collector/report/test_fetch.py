@@ -7,10 +7,10 @@ import socket
 from typing import Any
 
 import pytest
+from probefleet.collector import queries
+from probefleet.collector.report import fetch, ranks
+from probefleet.collector.report.errors import QueryFailed
 
-from collector import queries
-from collector.report import fetch, ranks
-from collector.report.errors import QueryFailed
 from tests.harness import InfluxTarget
 
 QUERY = queries.CATALOGUE["download_summary"]

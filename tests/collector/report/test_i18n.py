@@ -5,9 +5,8 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-
-from collector.report.i18n import TEXT, Strings
-from collector.report.model import PLAN_ITEMS
+from probefleet.collector.report.i18n import TEXT, Strings
+from probefleet.collector.report.model import PLAN_ITEMS
 
 
 def test_every_string_exists_in_both_languages_and_is_nfc() -> None:

@@ -11,8 +11,7 @@ import subprocess
 import sys
 
 import pytest
-
-from collector import queries
+from probefleet.collector import queries
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 END = dt.datetime(2025, 1, 3, tzinfo=dt.UTC)

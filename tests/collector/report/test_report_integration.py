@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from probefleet.collector import queries
+from probefleet.collector.service import Service, load_enrichment
+from probefleet.core import wire
 
-from agent import wire
-from collector import queries
-from collector.service import Service, load_enrichment
 from tests.collector.helpers import BROKER_CONF, ROOT, TOPICS, StandInProbe, write_config
 from tests.collector.report import fleet as fl
 from tests.harness import InfluxDB, InfluxTarget, Mosquitto, eventually
@@ -61,7 +61,8 @@ class Published:
     def report(self, fmt: str, *args: str, lang: str = "en") -> tuple[Path, str]:
         out = self.workdir / f"report-{fmt}-{lang}-{len(list(self.workdir.iterdir()))}.{fmt}"
         proc = subprocess.run(
-            [sys.executable, "-m", "collector.cli", "report", "--config", str(self.config),
+            [sys.executable, "-m", "probefleet.collector.cli", "report",
+             "--config", str(self.config),
              "--settings", str(self.settings), "--format", fmt, "--lang", lang,
              "--out", str(out), *args],
             capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
@@ -484,7 +485,7 @@ def test_bad_periods_and_dead_influxdb_exit_with_a_clear_message(
 ) -> None:
     def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "collector.cli", "report", "--config", str(config),
+            [sys.executable, "-m", "probefleet.collector.cli", "report", "--config", str(config),
              "--out", str(tmp_path / "r.html"), *args],
             capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
             env={**os.environ, "PYTHONPATH": str(ROOT)},

@@ -1,0 +1,581 @@
+"""The wire contract: every JSON message that travels over MQTT, version 1, in one place.
+
+Who sends what (``<root>`` defaults to ``probefleet/v1``, ``<probe>`` is the probe id)::
+
+    probe  -> centre   <root>/<probe>/results/<kind>   Result (one per measurement run), QoS 1
+    probe  -> centre   <root>/<probe>/status           ProbeStatus, retained; also the Last Will
+    centre -> probe    <root>/<probe>/ack              StoredAck: "stored up to seq N (and these)"
+    centre -> probe    <root>/<probe>/resend           ResendRequest: "send these seqs again"
+    centre -> probe    <root>/<probe>/commands         Command: run a measurement now
+    centre -> probe    <root>/<probe>/config           retained config (shape owned by agent.config)
+
+A Result's identity is ``(probe_id, seq)``: ``seq`` is persistent on the probe and only grows,
+so the collector can drop duplicates and see gaps; ``boot_id`` tells reboots apart. Every
+number carries its unit in its name. Decoding is strict: unknown fields, wrong types, NaN or
+infinity, out-of-range values and oversized payloads raise :class:`WireError`, which names the
+field and the reason. ``python -m probefleet.core.wire`` regenerates the JSON Schema files in
+``schema/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+import msgspec
+
+SCHEMA_VERSION: Final = 1
+# A result is a few hundred bytes; 64 KiB leaves room for big lists while staying far below
+# Mosquitto's and MQTT v5's limits (paho reconnects forever on an oversized message).
+MAX_PAYLOAD_BYTES: Final = 65_536
+DEFAULT_TOPIC_ROOT: Final = "probefleet/v1"
+
+PROBE_ID_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,62})$"
+_UUID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# Linux interface names (IFNAMSIZ is 16 with the NUL).
+_IFNAME_PATTERN: Final = r"^[A-Za-z0-9_.:@-]{1,15}$"
+_NAME_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+_MAX_SEQ: Final = 2**53 - 1  # largest integer every JSON reader keeps exactly
+_MAX_MBPS: Final = 100_000.0  # 100 Gbit/s: anything faster is a bug, not a line
+_MAX_MS: Final = 600_000.0  # ten minutes: a slower "reply" is a hang, not an RTT
+_MAX_BYTES: Final = 2**63 - 1
+
+ProbeId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=PROBE_ID_PATTERN, description="1-63 of a-z, 0-9 and -, not starting with -"
+    ),
+]
+BootId = Annotated[str, msgspec.Meta(pattern=_UUID_PATTERN, description="kernel boot_id")]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=_MAX_SEQ)]
+UtcTime = Annotated[dt.datetime, msgspec.Meta(tz=True, description="RFC 3339, UTC")]
+IfName = Annotated[str, msgspec.Meta(pattern=_IFNAME_PATTERN)]
+Name = Annotated[str, msgspec.Meta(pattern=_NAME_PATTERN)]
+Text = Annotated[str, msgspec.Meta(max_length=500)]
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Host = Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+Mbps = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX_MBPS)]
+Ms = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX_MS)]
+Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=100 * 365 * 86_400.0)]
+ByteCount = Annotated[int, msgspec.Meta(ge=0, le=_MAX_BYTES)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+Pct = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
+IpVersion = Literal[4, 6]
+Access = Literal["fixed", "mobile"]
+Status = Literal["ok", "failed", "skipped"]
+# Every measurement kind; the registry, topics and InfluxDB measurements use these names.
+Kind = Literal["throughput", "ookla", "latency", "dns", "ipv6", "service", "health"]
+
+_T = TypeVar("_T")
+
+
+class _Strict(
+    msgspec.Struct,
+    forbid_unknown_fields=True,
+    frozen=True,
+    kw_only=True,
+    omit_defaults=True,
+    gc=False,
+):
+    """Base of every wire struct: unknown fields are errors, instances are immutable.
+
+    ``gc=False``: an immutable message of numbers, strings and lists of such cannot be part
+    of a reference cycle, so the cyclic garbage collector need not track it — the collector
+    holds thousands at a time and its collections were a third of its time."""
+
+
+# --- payloads, one per measurement kind -------------------------------------------------
+
+
+class ThroughputData(_Strict, frozen=True, kw_only=True):
+    """Goodput of several parallel TCP streams, without LibreSpeed's 1.06 overhead factor."""
+
+    method: Literal["librespeed", "http", "ookla"]
+    server_name: Annotated[str, msgspec.Meta(max_length=200)]
+    server_url: Url
+    server_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    failed_servers: Annotated[
+        list[Url], msgspec.Meta(max_length=16)
+    ] = []  # tried first, dead or refusing, in order
+    ip_version: IpVersion | None = None
+    download_mbps: Mbps | None = None  # None: direction not measured
+    upload_mbps: Mbps | None = None
+    download_bytes: ByteCount | None = None  # bytes counted after the grace period
+    upload_bytes: ByteCount | None = None
+    download_duration_s: Seconds | None = None
+    upload_duration_s: Seconds | None = None
+    download_streams: Annotated[int, msgspec.Meta(ge=1, le=64)] | None = None
+    upload_streams: Annotated[int, msgspec.Meta(ge=1, le=64)] | None = None
+    latency_idle_ms: Ms | None = None
+    latency_download_ms: Ms | None = None  # under load: bufferbloat
+    latency_upload_ms: Ms | None = None
+    jitter_ms: Ms | None = None
+
+
+class LatencyTarget(_Strict, frozen=True, kw_only=True):
+    """Echo statistics for one target. jitter_ms is the mean |difference| of consecutive RTTs."""
+
+    target: Host
+    method: Literal["icmp", "tcp"]
+    address: Host | None = None
+    ip_version: IpVersion | None = None
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
+    sent: Count
+    received: Count
+    loss_pct: Pct
+    rtt_min_ms: Ms | None = None  # None when nothing came back
+    rtt_avg_ms: Ms | None = None
+    rtt_median_ms: Ms | None = None
+    rtt_p95_ms: Ms | None = None
+    rtt_max_ms: Ms | None = None
+    jitter_ms: Ms | None = None
+
+    def __post_init__(self) -> None:
+        if self.received > self.sent:
+            raise ValueError(f"`received` ({self.received}) exceeds `sent` ({self.sent})")
+
+
+class LatencyData(_Strict, frozen=True, kw_only=True):
+    targets: Annotated[list[LatencyTarget], msgspec.Meta(min_length=1, max_length=64)]
+
+
+class DnsQuery(_Strict, frozen=True, kw_only=True):
+    """One lookup. rcode is the DNS RCODE name, or TIMEOUT / ERROR when none came back."""
+
+    resolver: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # "system" or an IP
+    name: Host
+    rrtype: Literal["A", "AAAA"]
+    rcode: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2,16}$")]
+    answers: Count
+    time_ms: Ms | None = None
+
+
+class DnsData(_Strict, frozen=True, kw_only=True):
+    queries: Annotated[list[DnsQuery], msgspec.Meta(min_length=1, max_length=128)]
+
+
+class Ipv6Check(_Strict, frozen=True, kw_only=True):
+    check: Literal["global_address", "default_route", "aaaa", "tcp", "http"]
+    verdict: Literal["pass", "fail", "skip"]
+    target: Host | None = None
+    rtt_v6_ms: Ms | None = None
+    rtt_v4_ms: Ms | None = None
+    detail: Text | None = None
+
+
+class Ipv6Data(_Strict, frozen=True, kw_only=True):
+    """RIPE Atlas's distinction: capable (address + route) is not the same as works."""
+
+    capable: bool
+    works: bool
+    global_addresses: Count
+    checks: Annotated[list[Ipv6Check], msgspec.Meta(max_length=64)] = []
+
+
+class ServiceCheck(_Strict, frozen=True, kw_only=True):
+    name: Name
+    target: Url
+    protocol: Literal["http", "https", "tcp"]
+    up: bool
+    status_code: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
+    connect_ms: Ms | None = None
+    ttfb_ms: Ms | None = None
+    total_ms: Ms | None = None
+    tls_days_left: Annotated[float, msgspec.Meta(ge=-36_500.0, le=36_500.0)] | None = None
+    error: Text | None = None
+
+
+class ServiceData(_Strict, frozen=True, kw_only=True):
+    checks: Annotated[list[ServiceCheck], msgspec.Meta(min_length=1, max_length=64)]
+
+
+class InterfaceCounters(_Strict, frozen=True, kw_only=True):
+    interface: IfName
+    up: bool
+    rx_bytes: ByteCount
+    tx_bytes: ByteCount
+    rx_errors: ByteCount = 0
+    tx_errors: ByteCount = 0
+    rx_drops: ByteCount = 0
+    tx_drops: ByteCount = 0
+
+
+class BudgetUsage(_Strict, frozen=True, kw_only=True):
+    interface: IfName
+    month: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    used_bytes: ByteCount
+    limit_bytes: ByteCount
+
+
+class HealthData(_Strict, frozen=True, kw_only=True):
+    cpu_pct: Pct
+    load_1m: Annotated[float, msgspec.Meta(ge=0.0, le=10_000.0)]
+    memory_used_pct: Pct
+    memory_available_bytes: ByteCount
+    disk_used_pct: Pct
+    disk_free_bytes: ByteCount
+    uptime_s: Seconds
+    agent_rss_bytes: ByteCount
+    temperature_c: Annotated[float, msgspec.Meta(ge=-60.0, le=150.0)] | None = None
+    spool_depth: Count | None = None
+    spool_bytes: ByteCount | None = None
+    spool_dropped: Count | None = None  # results the disk budget forced out, ever
+    interfaces: Annotated[list[InterfaceCounters], msgspec.Meta(max_length=32)] = []
+    budgets: Annotated[list[BudgetUsage], msgspec.Meta(max_length=32)] = []
+
+
+# --- the envelope ------------------------------------------------------------------------
+
+
+class Clock(_Strict, frozen=True, kw_only=True):
+    """What the probe knows about its own clock (no battery: it may start in 1970)."""
+
+    synced: bool
+    uptime_s: Seconds  # monotonic, so the collector can re-base unsynchronised timestamps
+    since_sync_s: Seconds | None = None  # None: not synchronised since boot
+
+
+class _Envelope(_Strict, tag_field="kind", frozen=True, kw_only=True):
+    """Fields every result carries; each subclass fixes ``kind`` and the type of ``data``."""
+
+    schema: Literal[1]
+    probe_id: ProbeId
+    boot_id: BootId
+    seq: Seq
+    measured_at: UtcTime
+    sent_at: UtcTime
+    clock: Clock
+    interface: IfName | None = None
+    access: Access | None = None
+    agent_version: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    status: Status = "ok"
+    reason: Text | None = None  # why it failed or was skipped
+    # The values that caused a skip or failure, e.g. {"cross_traffic_bps": 81234.0}.
+    detail: Annotated[dict[Name, float], msgspec.Meta(max_length=16)] | None = None
+    # The Command that asked for this run (its request_id); absent for scheduled runs.
+    request_id: Name | None = None
+
+    def __post_init__(self) -> None:
+        data = getattr(self, "data", None)
+        if self.status == "ok":
+            if data is None:
+                raise ValueError("`data` is required when `status` is 'ok'")
+            if self.reason is not None:
+                raise ValueError("`reason` must be absent when `status` is 'ok'")
+        else:
+            if data is not None:
+                raise ValueError(f"`data` must be absent when `status` is {self.status!r}")
+            if not self.reason:
+                raise ValueError(f"`reason` is required when `status` is {self.status!r}")
+        for name in ("measured_at", "sent_at"):
+            if getattr(self, name).utcoffset() != dt.timedelta(0):
+                raise ValueError(f"`{name}` must be in UTC (end with Z)")
+        for key, value in (self.detail or {}).items():
+            if not math.isfinite(value):
+                raise ValueError(f"`detail.{key}` is not a finite number")
+
+
+class ThroughputResult(_Envelope, tag="throughput", frozen=True, kw_only=True):
+    data: ThroughputData | None = None
+
+
+class OoklaResult(_Envelope, tag="ookla", frozen=True, kw_only=True):
+    data: ThroughputData | None = None
+
+
+class LatencyResult(_Envelope, tag="latency", frozen=True, kw_only=True):
+    data: LatencyData | None = None
+
+
+class DnsResult(_Envelope, tag="dns", frozen=True, kw_only=True):
+    data: DnsData | None = None
+
+
+class Ipv6Result(_Envelope, tag="ipv6", frozen=True, kw_only=True):
+    data: Ipv6Data | None = None
+
+
+class ServiceResult(_Envelope, tag="service", frozen=True, kw_only=True):
+    data: ServiceData | None = None
+
+
+class HealthResult(_Envelope, tag="health", frozen=True, kw_only=True):
+    data: HealthData | None = None
+
+
+Result = (
+    ThroughputResult
+    | OoklaResult
+    | LatencyResult
+    | DnsResult
+    | Ipv6Result
+    | ServiceResult
+    | HealthResult
+)
+
+# kind -> result class. The one place a new kind is added on the wire.
+RESULT_TYPES: Final[dict[Kind, type[_Envelope]]] = {
+    "throughput": ThroughputResult,
+    "ookla": OoklaResult,
+    "latency": LatencyResult,
+    "dns": DnsResult,
+    "ipv6": Ipv6Result,
+    "service": ServiceResult,
+    "health": HealthResult,
+}
+KINDS: Final[tuple[Kind, ...]] = tuple(RESULT_TYPES)
+
+
+def kind_of(result: Result) -> Kind:
+    """The measurement kind of a decoded result (msgspec keeps the tag on the class)."""
+    return type(result).__struct_config__.tag  # type: ignore[return-value]
+
+
+# --- control messages ----------------------------------------------------------------------
+
+SeqRange = tuple[Seq, Seq]  # inclusive [first, last]
+
+
+def _check_ranges(field: str, ranges: list[tuple[int, int]]) -> None:
+    for i, (first, last) in enumerate(ranges):
+        if first > last:
+            raise ValueError(f"`{field}[{i}]` starts after it ends ({first} > {last})")
+
+
+class StoredAck(_Strict, frozen=True, kw_only=True):
+    """Centre -> probe: results up to ``stored_through_seq`` (and in ``also_stored``) are in
+    the database; the probe may delete them from its spool. Sent after the durable write."""
+
+    schema: Literal[1]
+    probe_id: ProbeId
+    stored_through_seq: Annotated[int, msgspec.Meta(ge=0, le=_MAX_SEQ)]
+    at: UtcTime
+    also_stored: Annotated[list[SeqRange], msgspec.Meta(max_length=64)] = []
+
+    def __post_init__(self) -> None:
+        _check_ranges("also_stored", self.also_stored)
+
+
+class ResendRequest(_Strict, frozen=True, kw_only=True):
+    """Centre -> probe: these sequence numbers never arrived; publish them again if spooled."""
+
+    schema: Literal[1]
+    probe_id: ProbeId
+    ranges: Annotated[list[SeqRange], msgspec.Meta(min_length=1, max_length=64)]
+    at: UtcTime
+
+    def __post_init__(self) -> None:
+        _check_ranges("ranges", self.ranges)
+
+
+class ProbeStatus(_Strict, frozen=True, kw_only=True):
+    """Retained presence of a probe; the "offline" form is registered as its Last Will."""
+
+    schema: Literal[1]
+    probe_id: ProbeId
+    state: Literal["online", "offline"]
+    boot_id: BootId | None = None
+    at: UtcTime | None = None  # None in the Last Will: it is written at connect time
+    agent_version: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    reason: Text | None = None
+    # Fleet control: the remote config in force (a short digest; None: the file alone) and
+    # why the last one sent was rejected (None: it was accepted).
+    config_digest: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{12}$")] | None = None
+    config_error: Text | None = None
+
+
+class Command(_Strict, frozen=True, kw_only=True):
+    """Centre -> probe: run a measurement now; its result is published like any other."""
+
+    schema: Literal[1]
+    command: Literal["measure"]
+    kind: Kind
+    request_id: Name
+    interface: IfName | None = None
+
+
+# --- decoding and encoding -----------------------------------------------------------------
+
+
+class WireError(ValueError):
+    """A message that breaks the contract. ``field`` is a dotted path ("data.download_mbps")
+    or "$" for the message as a whole."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+_AT = re.compile(r"^(?P<reason>.*) - at (?:`key` in )?`\$(?P<path>[^`]*)`$", re.S)
+_FIELD_IN_REASON = re.compile(r"^`(?P<field>[a-z_.\[\]0-9]+)`")
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+_encoder = msgspec.json.Encoder()
+
+
+def _wire_error(exc: msgspec.MsgspecError) -> WireError:
+    text = str(exc)
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        return WireError("$", f"not valid JSON ({text}); NaN and Infinity are not JSON")
+    match = _AT.match(text)
+    if match:
+        path = match["path"].lstrip(".") or "$"
+        reason = match["reason"]
+        # A __post_init__ check names its own field: append it to the struct's path.
+        inner = _FIELD_IN_REASON.match(reason)
+        if inner:
+            path = inner["field"] if path == "$" else f"{path}.{inner['field']}"
+        return WireError(path, reason)
+    inner = _FIELD_IN_REASON.match(text)
+    return WireError(inner["field"] if inner else "$", text)
+
+
+def decode(payload: bytes | str, type_: type[_T] | Any) -> _T:
+    """Decode one message of ``type_`` strictly; raise :class:`WireError` on any breach."""
+    raw = payload.encode() if isinstance(payload, str) else payload
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise WireError("$", f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    decoder = _decoders.get(type_)
+    if decoder is None:
+        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+    try:
+        return decoder.decode(raw)  # type: ignore[no-any-return]
+    except msgspec.MsgspecError as exc:
+        raise _wire_error(exc) from None
+
+
+def decode_result(payload: bytes | str) -> Result:
+    """Decode a probe's result; ``schema`` and ``kind`` are checked before the rest."""
+    return decode(payload, Result)
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """Serialise any wire struct; refuse (WireError) what the receiver would refuse as too big."""
+    raw = _encoder.encode(message)
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise WireError("$", f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    return raw
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- topics --------------------------------------------------------------------------------
+
+Channel = Literal["results", "status", "ack", "resend", "commands", "config"]
+CHANNELS: Final = ("results", "status", "ack", "resend", "commands", "config")
+_PROBE_ID_RE: Final = re.compile(PROBE_ID_PATTERN)
+
+
+class Topics:
+    """Builds and parses topic names under one root (no trailing slash)."""
+
+    def __init__(self, root: str = DEFAULT_TOPIC_ROOT) -> None:
+        if not root or root.endswith("/") or any(c in root for c in "+#\0"):
+            raise ValueError(f"invalid topic root {root!r}: no wildcards, no trailing '/'")
+        self.root = root
+
+    def result(self, probe_id: str, kind: str) -> str:
+        return f"{self.root}/{probe_id}/results/{kind}"
+
+    def channel(self, probe_id: str, channel: Channel) -> str:
+        return f"{self.root}/{probe_id}/{channel}"
+
+    def all_results(self) -> str:
+        return f"{self.root}/+/results/+"
+
+    def all_status(self) -> str:
+        return f"{self.root}/+/status"
+
+    def parse(self, topic: str) -> tuple[str, str, str | None]:
+        """``topic`` -> (probe_id, channel, kind or None); WireError if it is not ours."""
+        prefix = self.root + "/"
+        if not topic.startswith(prefix):
+            raise WireError("topic", f"{topic!r} is not under {self.root!r}")
+        parts = topic[len(prefix) :].split("/")
+        probe_id = parts[0]
+        if not _PROBE_ID_RE.match(probe_id):
+            raise WireError("topic", f"probe id {probe_id!r} is not [a-z0-9-], 1-63 chars")
+        if len(parts) == 3 and parts[1] == "results":
+            if parts[2] not in RESULT_TYPES:
+                raise WireError("topic", f"unknown measurement kind {parts[2]!r}")
+            return probe_id, "results", parts[2]
+        if len(parts) == 2 and parts[1] in CHANNELS and parts[1] != "results":
+            return probe_id, parts[1], None
+        raise WireError("topic", f"{topic!r} is not a probefleet topic")
+
+
+# --- JSON Schema ---------------------------------------------------------------------------
+
+# message type -> its struct; schema/<type>.schema.json is generated from each.
+SCHEMA_TYPES: Final[dict[str, Any]] = {
+    "result": Result,
+    "ack": StoredAck,
+    "resend": ResendRequest,
+    "status": ProbeStatus,
+    "command": Command,
+}
+_STATUS_RULE: Final = {
+    "if": {"properties": {"status": {"const": "ok"}}},
+    "then": {
+        "required": ["data"],
+        "properties": {"data": {"not": {"type": "null"}}, "reason": {"type": "null"}},
+    },
+    "else": {
+        "required": ["reason"],
+        "properties": {"data": {"type": "null"}, "reason": {"type": "string", "minLength": 1}},
+    },
+}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema (2020-12) for each message, generated from the structs above.
+
+    Adds by hand what msgspec cannot express: the status/data/reason rule of results and
+    that date-times are UTC. Range checks of __post_init__ (received <= sent, first <= last)
+    stay in code only."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, type_ in SCHEMA_TYPES.items():
+        filename = f"{name}.schema.json"
+        schema = msgspec.json.schema(type_)
+        for def_name, definition in schema.get("$defs", {}).items():
+            for prop in definition.get("properties", {}).values():
+                for variant in prop.get("anyOf", [prop]):
+                    if variant.get("format") == "date-time":
+                        variant["pattern"] = "(Z|[+-]00:00)$"
+            if def_name in {cls.__name__ for cls in RESULT_TYPES.values()}:
+                definition["allOf"] = [_STATUS_RULE]
+        out[filename] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://probefleet.invalid/schema/v{SCHEMA_VERSION}/{filename}",
+            "title": f"probefleet v{SCHEMA_VERSION} {name} message",
+            **schema,
+        }
+    return out
+
+
+def render_schema(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for filename, schema in json_schemas().items():
+        path = directory / filename
+        path.write_text(render_schema(schema), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":  # python -m probefleet.core.wire [DIR]: regenerate schema/
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent.parent / "schema"
+    for written_path in write_schemas(target):
+        print(written_path)

@@ -1,0 +1,72 @@
+"""The measurement contract: a frozen config, a validating constructor, one `run` that does I/O.
+
+A measurement never touches the network in its constructor; `run(link)` does the I/O and
+returns the typed payload of its kind (``wire.ThroughputData`` ...) or raises
+:class:`agent.errors.MeasurementError`. The caller (CLI, scheduler) owns timing, retries,
+logging and wrapping the payload in a wire envelope.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Generic, TypeVar
+
+import msgspec
+from probefleet.core import wire
+
+
+class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Base of every config table: unknown keys are errors, values immutable once loaded."""
+
+
+Interval = Annotated[int, msgspec.Meta(ge=10, le=31 * 86_400)]
+IpChoice = Annotated[int, msgspec.Meta(ge=0, le=6)]  # 0 = either, 4 or 6 (checked below)
+
+
+class Schedule(Section, frozen=True, kw_only=True):
+    """When a measurement runs and on which link; each measurement subclasses it with its
+    own options (``[measurements.<name>]``)."""
+
+    enabled: bool = True
+    interval_s: Interval = 300
+    # A crontab line (5 fields, UTC) instead of interval_s, e.g. "0 19-22 * * *"; the agent
+    # checks it when loading the config (agent.config) and schedules it (agent.scheduler).
+    cron: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    interface: str = ""  # empty: every interface in [[interfaces]] (or the default route)
+
+
+@dataclass(frozen=True)
+class Link:
+    """The link a measurement runs over: bound to ``interface`` (SO_BINDTODEVICE) and/or
+    ``source_address`` when given, so FTTH and 4G are measured apart."""
+
+    interface: str | None = None
+    access: wire.Access | None = None
+    source_address: str | None = None
+
+
+DEFAULT_LINK = Link()
+
+ConfigT = TypeVar("ConfigT", bound=Schedule)
+
+
+class Measurement(abc.ABC, Generic[ConfigT]):
+    """One kind of measurement. Subclasses set the class variables and implement `run`."""
+
+    name: ClassVar[wire.Kind]
+    summary: ClassVar[str]  # one line for `probe-agent measure --help`
+    config_type: ClassVar[type[Schedule]]
+    # Moves bulk data: never overlaps another heavy one, waits for a quiet line, and is
+    # counted against the data budget of a metered link.
+    heavy: ClassVar[bool] = False
+    # Runs once per link (False: once per probe, e.g. health).
+    per_link: ClassVar[bool] = True
+
+    def __init__(self, config: ConfigT) -> None:
+        """Validate only; raise ValueError naming the key for what the types cannot say."""
+        self.config = config
+
+    @abc.abstractmethod
+    def run(self, link: Link) -> msgspec.Struct:
+        """Measure now over ``link``; return this kind's payload or raise MeasurementError."""

@@ -1,0 +1,1 @@
+"""The `health` measurement kind: its code, helpers, config, field table and tests."""

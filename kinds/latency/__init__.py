@@ -1,0 +1,1 @@
+"""The `latency` measurement kind: its code, helpers, config, field table and tests."""

@@ -1,0 +1,1 @@
+"""The `ookla` measurement kind: its code, helpers, config, field table and tests."""

@@ -1,0 +1,1 @@
+"""The `service` measurement kind: its code, helpers, config, field table and tests."""
