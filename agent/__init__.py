@@ -3,6 +3,6 @@
 from importlib.metadata import PackageNotFoundError, version
 
 try:
-    __version__ = version("probefleet")
+    __version__ = version("probefleet-agent")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"

@@ -37,7 +37,7 @@ from probefleet.agent import _durable
 from probefleet.agent.clock import SANE_AFTER, boot_id
 from probefleet.agent.errors import StateError
 from probefleet.core import wire
-from probefleet.kinds.base import Section
+from probefleet.core.configkit import Section
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import datetime as dt
 import time
 from pathlib import Path
 
 from probefleet.core import wire
 
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
-# Before this the wall clock cannot be right: the probe booted without a time source.
-SANE_AFTER = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+SANE_AFTER = wire.SANE_AFTER
 _TIME_ERROR = 5  # adjtimex(2): "clock not synchronized"
 
 

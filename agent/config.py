@@ -7,13 +7,14 @@ See ``config/agent.sample.toml`` for the annotated version a technician edits. L
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated
 
 import msgspec
 from probefleet.agent.budget import BudgetConfig
 from probefleet.agent.gate import GateConfig
 from probefleet.core import configkit, wire
-from probefleet.kinds.base import Section
+from probefleet.core.configkit import Section
+from probefleet.core.mqtt import MqttSection
 from probefleet.kinds.dns.measure import DnsConfig
 from probefleet.kinds.health.measure import HealthConfig
 from probefleet.kinds.ipv6.measure import Ipv6Config
@@ -22,46 +23,12 @@ from probefleet.kinds.ookla.measure import OoklaConfig
 from probefleet.kinds.service.measure import ServiceConfig
 from probefleet.kinds.throughput.measure import ThroughputConfig
 
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-
 
 class ProbeSection(Section, frozen=True, kw_only=True):
     # The probe's identity on the wire, its MQTT username and its InfluxDB tag.
     id: wire.ProbeId
     # Spool, sequence counter and data-budget ledger live here; keep it on persistent storage.
     state_dir: str = "/var/lib/probefleet"
-
-
-class MqttSection(Section, frozen=True, kw_only=True):
-    host: Annotated[str, msgspec.Meta(min_length=1)] = "localhost"
-    port: Port = 8883
-    tls: bool = True
-    ca_file: str = ""  # empty: the system's CA store
-    cert_file: str = ""  # client certificate, optional; needs key_file
-    key_file: str = ""
-    username: str = ""  # empty: the probe id (the broker maps username -> client id)
-    # Secret: env PROBEFLEET_MQTT_PASSWORD or PROBEFLEET_MQTT_PASSWORD_FILE win over these.
-    password: str = ""
-    password_file: str = ""
-    topic_root: Annotated[str, msgspec.Meta(pattern=r"^[^+#/][^+#]*[^+#/]$")] = (
-        wire.DEFAULT_TOPIC_ROOT
-    )
-    keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 60
-
-    def resolved(self, env: dict[str, str], base: Path, problems: list[str]) -> Self:
-        """A copy with the password read from its secret source; cross-key checks."""
-        if bool(self.cert_file) != bool(self.key_file):
-            problems.append("mqtt.cert_file and mqtt.key_file: give both or neither")
-        password = configkit.read_secret(
-            key="mqtt.password",
-            value=self.password,
-            file_value=self.password_file,
-            env_name="PROBEFLEET_MQTT_PASSWORD",
-            env=env,
-            base=base,
-            problems=problems,
-        )
-        return msgspec.structs.replace(self, password=password)
 
 
 class InterfaceSection(Section, frozen=True, kw_only=True):
@@ -121,10 +88,6 @@ class SpoolSection(Section, frozen=True, kw_only=True):
     retry_s: Annotated[float, msgspec.Meta(ge=0.1, le=3600.0)] = 30.0
 
 
-class LogSection(Section, frozen=True, kw_only=True):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-
 class AgentConfig(Section, frozen=True, kw_only=True):
     probe: ProbeSection
     mqtt: MqttSection = msgspec.field(default_factory=MqttSection)
@@ -134,7 +97,7 @@ class AgentConfig(Section, frozen=True, kw_only=True):
     gate: GateConfig = msgspec.field(default_factory=GateConfig)
     budget: BudgetConfig = msgspec.field(default_factory=BudgetConfig)
     spool: SpoolSection = msgspec.field(default_factory=SpoolSection)
-    log: LogSection = msgspec.field(default_factory=LogSection)
+    log: configkit.LogSection = msgspec.field(default_factory=configkit.LogSection)
 
     def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> AgentConfig:
         """Cross-key rules and secrets; appends to ``problems`` rather than stopping."""

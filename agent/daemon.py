@@ -33,7 +33,6 @@ from probefleet.agent import __version__, statusfile
 from probefleet.agent.budget import Budget, limits_from
 from probefleet.agent.clock import SANE_AFTER, ClockWatch, boot_id, kernel_says_synced
 from probefleet.agent.config import AgentConfig
-from probefleet.agent.errors import MeasurementError
 from probefleet.agent.fleet import ConfigSource, Fleet, digest
 from probefleet.agent.oneshot import links_for
 from probefleet.agent.publisher import Publisher
@@ -42,6 +41,7 @@ from probefleet.agent.scheduler import Scheduler
 from probefleet.agent.spool import Spool
 from probefleet.core import wire
 from probefleet.kinds import REGISTRY, Link, Measurement
+from probefleet.kinds.errors import MeasurementError
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 import msgspec
-from probefleet.kinds.base import Section
+from probefleet.core.configkit import Section
 
 log = logging.getLogger(__name__)
 

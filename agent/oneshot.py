@@ -9,10 +9,10 @@ from typing import Any
 from probefleet.agent import results
 from probefleet.agent.clock import ClockWatch, boot_id
 from probefleet.agent.config import AgentConfig
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import wire
 from probefleet.kinds import REGISTRY, Link, Measurement
 from probefleet.kinds.base import DEFAULT_LINK
+from probefleet.kinds.errors import MeasurementError
 
 log = logging.getLogger(__name__)
 

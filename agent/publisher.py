@@ -35,7 +35,6 @@ import contextlib
 import heapq
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -44,14 +43,16 @@ from typing import Any
 
 import msgspec
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from probefleet.agent import __version__
-from probefleet.agent.config import MqttSection, SpoolSection
+from probefleet.agent.config import SpoolSection
 from probefleet.agent.spool import Renumbered, Row, Spool
+from probefleet.core import mqtt as core_mqtt
 from probefleet.core import wire
+from probefleet.core.mqtt import MqttSection
 
 log = logging.getLogger(__name__)
 
@@ -137,23 +138,7 @@ class Publisher:
     # --- paho: setup and callbacks (tiny, never raising) -----------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.probe_id,
-            protocol=mqtt.MQTTv5,
-        )
-        cfg = self.cfg
-        if cfg.username:
-            client.username_pw_set(cfg.username, cfg.password or None)
-        if cfg.tls:
-            client.tls_set(
-                ca_certs=cfg.ca_file or None,
-                certfile=cfg.cert_file or None,
-                keyfile=cfg.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        client.reconnect_delay_set(min_delay=1, max_delay=120)
+        client = core_mqtt.client(self.cfg, client_id=self.probe_id)
         client.max_inflight_messages_set(self.spool_cfg.window)
         will = wire.ProbeStatus(
             schema=1,

@@ -7,9 +7,9 @@ from typing import Any
 
 import msgspec
 from probefleet.agent import __version__
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import wire
 from probefleet.kinds.base import Link
+from probefleet.kinds.errors import MeasurementError
 
 Outcome = msgspec.Struct | MeasurementError
 

@@ -29,11 +29,12 @@ from probefleet.agent import results
 from probefleet.agent.budget import Budget
 from probefleet.agent.clock import ClockWatch
 from probefleet.agent.config import AgentConfig
-from probefleet.agent.errors import MeasurementError, StateError
+from probefleet.agent.errors import StateError
 from probefleet.agent.gate import BusyLineGate
 from probefleet.agent.spool import Spool
 from probefleet.core import configkit, wire
 from probefleet.kinds import REGISTRY, Link, Measurement
+from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.health.measure import Health, RuntimeFigures
 
 log = logging.getLogger(__name__)

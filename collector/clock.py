@@ -23,7 +23,7 @@ from typing import Final, Literal
 
 from probefleet.core import wire
 
-SANE_AFTER: Final = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+SANE_AFTER: Final = wire.SANE_AFTER
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US: Final = dt.timedelta(microseconds=1)
 _SEND_SLACK_NS: Final = 60 * 10**9

@@ -1,7 +1,7 @@
 """The collector's config file (TOML): its shape and every default, in one place.
 
 See ``config/collector.sample.toml`` for the annotated version. Load with :func:`load_config`;
-it raises :class:`agent.configkit.ConfigError` listing every problem.
+it raises :class:`probefleet.core.configkit.ConfigError` listing every problem.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
-from probefleet.agent import config as agent_config
-from probefleet.core import configkit
-from probefleet.kinds.base import Section
+from probefleet.core import configkit, mqtt
+from probefleet.core.configkit import Section
 
 
-class MqttSection(agent_config.MqttSection, frozen=True, kw_only=True):
-    """The agent's connection settings, plus what a persistent, shared consumer needs."""
+class MqttSection(mqtt.MqttSection, frozen=True, kw_only=True):
+    """The shared connection settings, plus what a persistent, shared consumer needs."""
 
     username: str = "collector"
     # Fixed, so the broker keeps this collector's session (and queue) across restarts.
@@ -115,7 +114,7 @@ class CollectorConfig(Section, frozen=True, kw_only=True):
     deadletters: DeadLettersSection = msgspec.field(default_factory=DeadLettersSection)
     presence: PresenceSection = msgspec.field(default_factory=PresenceSection)
     metrics: MetricsSection = msgspec.field(default_factory=MetricsSection)
-    log: agent_config.LogSection = msgspec.field(default_factory=agent_config.LogSection)
+    log: configkit.LogSection = msgspec.field(default_factory=configkit.LogSection)
 
     def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> CollectorConfig:
         """Cross-key rules and secrets; appends to ``problems`` rather than stopping."""

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 from probefleet.core import configkit, wire
-from probefleet.kinds.base import Section
+from probefleet.core.configkit import Section
 
 # Tag values: short, printable, no control characters (they end up in every point).
 TagText = Annotated[

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,12 +28,12 @@ from typing import Any
 
 import paho.mqtt._packet as paho_packet
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from probefleet.collector.config import MqttSection
+from probefleet.core import mqtt as core_mqtt
 
 log = logging.getLogger(__name__)
 
@@ -118,24 +117,7 @@ class MqttLink:
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         speed_up_publish_decoding()
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=cfg.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        # A stray exception in a callback is logged, never allowed to end the loop thread.
-        client.suppress_exceptions = True
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        if cfg.username:
-            client.username_pw_set(cfg.username, cfg.password or None)
-        if cfg.tls:
-            client.tls_set(
-                ca_certs=cfg.ca_file or None,
-                certfile=cfg.cert_file or None,
-                keyfile=cfg.key_file or None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        client = core_mqtt.client(cfg, client_id=cfg.client_id, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -20,12 +20,22 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import msgspec.inspect as mi
 
 _C = TypeVar("_C", bound=msgspec.Struct)
+
+
+class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Base of every config table: unknown keys are errors, values immutable once loaded."""
+
+
+class LogSection(Section, frozen=True, kw_only=True):
+    """``[log]``, the same in both programs."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 class ConfigError(Exception):

@@ -34,6 +34,10 @@ SCHEMA_VERSION: Final = 1
 # Mosquitto's and MQTT v5's limits (paho reconnects forever on an oversized message).
 MAX_PAYLOAD_BYTES: Final = 65_536
 DEFAULT_TOPIC_ROOT: Final = "probefleet/v1"
+# Before this no wall clock can be right: a probe (no battery clock) booted without a time
+# source. The agent waits for a later clock; the collector re-bases or quarantines earlier
+# timestamps.
+SANE_AFTER: Final = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 PROBE_ID_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,62})$"
 _UUID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"

@@ -2,7 +2,7 @@
 
 A measurement never touches the network in its constructor; `run(link)` does the I/O and
 returns the typed payload of its kind (``wire.ThroughputData`` ...) or raises
-:class:`agent.errors.MeasurementError`. The caller (CLI, scheduler) owns timing, retries,
+:class:`probefleet.kinds.errors.MeasurementError`. The caller (CLI, scheduler) owns timing, retries,
 logging and wrapping the payload in a wire envelope.
 """
 
@@ -14,11 +14,7 @@ from typing import Annotated, ClassVar, Generic, TypeVar
 
 import msgspec
 from probefleet.core import wire
-
-
-class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Base of every config table: unknown keys are errors, values immutable once loaded."""
-
+from probefleet.core.configkit import Section
 
 Interval = Annotated[int, msgspec.Meta(ge=10, le=31 * 86_400)]
 IpChoice = Annotated[int, msgspec.Meta(ge=0, le=6)]  # 0 = either, 4 or 6 (checked below)

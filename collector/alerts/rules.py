@@ -23,7 +23,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from probefleet.collector.inventory import TargetsFile
 from probefleet.core import configkit, wire
-from probefleet.kinds.base import Section
+from probefleet.core.configkit import Section
 
 Measurement = Literal[
     "throughput", "ookla", "latency", "dns", "ipv6", "service", "health", "presence"

@@ -14,7 +14,7 @@ from typing import Annotated
 import msgspec
 from probefleet.collector import queries
 from probefleet.core import configkit
-from probefleet.kinds.base import Section
+from probefleet.core.configkit import Section
 
 Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 Hour = Annotated[int, msgspec.Meta(ge=0, le=24)]

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from probefleet.agent import __version__
+from probefleet.core import __version__
 
 USER_AGENT = f"probefleet/{__version__}"
 MAX_HEAD_BYTES = 64 * 1024  # a response head larger than this is not a test server talking

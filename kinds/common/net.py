@@ -10,8 +10,8 @@ import socket
 import time
 from typing import TYPE_CHECKING, Literal
 
-from probefleet.agent.errors import MeasurementError
 from probefleet.kinds.base import Link
+from probefleet.kinds.errors import MeasurementError
 
 if TYPE_CHECKING:
     import httpx

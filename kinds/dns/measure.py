@@ -25,13 +25,13 @@ import time
 from typing import Annotated, ClassVar
 
 import msgspec
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import wire
 from probefleet.kinds.base import Interval, Link, Measurement, Schedule
 from probefleet.kinds.common.binding import check_binding
 from probefleet.kinds.common.names import is_host_name
 from probefleet.kinds.common.parallel import run_bounded
 from probefleet.kinds.dns import query
+from probefleet.kinds.errors import MeasurementError
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from probefleet.agent.errors import MeasurementError
 from probefleet.kinds.base import Link
 from probefleet.kinds.common import net
 from probefleet.kinds.common.binding import link_for
+from probefleet.kinds.errors import MeasurementError
 
 log = logging.getLogger(__name__)
 

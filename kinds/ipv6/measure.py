@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 from probefleet.core import wire
-from probefleet.kinds.base import Interval, Link, Measurement, Schedule, Section
+from probefleet.core.configkit import Section
+from probefleet.kinds.base import Interval, Link, Measurement, Schedule
 from probefleet.kinds.common.net import bind
 from probefleet.kinds.ipv6 import reach
 from probefleet.kinds.ipv6.local import LocalView, default_routes, ipv6_addresses

@@ -15,9 +15,9 @@ import threading
 import time
 from typing import Literal
 
-from probefleet.agent.errors import MeasurementError
 from probefleet.kinds.base import Link
 from probefleet.kinds.common import net
+from probefleet.kinds.errors import MeasurementError
 
 Version = Literal[4, 6]
 _STATUS_LINE = re.compile(rb"^HTTP/\d(?:\.\d)? (\d{3})[ \r]")

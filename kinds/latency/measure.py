@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import wire
-from probefleet.kinds.base import Interval, Link, Measurement, Schedule, Section
+from probefleet.core.configkit import Section
+from probefleet.kinds.base import Interval, Link, Measurement, Schedule
 from probefleet.kinds.common import net
 from probefleet.kinds.common.binding import check_binding, link_for
 from probefleet.kinds.common.names import is_host_name
 from probefleet.kinds.common.parallel import run_bounded
+from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.latency import probe
 from probefleet.kinds.latency.stats import summarise
 

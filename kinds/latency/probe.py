@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from probefleet.agent.errors import MeasurementError
 from probefleet.kinds.base import Link
 from probefleet.kinds.common import net
+from probefleet.kinds.errors import MeasurementError
 
 log = logging.getLogger(__name__)
 

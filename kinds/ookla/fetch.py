@@ -12,7 +12,7 @@ from typing import Any, Literal
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
-from probefleet.agent.errors import MeasurementError
+from probefleet.kinds.errors import MeasurementError
 
 Discovery = Literal["config", "servers"]
 _PATHS: dict[str, Discovery] = {

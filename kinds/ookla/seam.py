@@ -27,13 +27,12 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import msgspec
-from probefleet.agent.errors import MeasurementError, MeasurementTimeout
 from probefleet.kinds.base import Link
 from probefleet.kinds.common import net
+from probefleet.kinds.errors import MeasurementError, MeasurementTimeout
 from probefleet.kinds.ookla.fetch import FailureLog, Opener, describe, fetch_failure, origin
 
 _STAGE = "@stage "  # progress lines on the child's stderr: where a timeout struck
@@ -130,7 +129,6 @@ def run_speedtest(
             input=msgspec.json.encode(request),
             capture_output=True,
             timeout=timeout_s,  # then SIGKILL: threads, sockets and buffers all go with it
-            env=_child_env(),
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -150,14 +148,6 @@ def run_speedtest(
     if reply.outcome is None:
         raise MeasurementError(reply.reason or "speedtest-cli failed", dict(reply.detail))
     return reply.outcome
-
-
-def _child_env() -> dict[str, str]:
-    """The agent's environment, plus its source tree on the path (a checkout, not installed)."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
 
 
 def _last_stage(stderr: bytes | None) -> str:

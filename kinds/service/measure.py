@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 from probefleet.core import wire
-from probefleet.kinds.base import Interval, Link, Measurement, Schedule, Section
+from probefleet.core.configkit import Section
+from probefleet.kinds.base import Interval, Link, Measurement, Schedule
 from probefleet.kinds.service.probe import Plan, Protocol, run_check
 
 if TYPE_CHECKING:

@@ -18,12 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from probefleet.agent.clock import SANE_AFTER
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import wire
 from probefleet.kinds.base import Link
 from probefleet.kinds.common import net
 from probefleet.kinds.common.http import USER_AGENT, Dechunker, HttpError, ResponseHead, parse_head
+from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.service.x509 import not_after
 
 if TYPE_CHECKING:
@@ -169,7 +168,7 @@ def _connect(
 def _days_left(der: bytes | None) -> float | None:
     now = dt.datetime.now(dt.UTC)
     # A Pi boots in 1970 until NTP answers: days counted from that clock would be fiction.
-    if not der or now < SANE_AFTER:
+    if not der or now < wire.SANE_AFTER:
         return None
     try:
         expiry = not_after(der)

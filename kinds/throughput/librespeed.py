@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from probefleet.agent.errors import MeasurementError
 from probefleet.kinds.base import Link
 from probefleet.kinds.common import net
 from probefleet.kinds.common.endpoint import reach
 from probefleet.kinds.common.http import HttpError, Target, cache_buster, parse_url, request_head
+from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.throughput.engine import MiB, RequestMaker
 from probefleet.kinds.throughput.ping import HttpPinger, ping_series
 

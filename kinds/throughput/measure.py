@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import wire
 from probefleet.kinds.base import Interval, Link, Measurement, Schedule
 from probefleet.kinds.common import net
 from probefleet.kinds.common.endpoint import Endpoint, effective_ip_version, reach
 from probefleet.kinds.common.http import HttpError, Target, parse_url, request_head
+from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.throughput.engine import MiB, Plan, RequestMaker, ServerFailed, run_direction
 from probefleet.kinds.throughput.librespeed import (
     DOWNLOAD_REQUEST_BYTES,

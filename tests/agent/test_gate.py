@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 
 import pytest
 from probefleet.agent import results
-from probefleet.agent.errors import MeasurementError
 from probefleet.agent.gate import BusyLineGate, GateConfig, GateDecision
 from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
+from probefleet.kinds.errors import MeasurementError
 
 from tests.harness.netns import NetnsPair, netns_unavailable
 from tests.harness.wait import eventually

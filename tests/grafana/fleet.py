@@ -24,11 +24,11 @@ from typing import Any
 
 import msgspec
 from probefleet.agent import results
-from probefleet.agent.errors import MeasurementError
 from probefleet.collector.queries import quote_string
 from probefleet.collector.service import Service, load_enrichment
 from probefleet.core import wire
 from probefleet.kinds.base import Link
+from probefleet.kinds.errors import MeasurementError
 
 from tests.collector.helpers import (
     BROKER_CONF,

@@ -11,12 +11,13 @@ import msgspec
 from probefleet.agent.budget import MB, Budget
 from probefleet.agent.clock import ClockWatch
 from probefleet.agent.config import AgentConfig
-from probefleet.agent.errors import MeasurementError, StateError
+from probefleet.agent.errors import StateError
 from probefleet.agent.runner import Runner
 from probefleet.agent.spool import Spool
 from probefleet.core import configkit, wire
 from probefleet.kinds import REGISTRY, Link, Measurement
 from probefleet.kinds.dns.measure import DnsConfig
+from probefleet.kinds.errors import MeasurementError
 
 BOOT = "5967a284-5a74-4aee-a62b-9cb68f34bf08"
 

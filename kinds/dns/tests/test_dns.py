@@ -22,11 +22,11 @@ from dnsmasq_server import (
     free_dns_port,
     udp_and_tcp_port_free,
 )
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
 from probefleet.kinds.dns.measure import Dns, DnsConfig
 from probefleet.kinds.dns.query import Server, parse_server
+from probefleet.kinds.errors import MeasurementError
 
 ROOT = Path(__file__).resolve().parents[3]
 PROBE_AGENT = Path(sys.executable).with_name("probe-agent")

@@ -18,9 +18,9 @@ import jsonschema
 import msgspec
 import pytest
 from probefleet.agent.config import AgentConfig
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
+from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.ipv6 import reach
 from probefleet.kinds.ipv6.local import LocalView, classify, default_routes, ipv6_addresses
 from probefleet.kinds.ipv6.measure import Ipv6, Ipv6Config, Ipv6Target

@@ -19,9 +19,9 @@ import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
+from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.latency import probe as _latency_probe
 from probefleet.kinds.latency.measure import Latency, LatencyConfig
 from probefleet.kinds.latency.stats import jitter, percentile, summarise

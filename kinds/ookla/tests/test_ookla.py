@@ -15,9 +15,9 @@ import jsonschema
 import msgspec
 import pytest
 from ookla_server import OoklaTestServer, silent_listener
-from probefleet.agent.errors import MeasurementError, MeasurementTimeout
 from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
+from probefleet.kinds.errors import MeasurementError, MeasurementTimeout
 from probefleet.kinds.ookla import seam as _speedtest_seam
 from probefleet.kinds.ookla.measure import Ookla, OoklaConfig
 

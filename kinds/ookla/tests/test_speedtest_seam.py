@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from ookla_server import OoklaTestServer, silent_listener
-from probefleet.agent.errors import MeasurementError, MeasurementTimeout
 from probefleet.kinds.base import Link
+from probefleet.kinds.errors import MeasurementError, MeasurementTimeout
 from probefleet.kinds.ookla.seam import run_speedtest
 
 from tests.harness import free_port

@@ -19,9 +19,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
+from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.service.measure import Service, ServiceConfig
 from probefleet.kinds.service.x509 import not_after
 

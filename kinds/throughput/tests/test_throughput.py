@@ -26,11 +26,11 @@ from librespeed_server import (
     server_entry,
     write_server_list,
 )
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
 from probefleet.kinds.common.endpoint import Endpoint, reach
 from probefleet.kinds.common.http import Dechunker, HttpError, parse_head, parse_url, request_head
+from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.throughput.engine import MiB, Plan, ServerFailed, run_direction
 from probefleet.kinds.throughput.librespeed import download_request, parse_server_list
 from probefleet.kinds.throughput.measure import Throughput, ThroughputConfig

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from probefleet.agent import results
-from probefleet.agent.errors import MeasurementError
 from probefleet.core import wire
 from probefleet.kinds.base import Link
+from probefleet.kinds.errors import MeasurementError
 
 VN: Final = dt.timezone(dt.timedelta(hours=7))
 START_LOCAL: Final = dt.datetime(2025, 3, 3, tzinfo=VN)  # report --from 2025-03-03

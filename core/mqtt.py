@@ -1,0 +1,99 @@
+"""The MQTT connection both programs make: its settings (``[mqtt]``) and the one factory.
+
+The agent (publisher) and the collector (consumer) differ in what they do on the
+connection, not in how they open it: protocol, TLS, credentials, back-off and keep-alive
+are set here once, so the two cannot drift apart again. paho is imported only when a client
+is made: the one-shot tools (``check``, ``report``) never load it.
+
+Usage::
+
+    client = mqtt.client(cfg.mqtt, client_id="tanphu-01")            # paho, not connected
+    client = mqtt.client(cfg.mqtt, client_id="probefleet-collector", manual_ack=True)
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Self
+
+import msgspec
+from probefleet.core import configkit, wire
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import Client
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+# The broker's wait before a reconnect doubles from 1 s up to this. One value for both
+# programs: long enough that a fleet coming back after a broker restart does not hammer it,
+# short enough that a probe is back within a minute of the broker.
+RECONNECT_MAX_S = 60
+
+
+class MqttSection(configkit.Section, frozen=True, kw_only=True):
+    """``[mqtt]``: where the broker is and how to log in; the same keys in both programs."""
+
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "localhost"
+    port: Port = 8883
+    tls: bool = True
+    ca_file: str = ""  # empty: the system's CA store
+    cert_file: str = ""  # client certificate, optional; needs key_file
+    key_file: str = ""
+    username: str = ""  # agent: empty means the probe id (the broker maps username -> client id)
+    # Secret: env PROBEFLEET_MQTT_PASSWORD or PROBEFLEET_MQTT_PASSWORD_FILE win over these.
+    password: str = ""
+    password_file: str = ""
+    topic_root: Annotated[str, msgspec.Meta(pattern=r"^[^+#/][^+#]*[^+#/]$")] = (
+        wire.DEFAULT_TOPIC_ROOT
+    )
+    keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 60
+    reconnect_max_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = RECONNECT_MAX_S
+
+    def resolved(self, env: dict[str, str], base: Path, problems: list[str]) -> Self:
+        """A copy with the password read from its secret source; cross-key checks."""
+        if bool(self.cert_file) != bool(self.key_file):
+            problems.append("mqtt.cert_file and mqtt.key_file: give both or neither")
+        password = configkit.read_secret(
+            key="mqtt.password",
+            value=self.password,
+            file_value=self.password_file,
+            env_name="PROBEFLEET_MQTT_PASSWORD",
+            env=env,
+            base=base,
+            problems=problems,
+        )
+        return msgspec.structs.replace(self, password=password)
+
+    def url(self) -> str:
+        """``mqtts://host:port`` for people (``check``, logs)."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def client(cfg: MqttSection, *, client_id: str, manual_ack: bool = False) -> Client:
+    """A paho client (MQTT v5, callback API 2) set up from ``cfg``; not yet connected.
+
+    The caller adds its callbacks, Last Will and CONNECT properties, then connects with
+    ``keepalive=cfg.keepalive_s``."""
+    from paho.mqtt import client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    made = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv5,
+        manual_ack=manual_ack,
+    )
+    # A stray exception in a callback is logged by paho, never allowed to end its thread.
+    made.suppress_exceptions = True
+    made.reconnect_delay_set(min_delay=1, max_delay=cfg.reconnect_max_s)
+    if cfg.username:
+        made.username_pw_set(cfg.username, cfg.password or None)
+    if cfg.tls:
+        made.tls_set(
+            ca_certs=cfg.ca_file or None,
+            certfile=cfg.cert_file or None,
+            keyfile=cfg.key_file or None,
+            cert_reqs=ssl.CERT_REQUIRED,  # the broker's certificate is always checked
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    return made
