@@ -38,6 +38,7 @@ from probefleet.agent.clock import SANE_AFTER, boot_id
 from probefleet.agent.errors import StateError
 from probefleet.core import wire
 from probefleet.core.configkit import Section
+from probefleet.kinds.health.payload import BudgetUsage
 
 log = logging.getLogger(__name__)
 
@@ -200,13 +201,13 @@ class Budget:
             "budget_reserve_bytes": float(self.config.reserve_mb * MB),
         }
 
-    def usage(self) -> list[wire.BudgetUsage]:
+    def usage(self) -> list[BudgetUsage]:
         """This month's figures of every metered link, for health (books the counters first)."""
         self.sync()
         with self._lock:
             month = self.month()
             return [
-                wire.BudgetUsage(
+                BudgetUsage(
                     interface=name, month=month, used_bytes=self.used(name), limit_bytes=limit
                 )
                 for name, limit in sorted(self.limits.items())

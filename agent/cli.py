@@ -11,8 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from probefleet import kinds
 from probefleet.agent import __version__
-from probefleet.agent.config import AgentConfig, load_config
+from probefleet.agent.config import AgentConfig, config_type, load_config
 from probefleet.core import configkit, wire
 
 DEFAULT_CONFIG = Path("/etc/probefleet/agent.toml")
@@ -29,12 +30,11 @@ def _load(path: Path) -> AgentConfig:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
-    enabled = [k for k in wire.KINDS if getattr(cfg.measurements, k).enabled]
+    enabled = [k for k in kinds.names() if cfg.measurements.of(k).enabled]
     links = ", ".join(f"{i.name} ({i.access})" for i in cfg.interfaces) or "default route"
-    scheme = "mqtts" if cfg.mqtt.tls else "mqtt"
     print(f"{args.config}: OK")
     print(f"  probe       {cfg.probe.id}  (state in {cfg.probe.state_dir})")
-    print(f"  broker      {scheme}://{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.username}")
+    print(f"  broker      {cfg.mqtt.url()} as {cfg.mqtt.username}")
     print(f"  password    {'set' if cfg.mqtt.password else 'not set'}")
     print(f"  links       {links}")
     print(f"  measuring   {', '.join(enabled) or 'nothing'}")
@@ -58,7 +58,7 @@ def _load_for_measure(path: Path | None) -> AgentConfig:
     print(
         f"probe-agent: no {DEFAULT_CONFIG}; using defaults as probe {probe_id!r}", file=sys.stderr
     )
-    return configkit.build({"probe": {"id": probe_id or "probe"}}, AgentConfig)
+    return configkit.build({"probe": {"id": probe_id or "probe"}}, config_type())
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
@@ -125,13 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a config file and show what it means",
         description="Validate the config file; list every problem (exit 2) or summarise it.",
     )
-    check.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"agent config (default {DEFAULT_CONFIG})",
-    )
+    configkit.add_config_option(check, "agent", DEFAULT_CONFIG)
     check.set_defaults(func=_cmd_check)
 
     run = sub.add_parser(
@@ -141,13 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "delivery over MQTT, fleet control. Exit 0 when stopped, 1 on a fatal error (let "
         "systemd restart it), 2 on a config error.",
     )
-    run.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"agent config (default {DEFAULT_CONFIG})",
-    )
+    configkit.add_config_option(run, "agent", DEFAULT_CONFIG)
     run.set_defaults(func=_cmd_run)
 
     status = sub.add_parser(
@@ -156,19 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show the state the running agent keeps in its state dir (status.json). "
         "Exit 0 when the agent runs and its status is current, 3 otherwise.",
     )
-    status.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"agent config (default {DEFAULT_CONFIG})",
-    )
+    configkit.add_config_option(status, "agent", DEFAULT_CONFIG)
     status.add_argument("--json", action="store_true", help="print status.json as it is")
     status.set_defaults(func=_cmd_status)
 
-    from probefleet.kinds import REGISTRY
-
-    listing = "\n".join(f"  {name:<11} {cls.summary}" for name, cls in REGISTRY.items())
+    classes = kinds.measurements()
+    listing = "\n".join(f"  {name:<11} {cls.summary}" for name, cls in classes.items())
     measure = sub.add_parser(
         "measure",
         help="run one measurement now and print the JSON it would publish",
@@ -178,17 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     measure.add_argument(
         "name",
-        choices=list(REGISTRY),
+        choices=list(classes),
         metavar="NAME",
-        help="which measurement: " + ", ".join(REGISTRY),
+        help="which measurement: " + ", ".join(classes),
     )
-    measure.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help=f"agent config (default {DEFAULT_CONFIG}, or built-in defaults)",
-    )
+    configkit.add_config_option(measure, "agent", DEFAULT_CONFIG, fallback="built-in defaults")
     measure.add_argument(
         "--interface", default=None, metavar="IF", help="measure over this interface only"
     )

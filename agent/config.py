@@ -6,22 +6,18 @@ See ``config/agent.sample.toml`` for the annotated version a technician edits. L
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import msgspec
+from probefleet import kinds
 from probefleet.agent.budget import BudgetConfig
 from probefleet.agent.gate import GateConfig
 from probefleet.core import configkit, wire
 from probefleet.core.configkit import Section
 from probefleet.core.mqtt import MqttSection
-from probefleet.kinds.dns.measure import DnsConfig
-from probefleet.kinds.health.measure import HealthConfig
-from probefleet.kinds.ipv6.measure import Ipv6Config
-from probefleet.kinds.latency.measure import LatencyConfig
-from probefleet.kinds.ookla.measure import OoklaConfig
-from probefleet.kinds.service.measure import ServiceConfig
-from probefleet.kinds.throughput.measure import ThroughputConfig
+from probefleet.kinds.base import Schedule
 
 
 class ProbeSection(Section, frozen=True, kw_only=True):
@@ -40,17 +36,19 @@ class InterfaceSection(Section, frozen=True, kw_only=True):
     source_address: str = ""
 
 
-class MeasurementsSection(Section, frozen=True, kw_only=True):
-    """One table per measurement; each measurement module owns its table's shape and
-    defaults (interval included), so this class only names them."""
+class MeasurementsBase(Section, frozen=True, kw_only=True):
+    """``[measurements]``: one table per registered kind (its ``[measurements.<kind>]``).
+    Each kind owns its table's shape and defaults (its Measurement's ``config_type``); the
+    struct with one field per kind is derived from the registry (:func:`config_type`)."""
 
-    throughput: ThroughputConfig = msgspec.field(default_factory=ThroughputConfig)
-    ookla: OoklaConfig = msgspec.field(default_factory=OoklaConfig)
-    latency: LatencyConfig = msgspec.field(default_factory=LatencyConfig)
-    dns: DnsConfig = msgspec.field(default_factory=DnsConfig)
-    ipv6: Ipv6Config = msgspec.field(default_factory=Ipv6Config)
-    service: ServiceConfig = msgspec.field(default_factory=ServiceConfig)
-    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    def of(self, kind: wire.Kind) -> Schedule:
+        """The table of ``kind``: enabled, interval, cron, interface and its own options."""
+        table: Schedule = getattr(self, kind)
+        return table
+
+    if TYPE_CHECKING:  # a field per kind, made at run time: statically, any name is a table
+
+        def __getattr__(self, kind: str) -> Any: ...
 
 
 class ScheduleSection(Section, frozen=True, kw_only=True):
@@ -88,31 +86,34 @@ class SpoolSection(Section, frozen=True, kw_only=True):
     retry_s: Annotated[float, msgspec.Meta(ge=0.1, le=3600.0)] = 30.0
 
 
-class AgentConfig(Section, frozen=True, kw_only=True):
+class AgentConfigBase(Section, frozen=True, kw_only=True):
+    """The whole file. Decode with :func:`config_type` (or ``AgentConfig``): this base
+    leaves ``[measurements]`` without its per-kind tables."""
+
     probe: ProbeSection
     mqtt: MqttSection = msgspec.field(default_factory=MqttSection)
     interfaces: list[InterfaceSection] = []
-    measurements: MeasurementsSection = msgspec.field(default_factory=MeasurementsSection)
+    measurements: MeasurementsBase = msgspec.field(default_factory=MeasurementsBase)
     schedule: ScheduleSection = msgspec.field(default_factory=ScheduleSection)
     gate: GateConfig = msgspec.field(default_factory=GateConfig)
     budget: BudgetConfig = msgspec.field(default_factory=BudgetConfig)
     spool: SpoolSection = msgspec.field(default_factory=SpoolSection)
     log: configkit.LogSection = msgspec.field(default_factory=configkit.LogSection)
 
-    def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> AgentConfig:
+    def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> Self:
         """Cross-key rules and secrets; appends to ``problems`` rather than stopping."""
         names = [i.name for i in self.interfaces]
         for i, name in enumerate(names):
             if name in names[:i]:
                 problems.append(f"interfaces[{i}].name = {name!r}: declared twice")
-        for kind in wire.KINDS:
-            wanted = getattr(self.measurements, kind).interface
+        for kind in kinds.names():
+            wanted = self.measurements.of(kind).interface
             if wanted and wanted not in names:
                 problems.append(
                     f"measurements.{kind}.interface = {wanted!r}: not in [[interfaces]] "
                     f"(declared: {', '.join(names) or 'none'})"
                 )
-            cron = getattr(self.measurements, kind).cron
+            cron = self.measurements.of(kind).cron
             if cron:
                 why = cron_problem(cron)
                 if why:
@@ -135,5 +136,39 @@ def cron_problem(line: str) -> str | None:
     return None
 
 
+@functools.cache
+def _types(
+    specs: tuple[kinds.KindSpec, ...],
+) -> tuple[type[AgentConfigBase], type[MeasurementsBase]]:
+    tables = []
+    for spec in specs:
+        table = spec.measurement().config_type
+        tables.append((spec.name, table, msgspec.field(default_factory=table)))
+    options: dict[str, Any] = {"frozen": True, "kw_only": True, "forbid_unknown_fields": True}
+    section = msgspec.defstruct(
+        "MeasurementsSection", tables, bases=(MeasurementsBase,), module=__name__, **options
+    )
+    whole = msgspec.defstruct(
+        "AgentConfig",
+        [("measurements", section, msgspec.field(default_factory=section))],
+        bases=(AgentConfigBase,),
+        module=__name__,
+        **options,
+    )
+    return whole, section  # type: ignore[return-value]  # defstruct is typed as Struct
+
+
+def config_type() -> type[AgentConfigBase]:
+    """The config file's struct for the kinds registered now (made once per registry)."""
+    return _types(tuple(kinds.SPECS.values()))[0]
+
+
 def load_config(path: Path, env: dict[str, str] | None = None) -> AgentConfig:
-    return configkit.load(path, AgentConfig, env=env)
+    return configkit.load(path, config_type(), env=env)
+
+
+if TYPE_CHECKING:
+    AgentConfig = AgentConfigBase
+    MeasurementsSection = MeasurementsBase
+else:  # the registry's kinds, as at import (config_type() follows later registrations)
+    AgentConfig, MeasurementsSection = _types(tuple(kinds.SPECS.values()))

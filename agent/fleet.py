@@ -30,8 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from probefleet import kinds
 from probefleet.agent import _durable
-from probefleet.agent.config import AgentConfig
+from probefleet.agent.config import AgentConfig, config_type
 from probefleet.core import configkit, wire
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class ConfigSource:
     def build(self, remote: dict[str, Any]) -> AgentConfig:
         """The config of the file with ``remote`` on top; ConfigError listing every problem."""
         source = f"{self.path} + remote config" if remote else self.path
-        cfg = configkit.build(merge(self._local(), remote), AgentConfig, source)
+        cfg = configkit.build(merge(self._local(), remote), config_type(), source)
         problems: list[str] = []
         cfg = cfg.resolve(self.env, problems, self.path.parent)
         if problems:
@@ -146,6 +147,13 @@ class Fleet:
                 command: wire.Command = wire.decode(payload, wire.Command)
             except wire.WireError as exc:
                 log.warning("ignoring a bad command: %s", exc)
+                return
+            if command.kind not in kinds.SPECS:
+                log.warning(
+                    "ignoring a bad command: kind: %r is not a measurement of this probe (%s)",
+                    command.kind,
+                    ", ".join(kinds.names()),
+                )
                 return
             log.info("command %s: measure %s", command.request_id, command.kind)
             self._command(command)

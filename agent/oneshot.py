@@ -6,11 +6,12 @@ import logging
 import time
 from typing import Any
 
+from probefleet import kinds
 from probefleet.agent import results
 from probefleet.agent.clock import ClockWatch, boot_id
 from probefleet.agent.config import AgentConfig
 from probefleet.core import wire
-from probefleet.kinds import REGISTRY, Link, Measurement
+from probefleet.kinds import Link, Measurement
 from probefleet.kinds.base import DEFAULT_LINK
 from probefleet.kinds.errors import MeasurementError
 
@@ -21,8 +22,8 @@ def links_for(cfg: AgentConfig, kind: wire.Kind, interface: str | None = None) -
     """The links ``kind`` runs over: the one asked for, its configured one, every declared
     interface, or the default route (when none is declared)."""
     by_name = {i.name: i for i in cfg.interfaces}
-    wanted = interface or getattr(cfg.measurements, kind).interface
-    if not REGISTRY[kind].per_link:
+    wanted = interface or cfg.measurements.of(kind).interface
+    if not kinds.spec(kind).measurement().per_link:
         return [DEFAULT_LINK]
     if wanted:
         iface = by_name.get(wanted)
@@ -36,7 +37,7 @@ def links_for(cfg: AgentConfig, kind: wire.Kind, interface: str | None = None) -
 
 def measure(cfg: AgentConfig, kind: wire.Kind, link: Link, seq: int = 1) -> wire.Result:
     """Run ``kind`` over ``link`` and wrap the outcome; failures are results too."""
-    measurement: Measurement[Any] = REGISTRY[kind](getattr(cfg.measurements, kind))
+    measurement: Measurement[Any] = kinds.spec(kind).measurement()(cfg.measurements.of(kind))
     clock = ClockWatch()
     measured_at = wire.utc_now()
     started = time.monotonic()

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import msgspec
+from probefleet import kinds
 from probefleet.agent import __version__
 from probefleet.core import wire
 from probefleet.kinds.base import Link
@@ -42,7 +43,7 @@ def build(
         "agent_version": __version__[:32],
         "request_id": request_id,
     }
-    cls: Any = wire.RESULT_TYPES[kind]
+    cls: Any = kinds.result_types()[kind]
     if isinstance(outcome, MeasurementError):
         status = "skipped" if skipped else "failed"
         reason = outcome.reason[:500] or "unknown error"

@@ -39,6 +39,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from probefleet import kinds
 from probefleet.agent import oneshot
 from probefleet.agent.config import AgentConfig
 from probefleet.core import wire
@@ -71,7 +72,7 @@ def offset_s(probe_id: str, job_id: str, span_s: float) -> float:
 def job_specs(cfg: AgentConfig, interval_override_s: float | None = None) -> list[JobSpec]:
     """Every job ``cfg`` asks for. ``interval_override_s``: test/bench hook only."""
     specs = []
-    for kind in wire.KINDS:
+    for kind in kinds.names():
         section = getattr(cfg.measurements, kind)
         if not section.enabled:
             continue

@@ -49,6 +49,11 @@ from probefleet.collector.report.settings import ReportSettings
 from probefleet.collector.report.tables import render_csv, render_json
 from probefleet.core import wire
 from probefleet.kinds.base import Link
+from probefleet.kinds.health.payload import HealthData
+from probefleet.kinds.ipv6.payload import Ipv6Data
+from probefleet.kinds.latency.payload import LatencyData, LatencyTarget
+from probefleet.kinds.service.payload import ServiceCheck, ServiceData
+from probefleet.kinds.throughput.payload import ThroughputData
 
 from tests.harness import InfluxDB
 
@@ -102,7 +107,7 @@ def lines(enrichment: Enrichment, start: dt.datetime, days: int, seed: int) -> I
     inv = enrichment.inventory
     targets = enrichment.targets
     assert targets is not None
-    tput = wire.ThroughputData(
+    tput = ThroughputData(
         method="librespeed",
         server_name="VNPT HCM",
         server_url="http://speedtest.example.vn/",
@@ -113,9 +118,9 @@ def lines(enrichment: Enrichment, start: dt.datetime, days: int, seed: int) -> I
         download_duration_s=10.0,
         upload_duration_s=10.0,
     )
-    lat = wire.LatencyData(
+    lat = LatencyData(
         targets=[
-            wire.LatencyTarget(
+            LatencyTarget(
                 target=t,
                 method="icmp",
                 sent=10,
@@ -128,9 +133,9 @@ def lines(enrichment: Enrichment, start: dt.datetime, days: int, seed: int) -> I
             for t in ("dongnai.gov.vn", DATA_NETWORK)
         ]
     )
-    svc = wire.ServiceData(
+    svc = ServiceData(
         checks=[
-            wire.ServiceCheck(
+            ServiceCheck(
                 name=n,
                 target=f"https://{n}.dongnai.gov.vn/",
                 protocol="https",
@@ -140,8 +145,8 @@ def lines(enrichment: Enrichment, start: dt.datetime, days: int, seed: int) -> I
             for n in ("dichvucong", "portal")
         ]
     )
-    v6 = wire.Ipv6Data(capable=True, works=True, global_addresses=1)
-    health = wire.HealthData(
+    v6 = Ipv6Data(capable=True, works=True, global_addresses=1)
+    health = HealthData(
         cpu_pct=5.0, load_1m=0.1, memory_used_pct=30.0, memory_available_bytes=2**30,
         disk_used_pct=20.0, disk_free_bytes=2**34, uptime_s=100.0, agent_rss_bytes=2**26,
     )  # fmt: skip

@@ -27,10 +27,9 @@ def _load(path: Path) -> CollectorConfig:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
-    scheme = "mqtts" if cfg.mqtt.tls else "mqtt"
     shared = f" (shared group {cfg.mqtt.share_group})" if cfg.mqtt.share_group else ""
     print(f"{args.config}: OK")
-    print(f"  broker      {scheme}://{cfg.mqtt.host}:{cfg.mqtt.port} as {cfg.mqtt.username}")
+    print(f"  broker      {cfg.mqtt.url()} as {cfg.mqtt.username}")
     print(f"  session     client id {cfg.mqtt.client_id}{shared}")
     print(f"  influxdb    {cfg.influxdb.url} bucket {cfg.influxdb.bucket}")
     print(f"  token       {'set' if cfg.influxdb.token else 'not set'}")
@@ -45,7 +44,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for path in args.files:
         raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
         try:
-            message = wire.decode(raw, wire.SCHEMA_TYPES[args.type])
+            message = wire.decode(raw, wire.schema_types()[args.type])
         except wire.WireError as exc:
             failures += 1
             print(f"{path}: REJECTED at {exc.field}: {exc.reason}")
@@ -196,13 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a config file and show what it means",
         description="Validate the config file; list every problem (exit 2) or summarise it.",
     )
-    check.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"collector config (default {DEFAULT_CONFIG})",
-    )
+    configkit.add_config_option(check, "collector", DEFAULT_CONFIG)
     check.set_defaults(func=_cmd_check)
 
     validate = sub.add_parser(
@@ -219,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument(
         "--type",
-        choices=sorted(wire.SCHEMA_TYPES),
+        choices=sorted(wire.schema_types()),
         default="result",
         help="message type (default: result)",
     )
@@ -231,13 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Consume probe results from MQTT, validate, enrich and store them in "
         "InfluxDB; stop with SIGTERM or Ctrl-C (the batch in hand is flushed first).",
     )
-    run.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"collector config (default {DEFAULT_CONFIG})",
-    )
+    configkit.add_config_option(run, "collector", DEFAULT_CONFIG)
     run.set_defaults(func=_cmd_run)
 
     letters = sub.add_parser(
@@ -246,13 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the newest dead letters (messages or points that were refused) "
         "from <state_dir>/deadletters.sqlite.",
     )
-    letters.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"collector config (default {DEFAULT_CONFIG})",
-    )
+    configkit.add_config_option(letters, "collector", DEFAULT_CONFIG)
     letters.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     letters.add_argument("--probe", help="only this probe's")
     letters.add_argument("--since", type=_since, help="only since this UTC time (ISO 8601)")
@@ -267,14 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         "target, from InfluxDB. A bare --to date is included (the period ends at the next "
         "midnight, province time); progress goes to stderr.",
     )
-    report.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help="collector config: InfluxDB, inventory, targets, state dir "
-        f"(default {DEFAULT_CONFIG})",
-    )
+    configkit.add_config_option(report, "collector", DEFAULT_CONFIG)
     report.add_argument(
         "--settings",
         type=Path,
@@ -295,13 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The fleet table from the collector's state (works while it runs) and the "
         "inventory; probes of the inventory that never reported show as 'never seen'.",
     )
-    fleet.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"collector config (default {DEFAULT_CONFIG})",
-    )
+    configkit.add_config_option(fleet, "collector", DEFAULT_CONFIG)
     fleet.add_argument(
         "--format", choices=("table", "json"), default="table", help="output (default table)"
     )
@@ -313,13 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The alerts firing now, oldest first, from the collector's state "
         "(works while it runs).",
     )
-    alerts.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"collector config (default {DEFAULT_CONFIG})",
-    )
+    configkit.add_config_option(alerts, "collector", DEFAULT_CONFIG)
     alerts.add_argument("--json", action="store_true", help="a JSON list")
     alerts.set_defaults(func=_cmd_alerts)
     return parser

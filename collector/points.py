@@ -130,7 +130,7 @@ def points_from(
     if result.status != "ok" or result.data is None:
         points = [ctx.point(ctx.kind, {}, {})]
     else:
-        points = _rows.BUILDERS[ctx.kind](result.data, ctx)
+        points = _rows.build(result.data, ctx)
     seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
     for point in points:
         if point.series in seen:

@@ -25,6 +25,9 @@ from typing import Final, Literal
 
 import msgspec
 from probefleet.core import wire
+from probefleet.kinds.health.payload import HealthData
+from probefleet.kinds.latency.payload import LatencyData
+from probefleet.kinds.throughput.payload import ThroughputData
 
 State = Literal["online", "offline", "silent", "never seen"]
 # Measurements that say whether a link carries traffic.
@@ -91,9 +94,9 @@ def line_verdict(result: wire.Result) -> bool | None:
     if result.status == "failed" or result.data is None:
         return False
     data = result.data
-    if isinstance(data, wire.LatencyData):
+    if isinstance(data, LatencyData):
         return any(t.received > 0 for t in data.targets)
-    if isinstance(data, wire.ThroughputData):
+    if isinstance(data, ThroughputData):
         return bool((data.download_mbps or 0) > 0 or (data.upload_mbps or 0) > 0)
     return None
 
@@ -154,7 +157,7 @@ class Presence:
                 p.lines[key] = Mark(up, when_ns, kind)
         if kind == "health":
             data = result.data
-            if isinstance(data, wire.HealthData) and when_ns >= p.spool_at_ns:
+            if isinstance(data, HealthData) and when_ns >= p.spool_at_ns:
                 p.spool_depth, p.spool_at_ns = data.spool_depth, when_ns
         elif result.status != "skipped" and (p.last_test is None or when_ns >= p.last_test.at_ns):
             p.last_test = Mark(result.status == "ok", when_ns, kind)

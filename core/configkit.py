@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import math
 import os
@@ -238,6 +239,21 @@ def load(path: Path, cls: type[_C], *, env: dict[str, str] | None = None) -> _C:
         if problems:
             raise ConfigError(path, problems)
     return cfg
+
+
+def add_config_option(
+    parser: argparse.ArgumentParser, program: str, default: Path, *, fallback: str = ""
+) -> None:
+    """``--config FILE`` on a subcommand, the same in every one of both programs' CLIs.
+    ``fallback``: what is used when the default file is absent (then ``args.config`` is None
+    unless given)."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None if fallback else default,
+        metavar="FILE",
+        help=f"{program} config (default {default}{', or ' + fallback if fallback else ''})",
+    )
 
 
 def read_secret(

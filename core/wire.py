@@ -73,13 +73,16 @@ Pct = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
 IpVersion = Literal[4, 6]
 Access = Literal["fixed", "mobile"]
 Status = Literal["ok", "failed", "skipped"]
-# Every measurement kind; the registry, topics and InfluxDB measurements use these names.
-Kind = Literal["throughput", "ookla", "latency", "dns", "ipv6", "service", "health"]
+# A measurement kind's name: its folder (kinds/<kind>/), config table, topic and InfluxDB
+# measurement. Which names exist is the registry's business (probefleet.kinds), not the
+# core's: a name is checked against it wherever one arrives (topic, command, config).
+Kind = str
+KindName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 _T = TypeVar("_T")
 
 
-class _Strict(
+class Strict(
     msgspec.Struct,
     forbid_unknown_fields=True,
     frozen=True,
@@ -94,150 +97,10 @@ class _Strict(
     holds thousands at a time and its collections were a third of its time."""
 
 
-# --- payloads, one per measurement kind -------------------------------------------------
-
-
-class ThroughputData(_Strict, frozen=True, kw_only=True):
-    """Goodput of several parallel TCP streams, without LibreSpeed's 1.06 overhead factor."""
-
-    method: Literal["librespeed", "http", "ookla"]
-    server_name: Annotated[str, msgspec.Meta(max_length=200)]
-    server_url: Url
-    server_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    failed_servers: Annotated[
-        list[Url], msgspec.Meta(max_length=16)
-    ] = []  # tried first, dead or refusing, in order
-    ip_version: IpVersion | None = None
-    download_mbps: Mbps | None = None  # None: direction not measured
-    upload_mbps: Mbps | None = None
-    download_bytes: ByteCount | None = None  # bytes counted after the grace period
-    upload_bytes: ByteCount | None = None
-    download_duration_s: Seconds | None = None
-    upload_duration_s: Seconds | None = None
-    download_streams: Annotated[int, msgspec.Meta(ge=1, le=64)] | None = None
-    upload_streams: Annotated[int, msgspec.Meta(ge=1, le=64)] | None = None
-    latency_idle_ms: Ms | None = None
-    latency_download_ms: Ms | None = None  # under load: bufferbloat
-    latency_upload_ms: Ms | None = None
-    jitter_ms: Ms | None = None
-
-
-class LatencyTarget(_Strict, frozen=True, kw_only=True):
-    """Echo statistics for one target. jitter_ms is the mean |difference| of consecutive RTTs."""
-
-    target: Host
-    method: Literal["icmp", "tcp"]
-    address: Host | None = None
-    ip_version: IpVersion | None = None
-    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
-    sent: Count
-    received: Count
-    loss_pct: Pct
-    rtt_min_ms: Ms | None = None  # None when nothing came back
-    rtt_avg_ms: Ms | None = None
-    rtt_median_ms: Ms | None = None
-    rtt_p95_ms: Ms | None = None
-    rtt_max_ms: Ms | None = None
-    jitter_ms: Ms | None = None
-
-    def __post_init__(self) -> None:
-        if self.received > self.sent:
-            raise ValueError(f"`received` ({self.received}) exceeds `sent` ({self.sent})")
-
-
-class LatencyData(_Strict, frozen=True, kw_only=True):
-    targets: Annotated[list[LatencyTarget], msgspec.Meta(min_length=1, max_length=64)]
-
-
-class DnsQuery(_Strict, frozen=True, kw_only=True):
-    """One lookup. rcode is the DNS RCODE name, or TIMEOUT / ERROR when none came back."""
-
-    resolver: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # "system" or an IP
-    name: Host
-    rrtype: Literal["A", "AAAA"]
-    rcode: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2,16}$")]
-    answers: Count
-    time_ms: Ms | None = None
-
-
-class DnsData(_Strict, frozen=True, kw_only=True):
-    queries: Annotated[list[DnsQuery], msgspec.Meta(min_length=1, max_length=128)]
-
-
-class Ipv6Check(_Strict, frozen=True, kw_only=True):
-    check: Literal["global_address", "default_route", "aaaa", "tcp", "http"]
-    verdict: Literal["pass", "fail", "skip"]
-    target: Host | None = None
-    rtt_v6_ms: Ms | None = None
-    rtt_v4_ms: Ms | None = None
-    detail: Text | None = None
-
-
-class Ipv6Data(_Strict, frozen=True, kw_only=True):
-    """RIPE Atlas's distinction: capable (address + route) is not the same as works."""
-
-    capable: bool
-    works: bool
-    global_addresses: Count
-    checks: Annotated[list[Ipv6Check], msgspec.Meta(max_length=64)] = []
-
-
-class ServiceCheck(_Strict, frozen=True, kw_only=True):
-    name: Name
-    target: Url
-    protocol: Literal["http", "https", "tcp"]
-    up: bool
-    status_code: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
-    connect_ms: Ms | None = None
-    ttfb_ms: Ms | None = None
-    total_ms: Ms | None = None
-    tls_days_left: Annotated[float, msgspec.Meta(ge=-36_500.0, le=36_500.0)] | None = None
-    error: Text | None = None
-
-
-class ServiceData(_Strict, frozen=True, kw_only=True):
-    checks: Annotated[list[ServiceCheck], msgspec.Meta(min_length=1, max_length=64)]
-
-
-class InterfaceCounters(_Strict, frozen=True, kw_only=True):
-    interface: IfName
-    up: bool
-    rx_bytes: ByteCount
-    tx_bytes: ByteCount
-    rx_errors: ByteCount = 0
-    tx_errors: ByteCount = 0
-    rx_drops: ByteCount = 0
-    tx_drops: ByteCount = 0
-
-
-class BudgetUsage(_Strict, frozen=True, kw_only=True):
-    interface: IfName
-    month: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
-    used_bytes: ByteCount
-    limit_bytes: ByteCount
-
-
-class HealthData(_Strict, frozen=True, kw_only=True):
-    cpu_pct: Pct
-    load_1m: Annotated[float, msgspec.Meta(ge=0.0, le=10_000.0)]
-    memory_used_pct: Pct
-    memory_available_bytes: ByteCount
-    disk_used_pct: Pct
-    disk_free_bytes: ByteCount
-    uptime_s: Seconds
-    agent_rss_bytes: ByteCount
-    temperature_c: Annotated[float, msgspec.Meta(ge=-60.0, le=150.0)] | None = None
-    spool_depth: Count | None = None
-    spool_bytes: ByteCount | None = None
-    spool_dropped: Count | None = None  # results the disk budget forced out, ever
-    interfaces: Annotated[list[InterfaceCounters], msgspec.Meta(max_length=32)] = []
-    budgets: Annotated[list[BudgetUsage], msgspec.Meta(max_length=32)] = []
-
-
 # --- the envelope ------------------------------------------------------------------------
 
 
-class Clock(_Strict, frozen=True, kw_only=True):
+class Clock(Strict, frozen=True, kw_only=True):
     """What the probe knows about its own clock (no battery: it may start in 1970)."""
 
     synced: bool
@@ -245,7 +108,7 @@ class Clock(_Strict, frozen=True, kw_only=True):
     since_sync_s: Seconds | None = None  # None: not synchronised since boot
 
 
-class _Envelope(_Strict, tag_field="kind", frozen=True, kw_only=True):
+class Envelope(Strict, tag_field="kind", frozen=True, kw_only=True):
     """Fields every result carries; each subclass fixes ``kind`` and the type of ``data``."""
 
     schema: Literal[1]
@@ -264,6 +127,8 @@ class _Envelope(_Strict, tag_field="kind", frozen=True, kw_only=True):
     detail: Annotated[dict[Name, float], msgspec.Meta(max_length=16)] | None = None
     # The Command that asked for this run (its request_id); absent for scheduled runs.
     request_id: Name | None = None
+    # The kind's payload; each kind's result class narrows its type (kinds/<kind>/payload.py).
+    data: msgspec.Struct | None = None
 
     def __post_init__(self) -> None:
         data = getattr(self, "data", None)
@@ -285,60 +150,22 @@ class _Envelope(_Strict, tag_field="kind", frozen=True, kw_only=True):
                 raise ValueError(f"`detail.{key}` is not a finite number")
 
 
-class ThroughputResult(_Envelope, tag="throughput", frozen=True, kw_only=True):
-    data: ThroughputData | None = None
-
-
-class OoklaResult(_Envelope, tag="ookla", frozen=True, kw_only=True):
-    data: ThroughputData | None = None
-
-
-class LatencyResult(_Envelope, tag="latency", frozen=True, kw_only=True):
-    data: LatencyData | None = None
-
-
-class DnsResult(_Envelope, tag="dns", frozen=True, kw_only=True):
-    data: DnsData | None = None
-
-
-class Ipv6Result(_Envelope, tag="ipv6", frozen=True, kw_only=True):
-    data: Ipv6Data | None = None
-
-
-class ServiceResult(_Envelope, tag="service", frozen=True, kw_only=True):
-    data: ServiceData | None = None
-
-
-class HealthResult(_Envelope, tag="health", frozen=True, kw_only=True):
-    data: HealthData | None = None
-
-
-Result = (
-    ThroughputResult
-    | OoklaResult
-    | LatencyResult
-    | DnsResult
-    | Ipv6Result
-    | ServiceResult
-    | HealthResult
-)
-
-# kind -> result class. The one place a new kind is added on the wire.
-RESULT_TYPES: Final[dict[Kind, type[_Envelope]]] = {
-    "throughput": ThroughputResult,
-    "ookla": OoklaResult,
-    "latency": LatencyResult,
-    "dns": DnsResult,
-    "ipv6": Ipv6Result,
-    "service": ServiceResult,
-    "health": HealthResult,
-}
-KINDS: Final[tuple[Kind, ...]] = tuple(RESULT_TYPES)
+# Any kind's result. Statically the envelope; decoding uses the tagged union of every
+# registered kind's result class (probefleet.kinds), so a new kind needs no line here.
+Result = Envelope
 
 
 def kind_of(result: Result) -> Kind:
     """The measurement kind of a decoded result (msgspec keeps the tag on the class)."""
     return type(result).__struct_config__.tag  # type: ignore[return-value]
+
+
+def _registry() -> Any:
+    """The kinds' registry, imported when first needed: the kinds' payload modules import
+    this module, so it cannot import them at its own import time."""
+    from probefleet import kinds
+
+    return kinds
 
 
 # --- control messages ----------------------------------------------------------------------
@@ -352,7 +179,7 @@ def _check_ranges(field: str, ranges: list[tuple[int, int]]) -> None:
             raise ValueError(f"`{field}[{i}]` starts after it ends ({first} > {last})")
 
 
-class StoredAck(_Strict, frozen=True, kw_only=True):
+class StoredAck(Strict, frozen=True, kw_only=True):
     """Centre -> probe: results up to ``stored_through_seq`` (and in ``also_stored``) are in
     the database; the probe may delete them from its spool. Sent after the durable write."""
 
@@ -366,7 +193,7 @@ class StoredAck(_Strict, frozen=True, kw_only=True):
         _check_ranges("also_stored", self.also_stored)
 
 
-class ResendRequest(_Strict, frozen=True, kw_only=True):
+class ResendRequest(Strict, frozen=True, kw_only=True):
     """Centre -> probe: these sequence numbers never arrived; publish them again if spooled."""
 
     schema: Literal[1]
@@ -378,7 +205,7 @@ class ResendRequest(_Strict, frozen=True, kw_only=True):
         _check_ranges("ranges", self.ranges)
 
 
-class ProbeStatus(_Strict, frozen=True, kw_only=True):
+class ProbeStatus(Strict, frozen=True, kw_only=True):
     """Retained presence of a probe; the "offline" form is registered as its Last Will."""
 
     schema: Literal[1]
@@ -394,12 +221,12 @@ class ProbeStatus(_Strict, frozen=True, kw_only=True):
     config_error: Text | None = None
 
 
-class Command(_Strict, frozen=True, kw_only=True):
+class Command(Strict, frozen=True, kw_only=True):
     """Centre -> probe: run a measurement now; its result is published like any other."""
 
     schema: Literal[1]
     command: Literal["measure"]
-    kind: Kind
+    kind: KindName  # a registered kind: checked by the probe when it runs the command
     request_id: Name
     interface: IfName | None = None
 
@@ -456,7 +283,7 @@ def decode(payload: bytes | str, type_: type[_T] | Any) -> _T:
 
 def decode_result(payload: bytes | str) -> Result:
     """Decode a probe's result; ``schema`` and ``kind`` are checked before the rest."""
-    return decode(payload, Result)
+    return decode(payload, _registry().result_union())  # type: ignore[no-any-return]
 
 
 def encode(message: msgspec.Struct) -> bytes:
@@ -508,7 +335,7 @@ class Topics:
         if not _PROBE_ID_RE.match(probe_id):
             raise WireError("topic", f"probe id {probe_id!r} is not [a-z0-9-], 1-63 chars")
         if len(parts) == 3 and parts[1] == "results":
-            if parts[2] not in RESULT_TYPES:
+            if parts[2] not in _registry().SPECS:
                 raise WireError("topic", f"unknown measurement kind {parts[2]!r}")
             return probe_id, "results", parts[2]
         if len(parts) == 2 and parts[1] in CHANNELS and parts[1] != "results":
@@ -518,14 +345,19 @@ class Topics:
 
 # --- JSON Schema ---------------------------------------------------------------------------
 
+
 # message type -> its struct; schema/<type>.schema.json is generated from each.
-SCHEMA_TYPES: Final[dict[str, Any]] = {
-    "result": Result,
-    "ack": StoredAck,
-    "resend": ResendRequest,
-    "status": ProbeStatus,
-    "command": Command,
-}
+def schema_types() -> dict[str, Any]:
+    """Every message type by name; "result" is the union of the registered kinds' results."""
+    return {
+        "result": _registry().result_union(),
+        "ack": StoredAck,
+        "resend": ResendRequest,
+        "status": ProbeStatus,
+        "command": Command,
+    }
+
+
 _STATUS_RULE: Final = {
     "if": {"properties": {"status": {"const": "ok"}}},
     "then": {
@@ -542,20 +374,26 @@ _STATUS_RULE: Final = {
 def json_schemas() -> dict[str, dict[str, Any]]:
     """JSON Schema (2020-12) for each message, generated from the structs above.
 
-    Adds by hand what msgspec cannot express: the status/data/reason rule of results and
-    that date-times are UTC. Range checks of __post_init__ (received <= sent, first <= last)
-    stay in code only."""
+    Adds by hand what msgspec cannot express: the status/data/reason rule of results, that
+    date-times are UTC and which kinds a command may name. Descriptions come from docstrings
+    and are normalised to one line each, so the files do not change with the way a msgspec
+    release indents docstrings. Range checks of __post_init__ (received <= sent,
+    first <= last) stay in code only."""
+    registry = _registry()
+    result_names = {cls.__name__ for cls in registry.result_types().values()}
     out: dict[str, dict[str, Any]] = {}
-    for name, type_ in SCHEMA_TYPES.items():
+    for name, type_ in schema_types().items():
         filename = f"{name}.schema.json"
-        schema = msgspec.json.schema(type_)
+        schema = _one_line_descriptions(msgspec.json.schema(type_))
         for def_name, definition in schema.get("$defs", {}).items():
             for prop in definition.get("properties", {}).values():
                 for variant in prop.get("anyOf", [prop]):
                     if variant.get("format") == "date-time":
                         variant["pattern"] = "(Z|[+-]00:00)$"
-            if def_name in {cls.__name__ for cls in RESULT_TYPES.values()}:
+            if def_name in result_names:
                 definition["allOf"] = [_STATUS_RULE]
+            if def_name == "Command":
+                definition["properties"]["kind"]["enum"] = list(registry.SPECS)
         out[filename] = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"https://probefleet.invalid/schema/v{SCHEMA_VERSION}/{filename}",
@@ -563,6 +401,20 @@ def json_schemas() -> dict[str, dict[str, Any]]:
             **schema,
         }
     return out
+
+
+def _one_line_descriptions(node: Any) -> Any:
+    """``node`` with every "description" collapsed to single spaces, recursively."""
+    if isinstance(node, dict):
+        return {
+            k: " ".join(v.split())
+            if k == "description" and isinstance(v, str)
+            else _one_line_descriptions(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_one_line_descriptions(v) for v in node]
+    return node
 
 
 def render_schema(schema: dict[str, Any]) -> str:
@@ -579,7 +431,7 @@ def write_schemas(directory: Path) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":  # python -m probefleet.core.wire [DIR]: regenerate schema/
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent.parent / "schema"
+if __name__ == "__main__":  # python -m probefleet.core.wire [DIR]: regenerate schema/ (cwd)
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("schema")
     for written_path in write_schemas(target):
         print(written_path)

@@ -1,7 +1,8 @@
-"""The measurement contract: a frozen config, a validating constructor, one `run` that does I/O.
+"""The measurement contract (a frozen config, a validating constructor, one `run` that does
+I/O) and what a kind declares to the registry (KindSpec, Row).
 
 A measurement never touches the network in its constructor; `run(link)` does the I/O and
-returns the typed payload of its kind (``wire.ThroughputData`` ...) or raises
+returns the typed payload of its kind (its payload.py) or raises
 :class:`probefleet.kinds.errors.MeasurementError`. The caller (CLI, scheduler) owns timing, retries,
 logging and wrapping the payload in a wire envelope.
 """
@@ -9,8 +10,10 @@ logging and wrapping the payload in a wire envelope.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Generic, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import msgspec
 from probefleet.core import wire
@@ -66,3 +69,48 @@ class Measurement(abc.ABC, Generic[ConfigT]):
     @abc.abstractmethod
     def run(self, link: Link) -> msgspec.Struct:
         """Measure now over ``link``; return this kind's payload or raise MeasurementError."""
+
+
+# --- what a kind declares (its folder's __init__.py), and what the registry derives from it
+
+FieldValue = float | int | bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One InfluxDB point a payload produces, before the collector adds what every point
+    carries (probe, status, inventory tags, seq, time). The measurement is the kind's name.
+
+    ``link``: the row is about that interface of the probe (health's per-interface rows): the
+    collector tags it with the interface's access type and operator from the inventory.
+    ``located``: the row carries the probe's coordinates from the inventory (map panels)."""
+
+    tags: dict[str, str | None]
+    fields: dict[str, FieldValue | None]
+    link: str | None = None
+    located: bool = False
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """A measurement kind, as its folder declares it (``SPEC`` in kinds/<kind>/__init__.py).
+
+    ``result``: its wire result class (payload.py); ``rows``: payload -> InfluxDB rows, its
+    field table (fields.py, documented in its README.md); ``measurement``: loads the agent's
+    code (measure.py) — only the agent calls it, so the collector never imports it."""
+
+    name: str
+    result: type[wire.Envelope]
+    rows: Callable[[Any], list[Row]]
+    measurement: Callable[[], type[Measurement[Any]]]
+    folder: Path
+
+    @property
+    def sample(self) -> Path:
+        """The kind's annotated ``[measurements.<kind>]`` fragment of the agent's config."""
+        return self.folder / "sample.toml"
+
+    @property
+    def readme(self) -> Path:
+        """What it measures and its field table (the InfluxDB fields it writes)."""
+        return self.folder / "README.md"

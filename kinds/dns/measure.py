@@ -31,13 +31,14 @@ from probefleet.kinds.common.binding import check_binding
 from probefleet.kinds.common.names import is_host_name
 from probefleet.kinds.common.parallel import run_bounded
 from probefleet.kinds.dns import query
+from probefleet.kinds.dns.payload import DnsData, DnsQuery
 from probefleet.kinds.errors import MeasurementError
 
 log = logging.getLogger(__name__)
 
 SYSTEM = "system"
 _RRTYPES: tuple[query.RrType, ...] = ("A", "AAAA")
-_MAX_QUERIES = 128  # wire.DnsData
+_MAX_QUERIES = 128  # DnsData
 _GRACE_S = 0.5  # beyond the deadline, for a reply that was on its way
 
 Resolver = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -107,7 +108,7 @@ class Dns(Measurement[DnsConfig]):
         if problems:
             raise ValueError("; ".join(problems))
 
-    def run(self, link: Link) -> wire.DnsData:
+    def run(self, link: Link) -> DnsData:
         cfg = self.config
         deadline = time.monotonic() + cfg.max_duration_s
         system: list[query.Server] | MeasurementError = []
@@ -131,7 +132,7 @@ class Dns(Measurement[DnsConfig]):
         queries = [q for done in run_bounded(parts, deadline + _GRACE_S) for q in done or []]
         if not queries:  # cannot happen while timeout_s <= max_duration_s; the wire needs one
             raise MeasurementError(f"no lookup fitted in max_duration_s = {cfg.max_duration_s:g}")
-        return wire.DnsData(queries=queries)
+        return DnsData(queries=queries)
 
     def _ask(
         self,
@@ -140,10 +141,10 @@ class Dns(Measurement[DnsConfig]):
         system: list[query.Server] | MeasurementError,
         link: Link,
         deadline: float,
-    ) -> list[wire.DnsQuery]:
+    ) -> list[DnsQuery]:
         """Every lookup of one resolver, in turn, as long as each one's timeout fits."""
         cfg = self.config
-        done: list[wire.DnsQuery] = []
+        done: list[DnsQuery] = []
         for name in cfg.names:
             for rrtype in _RRTYPES:
                 if time.monotonic() + cfg.timeout_s > deadline:
@@ -157,7 +158,7 @@ class Dns(Measurement[DnsConfig]):
                         system, name, rrtype, link, timeout_s=cfg.timeout_s, deadline=deadline
                     )
                 done.append(
-                    wire.DnsQuery(
+                    DnsQuery(
                         resolver=label,
                         name=name,
                         rrtype=rrtype,

@@ -23,7 +23,7 @@ from probefleet.kinds.errors import MeasurementError
 log = logging.getLogger(__name__)
 
 RrType = Literal["A", "AAAA"]
-_RCODE_NAME = re.compile(r"^[A-Z]{2,16}$")  # wire.DnsQuery.rcode
+_RCODE_NAME = re.compile(r"^[A-Z]{2,16}$")  # DnsQuery.rcode
 _BRACKETED = re.compile(r"^\[(?P<address>[^\]]+)\](?::(?P<port>\d{1,5}))?$")
 
 

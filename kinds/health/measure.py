@@ -25,10 +25,11 @@ from typing import Annotated, ClassVar, Protocol
 import msgspec
 from probefleet.core import wire
 from probefleet.kinds.base import Interval, Link, Measurement, Schedule
+from probefleet.kinds.health.payload import BudgetUsage, HealthData, InterfaceCounters
 
 log = logging.getLogger(__name__)
 
-_MAX_INTERFACES = 32  # wire.HealthData.interfaces
+_MAX_INTERFACES = 32  # HealthData.interfaces
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")  # wire.IfName
 # Temperature sensors that mean "the CPU", best first: the Raspberry Pi's SoC thermal zone
 # (cpu_thermal; cpu-thermal on some kernels), Intel's and AMD's package sensors, other SoCs,
@@ -92,7 +93,7 @@ class RuntimeFigures:
     spool_depth: int | None = None  # results on disk, not yet stored centrally
     spool_bytes: int | None = None
     spool_dropped: int | None = None  # results the disk budget forced out, ever
-    budgets: tuple[wire.BudgetUsage, ...] = ()
+    budgets: tuple[BudgetUsage, ...] = ()
 
 
 RuntimeProvider = Callable[[], RuntimeFigures]
@@ -111,7 +112,7 @@ class HealthConfig(Schedule, frozen=True, kw_only=True):
 
 
 def _plausible(value: float) -> bool:
-    return math.isfinite(value) and -60.0 <= value <= 150.0  # wire.HealthData.temperature_c
+    return math.isfinite(value) and -60.0 <= value <= 150.0  # HealthData.temperature_c
 
 
 def _chip_temperature(readings: Sequence[TempReading]) -> float | None:
@@ -174,7 +175,7 @@ class Health(Measurement[HealthConfig]):
         # Set by the runtime (scheduler) to report the spool and budgets; see the module doc.
         self.extra: RuntimeProvider | None = None
 
-    def run(self, link: Link) -> wire.HealthData:
+    def run(self, link: Link) -> HealthData:
         import psutil
 
         cpu_pct = psutil.cpu_percent(interval=self.config.cpu_sample_s)
@@ -184,7 +185,7 @@ class Health(Measurement[HealthConfig]):
         figures = self._runtime_figures()
         temperature = self._temperature()
         log.debug("health: disk %s, temperature %s", disk_path, temperature)
-        return wire.HealthData(
+        return HealthData(
             cpu_pct=round(min(100.0, max(0.0, cpu_pct)), 1),
             load_1m=round(os.getloadavg()[0], 2),
             memory_used_pct=round(memory.percent, 1),
@@ -230,7 +231,7 @@ class Health(Measurement[HealthConfig]):
 
 def interface_counters(
     stats: Mapping[str, IfStats], counters: Mapping[str, IoCounters]
-) -> list[wire.InterfaceCounters]:
+) -> list[InterfaceCounters]:
     """Per-interface counters from psutil's net_if_stats() and net_io_counters(pernic=True):
     loopback left out, names sorted, at most 32 (the wire's limit)."""
     out = []
@@ -241,7 +242,7 @@ def interface_counters(
             continue
         io = counters[name]
         out.append(
-            wire.InterfaceCounters(
+            InterfaceCounters(
                 interface=name,
                 up=stat is not None and stat.isup,
                 rx_bytes=io.bytes_recv,

@@ -1,6 +1,6 @@
 """The `ipv6` measurement: is the link IPv6-capable (address + route), and does IPv6 work?
 
-RIPE Atlas's distinction, one verdict per check (``wire.Ipv6Check``):
+RIPE Atlas's distinction, one verdict per check (``Ipv6Check``):
 
 - ``global_address``: the link's interface (any interface when unbound) holds a global-scope
   IPv6 address (see ``_ipv6_local.classify``; 2001:db8::/32 counts, on purpose).
@@ -34,11 +34,12 @@ from probefleet.kinds.base import Interval, Link, Measurement, Schedule
 from probefleet.kinds.common.net import bind
 from probefleet.kinds.ipv6 import reach
 from probefleet.kinds.ipv6.local import LocalView, default_routes, ipv6_addresses
+from probefleet.kinds.ipv6.payload import Ipv6Check, Ipv6Data
 
 log = logging.getLogger(__name__)
 
 _MAX_DETAIL = 500  # wire.Text
-_MAX_TARGETS = 20  # 2 link checks + 3 per target must fit wire.Ipv6Data's 64 checks
+_MAX_TARGETS = 20  # 2 link checks + 3 per target must fit Ipv6Data's 64 checks
 
 
 class Ipv6Target(Section, frozen=True, kw_only=True):
@@ -74,7 +75,7 @@ class Ipv6Config(Schedule, frozen=True, kw_only=True):
 class _Plan:
     """One target, parsed once by the constructor."""
 
-    label: str  # the URL's host: wire.Ipv6Check.target
+    label: str  # the URL's host: Ipv6Check.target
     port: int
     request: reach.Request
     v4: str | None  # literal, or None: look it up (if the host is a name)
@@ -149,8 +150,8 @@ def _check(
     detail: str | None = None,
     rtt_v6_ms: float | None = None,
     rtt_v4_ms: float | None = None,
-) -> wire.Ipv6Check:
-    return wire.Ipv6Check(
+) -> Ipv6Check:
+    return Ipv6Check(
         check=check,
         verdict=verdict,
         target=target,
@@ -178,10 +179,10 @@ class Ipv6(Measurement[Ipv6Config]):
         if problems:
             raise ValueError("; ".join(problems))
 
-    def run(self, link: Link) -> wire.Ipv6Data:
+    def run(self, link: Link) -> Ipv6Data:
         _check_binding(link)
         scope = link.interface
-        checks: list[wire.Ipv6Check] = []
+        checks: list[Ipv6Check] = []
         address_check, global_count = self._address_check(scope)
         route_check = self._route_check(scope)
         checks += [address_check, route_check]
@@ -192,13 +193,11 @@ class Ipv6(Measurement[Ipv6Config]):
         works = any(c.check in ("tcp", "http") and c.verdict == "pass" for c in checks)
         for c in checks:
             log.debug("ipv6 %s %s: %s (%s)", c.check, c.target or "", c.verdict, c.detail)
-        return wire.Ipv6Data(
-            capable=capable, works=works, global_addresses=global_count, checks=checks
-        )
+        return Ipv6Data(capable=capable, works=works, global_addresses=global_count, checks=checks)
 
     # --- the link ---------------------------------------------------------------------
 
-    def _address_check(self, scope: str | None) -> tuple[wire.Ipv6Check, int]:
+    def _address_check(self, scope: str | None) -> tuple[Ipv6Check, int]:
         where = f" on {scope}" if scope else ""
         try:
             found = ipv6_addresses(self.local.if_addrs(), scope)
@@ -211,7 +210,7 @@ class Ipv6(Measurement[Ipv6Config]):
         detail = f"no global IPv6 address{where}" + (f"; found {others}" if others else "")
         return _check("global_address", "fail", detail=detail), 0
 
-    def _route_check(self, scope: str | None) -> wire.Ipv6Check:
+    def _route_check(self, scope: str | None) -> Ipv6Check:
         where = f" on {scope}" if scope else ""
         try:
             table = self.local.route_table()
@@ -226,7 +225,7 @@ class Ipv6(Measurement[Ipv6Config]):
 
     # --- the targets ----------------------------------------------------------------------
 
-    def _target_checks(self, plan: _Plan, link: Link, budget: reach.Budget) -> list[wire.Ipv6Check]:
+    def _target_checks(self, plan: _Plan, link: Link, budget: reach.Budget) -> list[Ipv6Check]:
         label = plan.label
         try:
             aaaa, v6 = self._aaaa(plan, budget)
@@ -252,7 +251,7 @@ class Ipv6(Measurement[Ipv6Config]):
             http = _check("http", "skip", target=label, detail=str(spent))
         return [aaaa, tcp, http]
 
-    def _aaaa(self, plan: _Plan, budget: reach.Budget) -> tuple[wire.Ipv6Check, str | None]:
+    def _aaaa(self, plan: _Plan, budget: reach.Budget) -> tuple[Ipv6Check, str | None]:
         if plan.v6 is not None:
             detail = f"not looked up: address {plan.v6} given"
             return _check("aaaa", "skip", target=plan.label, detail=detail), plan.v6
@@ -279,7 +278,7 @@ class Ipv6(Measurement[Ipv6Config]):
         v6: str,
         v4: str | None,
         v4_problem: str,
-    ) -> wire.Ipv6Check:
+    ) -> Ipv6Check:
         rtts: dict[int, list[float]] = {6: [], 4: []}
         errors: dict[int, str] = {}
         versions: list[reach.Version] = [6, 4] if v4 is not None else [6]
@@ -314,7 +313,7 @@ class Ipv6(Measurement[Ipv6Config]):
 
     def _http(
         self, plan: _Plan, link: Link, budget: reach.Budget, v6: str, v4: str | None
-    ) -> wire.Ipv6Check:
+    ) -> Ipv6Check:
         times: dict[int, float] = {}
         parts = []
         verdict: Verdict = "fail"

@@ -38,11 +38,12 @@ from probefleet.kinds.common.names import is_host_name
 from probefleet.kinds.common.parallel import run_bounded
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.latency import probe
+from probefleet.kinds.latency.payload import LatencyData, LatencyTarget
 from probefleet.kinds.latency.stats import summarise
 
 log = logging.getLogger(__name__)
 
-_MAX_TARGETS = 32  # x 2 IP versions = wire.LatencyData's 64 entries
+_MAX_TARGETS = 32  # x 2 IP versions = LatencyData's 64 entries
 # Threads still busy this long after the deadline (stuck in a name lookup) are abandoned.
 _GRACE_S = 0.5
 
@@ -145,7 +146,7 @@ class Latency(Measurement[LatencyConfig]):
         if problems:
             raise ValueError("; ".join(problems))
 
-    def run(self, link: Link) -> wire.LatencyData:
+    def run(self, link: Link) -> LatencyData:
         cfg = self.config
         deadline = time.monotonic() + cfg.max_duration_s
         jobs = [
@@ -159,7 +160,7 @@ class Latency(Measurement[LatencyConfig]):
         parts = [functools.partial(self._series, job, link, icmp_mode, deadline) for job in jobs]
         # A series still running after the deadline is stuck in its name lookup.
         outcomes = [o or _Outcome() for o in run_bounded(parts, deadline + _GRACE_S)]
-        return wire.LatencyData(targets=self._entries(jobs, outcomes))
+        return LatencyData(targets=self._entries(jobs, outcomes))
 
     def _series(
         self, job: _Job, link: Link, icmp_mode: probe.IcmpMode, deadline: float
@@ -204,8 +205,8 @@ class Latency(Measurement[LatencyConfig]):
             )
         return _Outcome(address, samples=samples)
 
-    def _entries(self, jobs: list[_Job], outcomes: list[_Outcome]) -> list[wire.LatencyTarget]:
-        entries: list[wire.LatencyTarget] = []
+    def _entries(self, jobs: list[_Job], outcomes: list[_Outcome]) -> list[LatencyTarget]:
+        entries: list[LatencyTarget] = []
         for index, target in enumerate(self.config.targets):
             mine = [(j, o) for j, o in zip(jobs, outcomes, strict=True) if j.index == index]
             measured = [(j, o) for j, o in mine if o.samples is not None]
@@ -225,9 +226,9 @@ def _entry(
     version: Literal[4, 6] | None,
     address: str | None,
     samples: list[float | None],
-) -> wire.LatencyTarget:
+) -> LatencyTarget:
     stats = summarise(samples)
-    return wire.LatencyTarget(
+    return LatencyTarget(
         target=target.host,
         method=target.method,
         address=address,

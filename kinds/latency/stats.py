@@ -1,6 +1,6 @@
 """RTT statistics of the latency measurement: loss, min/avg/median/p95/max and jitter.
 
-Definitions (they are what ``wire.LatencyTarget`` carries):
+Definitions (they are what ``LatencyTarget`` carries):
 
 - statistics are over the replies received; lost probes only count in ``loss_pct``;
 - percentiles interpolate linearly between the closest ranks: rank ``(n - 1) * p / 100`` of

@@ -16,6 +16,7 @@ from typing import Annotated, ClassVar
 import msgspec
 from probefleet.core import wire
 from probefleet.kinds.base import Interval, Link, Measurement, Schedule
+from probefleet.kinds.throughput.payload import ThroughputData
 
 _KEY = "measurements.ookla"
 
@@ -62,7 +63,7 @@ class Ookla(Measurement[OoklaConfig]):
                 f"timeout_s ({config.timeout_s:g})"
             )
 
-    def run(self, link: Link) -> wire.ThroughputData:
+    def run(self, link: Link) -> ThroughputData:
         """One speedtest-cli run over ``link``; MeasurementError when it yields no figures."""
         from probefleet.kinds.ookla.seam import run_speedtest
 
@@ -78,7 +79,7 @@ class Ookla(Measurement[OoklaConfig]):
             config_url=cfg.config_url or None,
             servers_url=cfg.servers_url or None,
         )
-        return wire.ThroughputData(
+        return ThroughputData(
             method="ookla",
             server_name=got.server_name,
             server_url=got.server_url,

@@ -23,6 +23,7 @@ import msgspec
 from probefleet.core import wire
 from probefleet.core.configkit import Section
 from probefleet.kinds.base import Interval, Link, Measurement, Schedule
+from probefleet.kinds.service.payload import ServiceCheck, ServiceData
 from probefleet.kinds.service.probe import Plan, Protocol, run_check
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _KEY = "measurements.service"
-_MAX_CHECKS = 64  # wire.ServiceData.checks
+_MAX_CHECKS = 64  # ServiceData.checks
 StatusCode = Annotated[int, msgspec.Meta(ge=100, le=599)]
 
 
@@ -203,7 +204,7 @@ class Service(Measurement[ServiceConfig]):
         if problems:
             raise ValueError("; ".join(problems))
 
-    def run(self, link: Link) -> wire.ServiceData:
+    def run(self, link: Link) -> ServiceData:
         checks = []
         unverified: ssl.SSLContext | None = None
         for plan in self.plans:
@@ -226,10 +227,10 @@ class Service(Measurement[ServiceConfig]):
             )
             log.debug("service %s: %s", plan.name, result)
             checks.append(result)
-        return wire.ServiceData(checks=checks)
+        return ServiceData(checks=checks)
 
 
-def _broken_ca(plan: Plan, error: str) -> wire.ServiceCheck:
-    return wire.ServiceCheck(
+def _broken_ca(plan: Plan, error: str) -> ServiceCheck:
+    return ServiceCheck(
         name=plan.name, target=plan.target, protocol=plan.protocol, up=False, error=error[:500]
     )

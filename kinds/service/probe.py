@@ -23,6 +23,7 @@ from probefleet.kinds.base import Link
 from probefleet.kinds.common import net
 from probefleet.kinds.common.http import USER_AGENT, Dechunker, HttpError, ResponseHead, parse_head
 from probefleet.kinds.errors import MeasurementError
+from probefleet.kinds.service.payload import ServiceCheck
 from probefleet.kinds.service.x509 import not_after
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class Plan:
 
 @dataclass
 class _Outcome:
-    """What one check found so far; becomes a wire.ServiceCheck."""
+    """What one check found so far; becomes a ServiceCheck."""
 
     status_code: int | None = None
     connect_ms: float | None = None
@@ -286,7 +287,7 @@ def run_check(
     max_body_bytes: int,
     context: ssl.SSLContext | None,
     unverified: ssl.SSLContext | None,
-) -> wire.ServiceCheck:
+) -> ServiceCheck:
     """Measure ``plan`` once over ``link``. ``context`` is the TLS context of an https check
     (built beforehand: loading a CA store is not the service's time); ``unverified`` reads the
     certificate of a service that failed verification."""
@@ -331,12 +332,12 @@ def run_check(
     return _check(plan, out)
 
 
-def _check(plan: Plan, out: _Outcome) -> wire.ServiceCheck:
+def _check(plan: Plan, out: _Outcome) -> ServiceCheck:
     """Up when nothing went wrong: connected (tcp), or a full answer with a good status."""
     error = "; ".join(out.errors) or None
     if error is not None and len(error) > _MAX_ERROR:
         error = error[: _MAX_ERROR - 3] + "..."
-    return wire.ServiceCheck(
+    return ServiceCheck(
         name=plan.name,
         target=plan.target,
         protocol=plan.protocol,

@@ -36,6 +36,7 @@ from probefleet.kinds.throughput.librespeed import (
     load_server_list,
     upload_request,
 )
+from probefleet.kinds.throughput.payload import ThroughputData
 from probefleet.kinds.throughput.ping import (
     HttpPinger,
     LoadedPings,
@@ -142,7 +143,7 @@ class Throughput(Measurement[ThroughputConfig]):
 
     # --- run -------------------------------------------------------------------------------
 
-    def run(self, link: Link) -> wire.ThroughputData:
+    def run(self, link: Link) -> ThroughputData:
         cfg = self.config
         _check_binding(link, effective_ip_version(link, cfg.ip_version))
         failed: list[tuple[str, str]] = []  # (url, reason)
@@ -221,7 +222,7 @@ class Throughput(Measurement[ThroughputConfig]):
                 failed.append((server.base_url, str(exc)))
         return candidates
 
-    def _measure(self, candidate: _Candidate, link: Link) -> wire.ThroughputData:
+    def _measure(self, candidate: _Candidate, link: Link) -> ThroughputData:
         """The whole test against one server; ServerFailed if it would not carry it."""
         cfg = self.config
         timeout = cfg.connect_timeout_s
@@ -276,7 +277,7 @@ class Throughput(Measurement[ThroughputConfig]):
         up = results.get("upload")
         spread = jitter_ms(idle)
         idle_ms = median_ms(idle)
-        return wire.ThroughputData(
+        return ThroughputData(
             method=cfg.mode,
             server_name=candidate.name,
             server_url=candidate.url[:500],

@@ -139,7 +139,7 @@ def ping_series(pinger: HttpPinger, count: int, deadline: float) -> list[float]:
 
 
 def jitter_ms(rtts: list[float]) -> float | None:
-    """Mean |difference| of consecutive RTTs: the definition of wire.LatencyTarget.jitter_ms
+    """Mean |difference| of consecutive RTTs: the definition of LatencyTarget.jitter_ms
     (the latency measurement's), not LibreSpeed's asymmetric moving average."""
     if len(rtts) < 2:
         return None

@@ -20,6 +20,7 @@ from probefleet.agent.budget import MB, Budget, BudgetConfig, limits_from
 from probefleet.agent.config import InterfaceSection
 from probefleet.agent.errors import StateError
 from probefleet.core import configkit, wire
+from probefleet.kinds.health.payload import BudgetUsage, HealthData
 
 ROOT = Path(__file__).resolve().parents[2]
 MAY_END = dt.datetime(2026, 5, 31, 23, 59, 30, tzinfo=dt.UTC)
@@ -131,7 +132,7 @@ def test_a_new_month_starts_at_zero(probe: FakeProbe, tmp_path: Path) -> None:
     probe.now = MAY_END + dt.timedelta(seconds=31)  # 2026-06-01T00:00:01Z
     assert budget.used("wwan0") == 0
     assert budget.usage() == [
-        wire.BudgetUsage(interface="wwan0", month="2026-06", used_bytes=0, limit_bytes=2_000 * MB)
+        BudgetUsage(interface="wwan0", month="2026-06", used_bytes=0, limit_bytes=2_000 * MB)
     ]
     budget.charge("wwan0", 1 * MB)
     assert _ledger(tmp_path)["used"] == {"2026-05": {"wwan0": 1_500 * MB}, "2026-06": {"wwan0": MB}}
@@ -250,7 +251,7 @@ def test_near_limit(probe: FakeProbe, tmp_path: Path) -> None:
 def test_usage_is_valid_health_on_the_wire(probe: FakeProbe, tmp_path: Path) -> None:
     budget = probe.budget(tmp_path, {"wwan0": 20_000 * MB, "ppp0": 500 * MB})
     budget.charge("wwan0", 1_234_567_890)
-    health = wire.HealthData(
+    health = HealthData(
         cpu_pct=3.0,
         load_1m=0.1,
         memory_used_pct=40.0,
@@ -261,7 +262,7 @@ def test_usage_is_valid_health_on_the_wire(probe: FakeProbe, tmp_path: Path) -> 
         agent_rss_bytes=40 * 10**6,
         budgets=budget.usage(),
     )
-    back: wire.HealthData = wire.decode(wire.encode(health), wire.HealthData)
+    back: HealthData = wire.decode(wire.encode(health), HealthData)
     assert [(u.interface, u.month, u.used_bytes, u.limit_bytes) for u in back.budgets] == [
         ("ppp0", "2026-05", 0, 500 * MB),
         ("wwan0", "2026-05", 1_234_567_890, 20_000 * MB),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from probefleet import kinds
 from probefleet.collector.clock import Timestamp
 from probefleet.collector.errors import Rejected
 from probefleet.collector.inventory import Enrichment, load_inventory, load_targets
@@ -216,7 +217,7 @@ def test_every_golden_result_is_covered() -> None:
 
 
 def test_measurement_is_the_kind_for_every_kind() -> None:
-    for kind in wire.KINDS:
+    for kind in kinds.names():
         assert {p.measurement for p in points_of(f"result-{kind}.json")} == {kind}
 
 
@@ -450,7 +451,7 @@ def _check_points(points: list[Point], kind: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    kind=st.sampled_from(wire.KINDS),
+    kind=st.sampled_from(kinds.names()),
     path=st.sampled_from(["seq", "data", "clock", "measured_at", "probe_id", "detail", "status",
                           "interface", "access", "reason", "clock.uptime_s"]),
     value=json_values,

@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 
 import msgspec
+from probefleet import kinds
 from probefleet.collector.alerts.engine import alert_point
 from probefleet.collector.alerts.lifecycle import Alert
 from probefleet.collector.fleet import FleetRow
@@ -116,7 +117,7 @@ def test_everything_documented_is_written() -> None:
     for point in written():
         seen[point.measurement] |= {k for k, _ in point.tags} | {_key(k) for k, _ in point.fields}
     for names, table in sections():
-        wrote = set().union(*(seen[n] for n in (wire.KINDS if "*" in names else names)))
+        wrote = set().union(*(seen[n] for n in (kinds.names() if "*" in names else names)))
         assert set(table) <= wrote, (names, set(table) - wrote)
     documented_kinds = {n for names, _ in sections() for n in names} - {"*"}
-    assert documented_kinds == set(wire.KINDS) | OWN_MEASUREMENTS
+    assert documented_kinds == set(kinds.names()) | OWN_MEASUREMENTS

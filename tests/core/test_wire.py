@@ -14,7 +14,9 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from probefleet import kinds
 from probefleet.core import wire
+from probefleet.kinds.dns.payload import DnsData
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -47,29 +49,30 @@ def test_schema_files_are_generated_from_the_code() -> None:
 
 
 def test_every_kind_and_message_type_has_a_golden() -> None:
-    kinds = {
+    decoded = {
         wire.kind_of(wire.decode_result(p.read_bytes()))
         for p in GOLDENS
         if _golden_type(p) == "result"
     }
-    assert kinds == set(wire.KINDS)
-    assert {p.name for p in GOLDENS} >= {f"result-{k}.json" for k in wire.KINDS}
-    assert {_golden_type(p) for p in GOLDENS} == set(wire.SCHEMA_TYPES)
+    assert decoded == set(kinds.names())
+    assert {p.name for p in GOLDENS} >= {f"result-{k}.json" for k in kinds.names()}
+    assert {_golden_type(p) for p in GOLDENS} == set(wire.schema_types())
 
 
-def test_the_kind_literal_and_the_registry_agree() -> None:
-    assert set(typing.get_args(wire.Kind)) == set(wire.RESULT_TYPES)
+def test_a_command_may_name_only_a_registered_kind_in_the_schema() -> None:
+    command = wire.json_schemas()["command.schema.json"]["$defs"]["Command"]
+    assert command["properties"]["kind"]["enum"] == list(kinds.names())
 
 
 @pytest.mark.parametrize("path", GOLDENS, ids=lambda p: p.name)
 def test_golden_decodes_validates_and_round_trips(path: Path) -> None:
     message_type = _golden_type(path)
     raw = path.read_bytes()
-    decoded = wire.decode(raw, wire.SCHEMA_TYPES[message_type])
+    decoded = wire.decode(raw, wire.schema_types()[message_type])
     _validator(message_type).validate(json.loads(raw))
     # What we encode decodes to the same message, and is valid against the schema too.
     encoded = wire.encode(decoded)
-    assert wire.decode(encoded, wire.SCHEMA_TYPES[message_type]) == decoded
+    assert wire.decode(encoded, wire.schema_types()[message_type]) == decoded
     _validator(message_type).validate(json.loads(encoded))
 
 
@@ -230,7 +233,7 @@ def test_encode_refuses_what_the_collector_would_refuse() -> None:
     # The largest legal DNS result still fits ...
     query = result.data.queries[0]  # type: ignore[union-attr]
     longest = msgspec.structs.replace(query, name="n" * 253)
-    big = msgspec.structs.replace(result, data=wire.DnsData(queries=[longest] * 128))
+    big = msgspec.structs.replace(result, data=DnsData(queries=[longest] * 128))
     assert len(wire.encode(big)) < wire.MAX_PAYLOAD_BYTES
     # ... and a message past the limit is refused at the sender, naming the limit.
     with pytest.raises(wire.WireError, match="limit is 65536"):
@@ -250,7 +253,7 @@ def test_control_ranges_must_be_ordered(name: str, field: str) -> None:
     key = field.split("[", maxsplit=1)[0]
     doc[key] = [[10, 5]]
     with pytest.raises(wire.WireError) as caught:
-        wire.decode(json.dumps(doc), wire.SCHEMA_TYPES[name])
+        wire.decode(json.dumps(doc), wire.schema_types()[name])
     assert caught.value.field == field
     assert "starts after it ends" in caught.value.reason
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from probefleet import kinds
 from probefleet.agent import results
 from probefleet.collector.queries import quote_string
 from probefleet.collector.service import Service, load_enrichment
@@ -124,7 +125,7 @@ def _data(kind: str, **changes: Any) -> Any:
 
 def _outcome(kind: str, doc: dict[str, Any]) -> msgspec.Struct:
     """The measurement's typed outcome, as the measurement module would return it."""
-    envelope = wire.RESULT_TYPES[kind]
+    envelope = kinds.result_types()[kind]
     data_type = msgspec.structs.fields(envelope)
     spec = next(f for f in data_type if f.name == "data")
     outcome: msgspec.Struct = msgspec.convert(doc, spec.type.__args__[0], strict=True)

@@ -25,6 +25,7 @@ from dnsmasq_server import (
 from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
 from probefleet.kinds.dns.measure import Dns, DnsConfig
+from probefleet.kinds.dns.payload import DnsData, DnsQuery, DnsResult
 from probefleet.kinds.dns.query import Server, parse_server
 from probefleet.kinds.errors import MeasurementError
 
@@ -37,7 +38,7 @@ def _cfg(**options: Any) -> DnsConfig:
     return configkit.build(options, DnsConfig)
 
 
-def _table(data: wire.DnsData) -> dict[tuple[str, str, str], wire.DnsQuery]:
+def _table(data: DnsData) -> dict[tuple[str, str, str], DnsQuery]:
     return {(q.resolver, q.name, q.rrtype): q for q in data.queries}
 
 
@@ -295,7 +296,7 @@ def test_probe_agent_measure_dns_prints_a_valid_result(
     schema = json.loads((ROOT / "schema" / "result.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(payload)
     result = wire.decode_result(proc.stdout)
-    assert isinstance(result, wire.DnsResult)
+    assert isinstance(result, DnsResult)
     assert result.status == "ok"
     assert result.data is not None
     rows = [(q.resolver, q.name, q.rrtype, q.rcode, q.answers) for q in result.data.queries]

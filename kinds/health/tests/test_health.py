@@ -25,6 +25,7 @@ from probefleet.kinds.health.measure import (
     interface_counters,
     pick_temperature,
 )
+from probefleet.kinds.health.payload import BudgetUsage, HealthData, HealthResult, InterfaceCounters
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = json.loads((ROOT / "schema" / "result.schema.json").read_text())
@@ -46,10 +47,10 @@ def _health(sensors: Mapping[str, Sequence[Temp]] | None = None, **options: Any)
     return Health(config, sensors=lambda: sensors)
 
 
-def _run(health: Health) -> wire.HealthData:
+def _run(health: Health) -> HealthData:
     data = health.run(Link())
     # What the agent would publish must pass the wire's own checks.
-    return wire.decode(wire.encode(data), wire.HealthData)
+    return wire.decode(wire.encode(data), HealthData)
 
 
 # --- temperature: which sensor is "the probe's" (fake sensors at the psutil seam) -----------
@@ -141,12 +142,12 @@ def test_interface_counters_skip_loopback_and_keep_32() -> None:
     }
     got = interface_counters(stats, counters)  # type: ignore[arg-type]
     assert got == [
-        wire.InterfaceCounters(
+        InterfaceCounters(
             interface="eth0", up=True, rx_bytes=20, tx_bytes=10,
             rx_errors=1, tx_errors=2, rx_drops=3, tx_drops=4,
         ),
-        wire.InterfaceCounters(interface="gone0", up=False, rx_bytes=8, tx_bytes=7),
-        wire.InterfaceCounters(interface="wwan0", up=False, rx_bytes=6, tx_bytes=5),
+        InterfaceCounters(interface="gone0", up=False, rx_bytes=8, tx_bytes=7),
+        InterfaceCounters(interface="wwan0", up=False, rx_bytes=6, tx_bytes=5),
     ]  # fmt: skip
     many = {f"veth{i:02d}": Io(i, i) for i in range(40)}
     capped = interface_counters({}, many)  # type: ignore[arg-type]
@@ -156,7 +157,7 @@ def test_interface_counters_skip_loopback_and_keep_32() -> None:
 def test_the_runtimes_figures_are_reported() -> None:
     health = _health()
     assert _run(health).spool_depth is None  # no provider: absent
-    budget = wire.BudgetUsage(
+    budget = BudgetUsage(
         interface="wwan0", month="2026-11", used_bytes=4_200_000_000, limit_bytes=20_000_000_000
     )
     health.extra = lambda: RuntimeFigures(
@@ -294,7 +295,7 @@ def test_probe_agent_measure_health_prints_a_valid_result(tmp_path: Path) -> Non
         SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     ).validate(result)
     decoded = wire.decode_result(proc.stdout)
-    assert isinstance(decoded, wire.HealthResult)
+    assert isinstance(decoded, HealthResult)
     assert decoded.status == "ok"
     assert decoded.interface is None  # health is per probe, not per link
     data = result["data"]

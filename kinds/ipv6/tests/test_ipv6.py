@@ -24,6 +24,7 @@ from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.ipv6 import reach
 from probefleet.kinds.ipv6.local import LocalView, classify, default_routes, ipv6_addresses
 from probefleet.kinds.ipv6.measure import Ipv6, Ipv6Config, Ipv6Target
+from probefleet.kinds.ipv6.payload import Ipv6Check, Ipv6Data, Ipv6Result
 
 from tests.harness import NginxTestServer, eventually, free_port
 from tests.harness.netns import NetnsPair, netns_unavailable
@@ -228,7 +229,7 @@ def _dual(server: NginxTestServer, path: str = "/empty") -> dict[str, str]:
     return {"url": f"http://portal.test:{server.port}{path}", "v4": "127.0.0.1", "v6": "::1"}
 
 
-def _by_check(data: wire.Ipv6Data, target: str | None = None) -> dict[str, wire.Ipv6Check]:
+def _by_check(data: Ipv6Data, target: str | None = None) -> dict[str, Ipv6Check]:
     return {c.check: c for c in data.checks if target is None or c.target in (None, target)}
 
 
@@ -490,7 +491,7 @@ def _measure(
         SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     ).validate(result)
     decoded = wire.decode_result(proc.stdout)
-    assert isinstance(decoded, wire.Ipv6Result)
+    assert isinstance(decoded, Ipv6Result)
     assert (decoded.status, decoded.interface, decoded.access) == ("ok", "veth0", "fixed")
     return result
 

@@ -24,6 +24,7 @@ from probefleet.kinds.base import Link
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.latency import probe as _latency_probe
 from probefleet.kinds.latency.measure import Latency, LatencyConfig
+from probefleet.kinds.latency.payload import LatencyData, LatencyResult, LatencyTarget
 from probefleet.kinds.latency.stats import jitter, percentile, summarise
 
 from tests.harness.netns import NetnsPair, netns_unavailable
@@ -191,7 +192,7 @@ def test_defaults_are_valid_and_never_used_by_tests() -> None:
 # --- loopback ------------------------------------------------------------------------------
 
 
-def _ordered(t: wire.LatencyTarget) -> None:
+def _ordered(t: LatencyTarget) -> None:
     """The statistics of a target with replies are consistent with each other."""
     assert t.rtt_min_ms is not None
     assert t.rtt_median_ms is not None
@@ -325,12 +326,12 @@ def _agent_toml(tmp_path: Path, latency_table: str) -> Path:
     return path
 
 
-def _check_result(stdout: str) -> wire.LatencyData:
+def _check_result(stdout: str) -> LatencyData:
     payload = json.loads(stdout)
     schema = json.loads((ROOT / "schema" / "result.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(payload)
     result = wire.decode_result(stdout)
-    assert isinstance(result, wire.LatencyResult)
+    assert isinstance(result, LatencyResult)
     assert result.status == "ok", result.reason
     assert result.data is not None
     return result.data
@@ -436,7 +437,7 @@ def test_silent_and_missing_hosts_in_a_namespace(tmp_path: Path) -> None:
         )
         argv = [str(PROBE_AGENT), "measure", "latency", "--config", str(config)]
 
-        def measure() -> tuple[wire.LatencyData, str, float]:
+        def measure() -> tuple[LatencyData, str, float]:
             started = time.monotonic()
             proc = pair.run(pair.client_ns, argv, check=False, timeout=30)
             assert proc.returncode == 0, proc.stderr

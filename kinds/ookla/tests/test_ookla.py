@@ -20,6 +20,8 @@ from probefleet.kinds.base import Link
 from probefleet.kinds.errors import MeasurementError, MeasurementTimeout
 from probefleet.kinds.ookla import seam as _speedtest_seam
 from probefleet.kinds.ookla.measure import Ookla, OoklaConfig
+from probefleet.kinds.ookla.payload import OoklaResult
+from probefleet.kinds.throughput.payload import ThroughputData
 
 from tests.harness import eventually
 from tests.harness.netns import NetnsPair, netns_unavailable
@@ -91,7 +93,7 @@ def test_bits_per_second_become_mbps_and_fields_map(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(_speedtest_seam, "run_speedtest", fake)
     data = Ookla(_cfg(server_id="9903", upload=False)).run(Link(interface="wwan0"))
-    assert data == wire.ThroughputData(
+    assert data == ThroughputData(
         method="ookla",
         server_name="Viettel Biên Hòa",
         server_url="http://st.example.vn:8080/speedtest/upload.php",
@@ -153,7 +155,7 @@ def test_probe_agent_measure_ookla_prints_a_valid_result(
     schema = json.loads((ROOT / "schema" / "result.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(payload)
     result = wire.decode_result(proc.stdout)
-    assert isinstance(result, wire.OoklaResult)
+    assert isinstance(result, OoklaResult)
     assert result.status == "ok"
     data = result.data
     assert data is not None
@@ -305,7 +307,7 @@ def test_reads_a_shaped_link_bound_to_its_interface(tmp_path: Path) -> None:
             timeout=80,
         )
     assert proc.returncode == 0, proc.stderr
-    result = msgspec.json.decode(proc.stdout, type=wire.OoklaResult)
+    result = msgspec.json.decode(proc.stdout, type=OoklaResult)
     assert result.interface == "veth0"
     data = result.data
     assert data is not None

@@ -23,6 +23,7 @@ from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.service.measure import Service, ServiceConfig
+from probefleet.kinds.service.payload import ServiceCheck, ServiceData, ServiceResult
 from probefleet.kinds.service.x509 import not_after
 
 from tests.harness import NginxTestServer, free_port
@@ -36,16 +37,14 @@ def _service(*checks: dict[str, Any], **options: Any) -> Service:
     return Service(configkit.build({"checks": list(checks), **options}, ServiceConfig))
 
 
-def _run(
-    *checks: dict[str, Any], link: Link | None = None, **options: Any
-) -> list[wire.ServiceCheck]:
+def _run(*checks: dict[str, Any], link: Link | None = None, **options: Any) -> list[ServiceCheck]:
     data = _service(*checks, **options).run(link or Link())
     # What the agent would publish must pass the wire's own checks.
-    wire.decode(wire.encode(data), wire.ServiceData)
+    wire.decode(wire.encode(data), ServiceData)
     return data.checks
 
 
-def _one(**check: Any) -> wire.ServiceCheck:
+def _one(**check: Any) -> ServiceCheck:
     check.setdefault("name", "svc")
     check.setdefault("timeout_s", 3.0)
     max_body = check.pop("max_body_bytes", 262_144)
@@ -602,7 +601,7 @@ timeout_s = 3.0
         SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     ).validate(result)
     decoded = wire.decode_result(proc.stdout)
-    assert isinstance(decoded, wire.ServiceResult)
+    assert isinstance(decoded, ServiceResult)
     assert decoded.status == "ok"
     assert decoded.data is not None
     web, secure, down = decoded.data.checks

@@ -34,6 +34,7 @@ from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.throughput.engine import MiB, Plan, ServerFailed, run_direction
 from probefleet.kinds.throughput.librespeed import download_request, parse_server_list
 from probefleet.kinds.throughput.measure import Throughput, ThroughputConfig
+from probefleet.kinds.throughput.payload import ThroughputData, ThroughputResult
 from probefleet.kinds.throughput.samples import settled, window
 
 from tests.harness import NginxTestServer
@@ -230,7 +231,7 @@ def test_server_list_entries_become_http_urls() -> None:
 # --- against real nginx ----------------------------------------------------------------------
 
 
-def _check_consistent(data: wire.ThroughputData, cfg: ThroughputConfig) -> None:
+def _check_consistent(data: ThroughputData, cfg: ThroughputConfig) -> None:
     """Figures that must agree with each other whatever the machine's speed."""
     for direction, streams in (("download", cfg.streams_download), ("upload", cfg.streams_upload)):
         mbps = getattr(data, f"{direction}_mbps")
@@ -576,7 +577,7 @@ grace_upload_s = 0.3
     schema = json.loads((ROOT / "schema" / "result.schema.json").read_text())
     jsonschema.validate(printed, schema)
     result = wire.decode_result(proc.stdout)
-    assert isinstance(result, wire.ThroughputResult)
+    assert isinstance(result, ThroughputResult)
     assert result.status == "ok"
     golden = json.loads((ROOT / "tests" / "golden" / "result-throughput.json").read_text())
     # Everything the golden example shows is filled in, except the fallback list (no

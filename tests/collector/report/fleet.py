@@ -16,6 +16,11 @@ from probefleet.agent import results
 from probefleet.core import wire
 from probefleet.kinds.base import Link
 from probefleet.kinds.errors import MeasurementError
+from probefleet.kinds.health.payload import HealthData
+from probefleet.kinds.ipv6.payload import Ipv6Data
+from probefleet.kinds.latency.payload import LatencyData, LatencyTarget
+from probefleet.kinds.service.payload import ServiceCheck, ServiceData
+from probefleet.kinds.throughput.payload import ThroughputData
 
 VN: Final = dt.timezone(dt.timedelta(hours=7))
 START_LOCAL: Final = dt.datetime(2025, 3, 3, tzinfo=VN)  # report --from 2025-03-03
@@ -166,7 +171,7 @@ def _throughput(fleet: Fleet, rng: random.Random) -> None:
                 # Day 2 of Tân Phú's FTTH: the probe's clock lost sync (re-based on its boot).
                 synced = not (probe == "dn-tanphu-01" and iface == "eth0" and day == 2)
                 fleet.rebased += int(not synced)
-                data = wire.ThroughputData(
+                data = ThroughputData(
                     method="librespeed",
                     server_name="VNPT Hồ Chí Minh" if n % 3 else "Viettel IDC",
                     server_url="http://speedtest.example.vn/backend",
@@ -197,7 +202,7 @@ def _others(fleet: Fleet, rng: random.Random) -> None:
                 bien = probe == "dn-bienhoa-01"
                 answered = not (bien and hour in (0, 12))  # Biên Hòa: 75 % reachable
                 targets = [
-                    wire.LatencyTarget(
+                    LatencyTarget(
                         target=PORTAL,
                         method="icmp",
                         sent=10,
@@ -207,7 +212,7 @@ def _others(fleet: Fleet, rng: random.Random) -> None:
                         rtt_median_ms=round(rng.uniform(8, 30), 2),
                         jitter_ms=round(rng.uniform(0.5, 3), 2),
                     ),
-                    wire.LatencyTarget(
+                    LatencyTarget(
                         target=DATA_NETWORK,
                         method="icmp",
                         sent=10,
@@ -217,10 +222,10 @@ def _others(fleet: Fleet, rng: random.Random) -> None:
                         rtt_median_ms=round(rng.uniform(3, 6), 2) if answered else None,
                     ),
                 ]
-                _add(fleet, "latency", probe, when, wire.LatencyData(targets=targets), fixed)
+                _add(fleet, "latency", probe, when, LatencyData(targets=targets), fixed)
                 up = not (bien and day == 4 and hour == 9)
                 checks = [
-                    wire.ServiceCheck(
+                    ServiceCheck(
                         name="dichvucong",
                         target="https://dichvucong.dongnai.gov.vn/",
                         protocol="https",
@@ -228,7 +233,7 @@ def _others(fleet: Fleet, rng: random.Random) -> None:
                         status_code=200 if up else 503,
                         total_ms=round(rng.uniform(80, 300), 1),
                     ),
-                    wire.ServiceCheck(
+                    ServiceCheck(
                         name="portal",
                         target="https://dongnai.gov.vn/",
                         protocol="https",
@@ -237,10 +242,10 @@ def _others(fleet: Fleet, rng: random.Random) -> None:
                         total_ms=round(rng.uniform(80, 300), 1),
                     ),
                 ]
-                _add(fleet, "service", probe, when, wire.ServiceData(checks=checks), fixed)
+                _add(fleet, "service", probe, when, ServiceData(checks=checks), fixed)
                 if hour % 6 == 0:
                     works = not bien or hour == 0  # Biên Hòa's IPv6 works in 1 run of 4
-                    v6 = wire.Ipv6Data(capable=True, works=works, global_addresses=1)
+                    v6 = Ipv6Data(capable=True, works=works, global_addresses=1)
                     _add(fleet, "ipv6", probe, when, v6, fixed)
 
 
@@ -251,7 +256,7 @@ def _health(fleet: Fleet) -> None:
             if probe == "dn-bienhoa-01" and 48 <= h < 72:
                 continue  # Biên Hòa's probe was off on day 3
             when = START_LOCAL + dt.timedelta(hours=h, minutes=5)
-            data = wire.HealthData(
+            data = HealthData(
                 cpu_pct=5.0,
                 load_1m=0.1,
                 memory_used_pct=30.0,
