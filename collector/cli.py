@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from probefleet.agent import __version__
+from probefleet.collector import __version__
 from probefleet.collector.config import CollectorConfig, load_config
 from probefleet.core import configkit, wire
 

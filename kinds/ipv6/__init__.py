@@ -20,5 +20,5 @@ SPEC = KindSpec(
     result=payload.Ipv6Result,
     rows=fields.rows,
     measurement=_measurement,
-    folder=Path(__file__).parent,
+    folder=Path(__file__).resolve().parent,
 )

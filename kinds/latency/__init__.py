@@ -22,5 +22,5 @@ SPEC = KindSpec(
     result=payload.LatencyResult,
     rows=fields.rows,
     measurement=_measurement,
-    folder=Path(__file__).parent,
+    folder=Path(__file__).resolve().parent,
 )

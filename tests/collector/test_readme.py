@@ -1,4 +1,5 @@
-"""collector/README.md's data-model tables name exactly what the collector writes, typed."""
+"""The data-model tables (collector/README.md and each kind's README.md) name exactly what
+the collector writes, typed."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ KIND_OF = {bool: "boolean", int: "integer", float: "float", str: "string"}
 def sections() -> list[tuple[list[str], dict[str, str]]]:
     """(measurements, or ["*"] for the common table; key -> "tag" | field type), per table."""
     out: list[tuple[list[str], dict[str, str]]] = []
-    for line in README.read_text().splitlines():
+    texts = [README.read_text()] + [s.readme.read_text() for s in kinds.SPECS.values()]
+    for line in "\n".join(texts).splitlines():
         if line.startswith("### "):
             names = re.findall(r"`([a-z0-9]+)`", line) or (["*"] if "Common" in line else [])
             out.append((names, {}))
