@@ -8,9 +8,11 @@
     │   │                    bisect the batch, dead-letter the culprits, write the rest
     │   └── WriteUnavailable 5xx, 429, connection errors, and 401/403/404 (a set-up problem,
     │                        not the data's): retry with back-off, then spool locally
-    └── StateError           the state directory (spool, dead letters, sequences) is unusable
+    ├── StateError           the state directory (spool, dead letters, sequences) is unusable
+    └── ReportError          the annual report cannot be made (collector.report.errors)
+        └── QueryFailed      InfluxDB did not answer, or refused a report query
 
-Config problems (collector config, inventory, targets) are :class:`agent.configkit.ConfigError`.
+Config problems (collector config, inventory, targets) are :class:`probefleet.core.configkit.ConfigError`.
 """
 
 from __future__ import annotations
