@@ -73,7 +73,7 @@ def job_specs(cfg: AgentConfig, interval_override_s: float | None = None) -> lis
     """Every job ``cfg`` asks for. ``interval_override_s``: test/bench hook only."""
     specs = []
     for kind in kinds.names():
-        section = getattr(cfg.measurements, kind)
+        section = cfg.measurements.of(kind)
         if not section.enabled:
             continue
         for link in oneshot.links_for(cfg, kind):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from probefleet import kinds
 from probefleet.collector.alerts.rules import load_alerts, threshold_of
 from probefleet.collector.inventory import load_targets
 
@@ -128,13 +129,15 @@ def test_every_panel_query_is_the_catalogues_text() -> None:
     assert set(DASHBOARD_ONLY) <= used, set(DASHBOARD_ONLY) - used  # no dead queries
 
 
-# --- the collector's data model (collector/README.md) ---------------------------------------
+# --- the data model (collector/README.md and each kind's README.md) -------------------------
 
 
 def data_model() -> dict[str, set[str]]:
-    """measurement -> the tags and fields the README's data model lists (common ones too)."""
+    """measurement -> the tags and fields the data model lists (common ones too)."""
     text = (ROOT / "collector" / "README.md").read_text()
     model_text = text.split("## Data model", 1)[1].split("\n## ", 1)[0]
+    for spec in kinds.SPECS.values():
+        model_text += "\n" + spec.readme.read_text().split("## Fields", 1)[1]
     common: set[str] = set()
     model: dict[str, set[str]] = {}
     for section in re.split(r"\n### ", model_text)[1:]:
