@@ -53,7 +53,7 @@ def build(data: object, ctx: Context) -> list[Point]:
 
 def _point(row: Row, ctx: Context) -> Point:
     tags = row.tags if row.link is None else {**ctx.link_tags(row.link), **row.tags}
-    fields = dict(row.fields)
+    fields = row.fields  # made for this call by the kind's rows(): ours to extend
     if row.located:
         info = ctx.enrichment.probe(ctx.probe)
         fields["lat_deg"] = float(info.lat) if info and info.lat is not None else None

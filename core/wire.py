@@ -160,12 +160,18 @@ def kind_of(result: Result) -> Kind:
     return type(result).__struct_config__.tag  # type: ignore[return-value]
 
 
+_kinds: Any = None
+
+
 def _registry() -> Any:
     """The kinds' registry, imported when first needed: the kinds' payload modules import
     this module, so it cannot import them at its own import time."""
-    from probefleet import kinds
+    global _kinds  # noqa: PLW0603 - a lazily bound module, looked up per decoded message
+    if _kinds is None:
+        from probefleet import kinds
 
-    return kinds
+        _kinds = kinds
+    return _kinds
 
 
 # --- control messages ----------------------------------------------------------------------
