@@ -12,7 +12,8 @@
     └── ReportError          the annual report cannot be made (collector.report.errors)
         └── QueryFailed      InfluxDB did not answer, or refused a report query
 
-Config problems (collector config, inventory, targets) are :class:`probefleet.core.configkit.ConfigError`.
+Config problems (collector config, inventory, targets) are
+:class:`probefleet.core.configkit.ConfigError`.
 """
 
 from __future__ import annotations
