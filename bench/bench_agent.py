@@ -135,8 +135,12 @@ def main() -> int:
             started = time.monotonic()
             try:
                 for mark in (200, args.cycles // 4, args.cycles // 2, args.cycles):
+
+                    def reached(m: int = mark) -> bool:
+                        return agent.poll() is None and cycles(state) >= m
+
                     eventually(
-                        lambda m=mark: agent.poll() is None and cycles(state) >= m,
+                        reached,
                         timeout_s=1800,
                         interval_s=0.2,
                         message=f"agent stopped before {mark} cycles",

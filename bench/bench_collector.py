@@ -107,7 +107,7 @@ class Publisher:
 
     def _on_ack(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         now = time.monotonic()
-        ack = wire.decode(msg.payload, wire.StoredAck)
+        ack: wire.StoredAck = wire.decode(bytes(msg.payload), wire.StoredAck)
         with self.lock:
             low = self.ack_through.get(ack.probe_id, 0)
             for seq in range(low + 1, ack.stored_through_seq + 1):
@@ -382,7 +382,11 @@ def main() -> None:
         try:
             probes = [f"probe-{i:03d}" for i in range(100)]
             msgs, points = messages(args.n, probes, recent=args.alerts)
-            ours, ref, shipped, faster, shared = [], [], [], [], []
+            ours: list[float] = []
+            ref: list[float] = []
+            shipped: list[float] = []
+            faster: list[float] = []
+            shared: list[float] = []
             for r in range(args.repeat):
                 shipped.append(run_paho_alone(broker, msgs, fast=False, tag=f"shipped-{r}"))
                 faster.append(run_paho_alone(broker, msgs, fast=True, tag=f"fast-{r}"))
@@ -438,11 +442,11 @@ def main() -> None:
                     "results/s",
                     "the same reference; ours as several processes in one share group",
                 )
-            for label, runs in (("paho intake alone", shipped),
-                                ("paho alone, our decoding", faster)):  # fmt: skip
+            for label, rates in (("paho intake alone", shipped),
+                                 ("paho alone, our decoding", faster)):  # fmt: skip
                 line(
                     label,
-                    spread(runs),
+                    spread(rates),
                     ref_stats,
                     "results/s",
                     "the same reference; a bare paho consumer that only acks: the ceiling "

@@ -174,9 +174,9 @@ class StandInProbe:
         try:
             if msg.topic.endswith("/ack"):
                 with self.lock:
-                    self.acks.append(wire.decode(msg.payload, wire.StoredAck))
+                    self.acks.append(wire.decode(bytes(msg.payload), wire.StoredAck))
             elif msg.topic.endswith("/resend"):
-                request = wire.decode(msg.payload, wire.ResendRequest)
+                request: wire.ResendRequest = wire.decode(bytes(msg.payload), wire.ResendRequest)
                 with self.lock:
                     self.resends.append(request)
                 if self.answer_resends:

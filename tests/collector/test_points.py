@@ -350,7 +350,8 @@ def _hostile_corpus() -> list[tuple[str, str, bytes]]:
     corpus = []
     for name, golden_name, path, value, _field, _reason in HOSTILE:
         doc = _set(golden(golden_name), path, value)
-        probe = doc.get("probe_id") if isinstance(doc.get("probe_id"), str) else "x"
+        probe_id = doc.get("probe_id")
+        probe = probe_id if isinstance(probe_id, str) else "x"
         topic_probe = probe if re.fullmatch(wire.PROBE_ID_PATTERN, probe) else "dongnai-tanphu-01"
         kind = golden(golden_name)["kind"]
         corpus.append((name, TOPICS.result(topic_probe, kind), json.dumps(doc).encode()))
@@ -427,7 +428,7 @@ def parse_line(line: str) -> tuple[str, dict[str, str], dict[str, str], int]:
     head, *rest = _split(line, " ")  # the head has no quoting: quotes in tags are literal
     body, stamp = " ".join(rest).rsplit(" ", 1)
     measurement, *tags = _split(head, ",")
-    tag_map = dict(tuple(_unescape(x) for x in _split(t, "=")) for t in tags)
+    tag_map = {_unescape(k): _unescape(v) for k, v in (_split(t, "=") for t in tags)}
     fields = {}
     for item in _split(body, ",", quotes=True):
         key, value = _split(item, "=", quotes=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from probefleet.collector.fleet import fleet_rows, format_json, format_table
 from probefleet.collector.inventory import load_inventory
@@ -19,7 +20,7 @@ def _status(probe: str, state: str, at: float | None = None) -> wire.ProbeStatus
     return wire.decode(status_payload(probe, state, at=when), wire.ProbeStatus)
 
 
-def _result(kind: str = "latency", **changes: object) -> wire.Result:
+def _result(kind: str = "latency", **changes: Any) -> wire.Result:
     return wire.decode_result(encode(result(kind, **changes)))
 
 
@@ -70,9 +71,11 @@ def test_line_up_and_last_test_are_kept_apart_and_follow_measurement_time() -> N
     assert p.line_up() is False
     failed = _result("dns", seq=3, status="failed", reason="no resolver", data=None)
     book.on_result("probe-a", failed, 30, NOW)
-    assert p.last_test is not None
-    assert not p.last_test.ok
-    assert p.last_test.kind == "dns"
+    # A fresh name: mypy would keep p.last_test.ok narrowed to True across on_result().
+    last_test = p.last_test
+    assert last_test is not None
+    assert not last_test.ok
+    assert last_test.kind == "dns"
     health = _result("health", seq=4)
     book.on_result("probe-a", health, 40, NOW)
     assert p.spool_depth == result("health")["data"].get("spool_depth")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -18,7 +19,16 @@ from tests.harness import InfluxTarget, Mosquitto, eventually
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 PROBE = "dongnai-tanphu-01"
-FAST = {"metrics": {"interval_s": 1.0}, "presence": {"offline_after_s": 60.0}}
+
+
+class Sections(TypedDict):
+    """Config sections for write_config's keyword arguments."""
+
+    metrics: dict[str, float]
+    presence: dict[str, float]
+
+
+FAST: Sections = {"metrics": {"interval_s": 1.0}, "presence": {"offline_after_s": 60.0}}
 
 
 def _last(target: InfluxTarget, query: str) -> dict[str, object]:

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypedDict
 
 from probefleet.collector.sequences import MAX_GAPS, MAX_RANGES, ProbeSeqs, SequenceBook
 
 AT = dt.datetime(2025, 11, 3, tzinfo=dt.UTC)
+
+
+class ResendPolicy(TypedDict):
+    """ProbeSeqs.due's keyword arguments."""
+
+    grace_s: float
+    interval_s: float
+    max_attempts: int
 
 
 def marked(*seqs: int, now: float = 0.0) -> ProbeSeqs:
@@ -52,7 +61,7 @@ def test_also_stored_is_bounded_and_keeps_recent_runs() -> None:
 
 def test_resend_after_grace_then_interval_then_give_up() -> None:
     state = marked(1, 2, 3, 4, 6, now=100.0)
-    kwargs = {"grace_s": 60.0, "interval_s": 30.0, "max_attempts": 2}
+    kwargs: ResendPolicy = {"grace_s": 60.0, "interval_s": 30.0, "max_attempts": 2}
     assert state.due(150.0, **kwargs) == ([], [])  # within the grace time
     assert state.due(160.0, **kwargs) == ([(5, 5)], [])
     assert state.due(180.0, **kwargs) == ([], [])  # asked 20 s ago

@@ -81,10 +81,17 @@ def test_results_from_many_probes_are_stored_exactly_once(
                     stand_in.publish(result(kind, probe=stand_in.probe, seq=seq))
             for kind, n in per_kind.items():
                 want = n * POINTS_PER_RESULT[kind]
-                eventually(lambda k=kind, w=want: count(influx_db, k) == w, timeout_s=30,
-                           message=f"{kind}: want {want} points")  # fmt: skip
+
+                def all_written(k: str = kind, w: int = want) -> bool:
+                    return count(influx_db, k) == w
+
+                eventually(all_written, timeout_s=30, message=f"{kind}: want {want} points")
             for stand_in in stand_ins:
-                eventually(lambda s=stand_in: s.stored_through() == 100, message="StoredAck")
+
+                def acked(s: StandInProbe = stand_in) -> bool:
+                    return s.stored_through() == 100
+
+                eventually(acked, message="StoredAck")
                 # PUBACK 0 (not 0x10 "no subscribers"): the collector's session was there.
                 assert set(stand_in.pubacks.values()) == {0}
         finally:

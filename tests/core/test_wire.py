@@ -9,7 +9,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # untyped; types-jsonschema is not locked
 import msgspec
 import pytest
 from hypothesis import given, settings

@@ -175,7 +175,9 @@ def test_influxdb_init_makes_dbrp_and_two_narrow_tokens() -> None:
     # Retention: at least two years, since the report compares years.
     compose = yaml.safe_load(COMPOSE.read_text())
     retention = compose["services"]["influxdb"]["environment"]["DOCKER_INFLUXDB_INIT_RETENTION"]
-    days = int(re.fullmatch(r"\$\{INFLUXDB_RETENTION:-(\d+)d\}", retention).group(1))
+    match = re.fullmatch(r"\$\{INFLUXDB_RETENTION:-(\d+)d\}", retention)
+    assert match is not None, retention
+    days = int(match.group(1))
     assert days >= 2 * 366
 
 

@@ -171,7 +171,7 @@ class Builder:
         self.seq[probe] = self.seq.get(probe, 0) + 1
         measured = self.now - ago
         result = results.build(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             outcome=outcome,
             probe_id=probe,
             boot_id=self.boot[probe],
@@ -295,8 +295,12 @@ def fill(
                             wire.Topics().result(probe, wire.kind_of(result)), wire.encode(result)
                         )
                     count = len(sent)
+
+                    def all_stored(s: StandInProbe = stand_in, n: int = count) -> bool:
+                        return s.stored_through() == n
+
                     eventually(
-                        lambda s=stand_in, n=count: s.stored_through() == n,
+                        all_stored,
                         timeout_s=60,
                         message=f"{probe}: not all stored",
                     )

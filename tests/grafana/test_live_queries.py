@@ -159,7 +159,8 @@ def test_compliance_figures_equal_a_direct_computation(
     want_median = fleet.medians()
     want_share = fleet.shares(TARGET_MBPS)
     assert set(got) == set(want_median)
-    for key, row in got.items():
+    for (commune, access), row in got.items():
+        key = (commune, access)
         assert row["median_mbps"] == pytest.approx(want_median[key]), key
         assert row["share_at_target"] == pytest.approx(want_share[key]), key
         assert row["tests"] == row["tests_with_target"]
@@ -219,10 +220,13 @@ def fleet_last_seen(published: fleet.Published, probe: str) -> dt.datetime:
     return published.last_health[probe]
 
 
-def _rule_values(target: InfluxTarget, query: str, window_s: int) -> dict[tuple[str, ...], Any]:
+Labels = tuple[tuple[str, str], ...]  # a series' tags, sorted (name, value) pairs
+
+
+def _rule_values(target: InfluxTarget, query: str, window_s: int) -> dict[Labels, Any]:
     text = query.replace("$timeFilter", f"time >= now() - {window_s}s and time <= now()")
     assert not re.search(r"\$\w", text), text  # no placeholder left ("$/" ends a regex)
-    out: dict[tuple[str, ...], Any] = {}
+    out: dict[Labels, Any] = {}
     for serie in target.server.query(text, db=target.db):
         labels = tuple(sorted(serie.get("tags", {}).items()))
         values = [v[1] for v in serie["values"] if v[1] is not None]
@@ -352,10 +356,10 @@ def test_latency_service_and_dns_figures(
     for check in fleet._data("service")["checks"]:
         assert services[(check["name"],)]["availability"] == (1.0 if check["up"] else 0.0)
     dns = rows(target, grafana_fill(PANEL_QUERIES["dns_time"].grafana()))
-    got = {(r["resolver"], r["rrtype"]): r for r in dns}
+    by_query = {(r["resolver"], r["rrtype"]): r for r in dns}
     runs = 3 * len(fleet.ALL_PROBES)
     for query in fleet._data("dns")["queries"]:
-        row = got[(query["resolver"], query["rrtype"])]
+        row = by_query[(query["resolver"], query["rrtype"])]
         assert row["queries"] == runs
         # InfluxDB answers null, not 0, for a count over no values next to other columns.
         assert (row["answered"] or 0) == (runs if "time_ms" in query else 0)

@@ -16,7 +16,9 @@ from probefleet import kinds
 from probefleet.collector.alerts.rules import load_alerts, threshold_of
 from probefleet.collector.inventory import load_targets
 
-from grafana import alerts, build, dashboards
+from grafana import alerts, build
+from grafana.common import UIDS
+from grafana.fleet_boards import fleet_overview
 from grafana.model import ALERT_ANNOTATION_QUERY, DS_UID
 from grafana.panel_queries import DASHBOARD_ONLY, PANEL_QUERIES
 
@@ -66,7 +68,7 @@ def test_uids_are_stable_and_unique() -> None:
         "probefleet-ipv6",
         "probefleet-fleet-health",
     }
-    assert set(found) == set(dashboards.UIDS.values())
+    assert set(found) == set(UIDS.values())
     rules = build.load_yaml_json((OUT / "alerting/rules.yaml").read_text())
     uids = [r["uid"] for g in rules["groups"] for r in g["rules"]]
     assert len(uids) == len(set(uids))
@@ -358,7 +360,7 @@ def test_an_upload_target_in_the_targets_file_makes_upload_rules(tmp_path: Path)
     assert thresholds[("download_below_target", "fixed")] == 300.0
     assert thresholds[("download_below_target", "mobile")] == 80.0
     # Dashboards say the targets too, from the same file.
-    overview = json.dumps(dashboards.fleet_overview(targets), ensure_ascii=False)
+    overview = json.dumps(fleet_overview(targets), ensure_ascii=False)
     assert "300 Mbit/s fixed" in overview
     assert "80/300 Mbit/s" in overview
 

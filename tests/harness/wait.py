@@ -23,7 +23,7 @@ def eventually(
     predicate: Callable[[], T],
     timeout_s: float = 10.0,
     interval_s: float = 0.05,
-    message: str = "condition not met",
+    message: str | Callable[[], str] = "condition not met",
     *,
     abort_on: tuple[type[BaseException], ...] = (),
 ) -> T:
@@ -31,7 +31,8 @@ def eventually(
 
     Exceptions raised by the predicate count as "not yet", except those in ``abort_on``, which
     propagate at once (e.g. a service process that died will never become ready). On timeout an
-    AssertionError names ``message`` and the last value or exception seen.
+    AssertionError names ``message`` (called first when it is a function, e.g. to read logs
+    only then) and the last value or exception seen.
     """
     deadline = time.monotonic() + timeout_s
     last: str = "predicate never ran"
@@ -50,8 +51,9 @@ def eventually(
             last = f"last value: {value!r}"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
+            text = message() if callable(message) else message
             raise AssertionError(
-                f"{message} (timed out after {timeout_s:.2f}s, {attempts} attempts; {last})"
+                f"{text} (timed out after {timeout_s:.2f}s, {attempts} attempts; {last})"
             )
         time.sleep(min(interval_s, remaining))
 

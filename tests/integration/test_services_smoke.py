@@ -40,7 +40,8 @@ def test_influxdb_client_v2_write_reads_back_with_influxql(influx_db: InfluxTarg
         assert client.ping() is True
         write_api = client.write_api(write_options=SYNCHRONOUS)
         point = (
-            Point("smoke")
+            # influxdb_client ships py.typed, but Point's methods are unannotated.
+            Point("smoke")  # type: ignore[no-untyped-call]
             .tag("probe", "pi-001")
             .tag("ip_version", "6")
             .field("download_mbps", 93.25)
@@ -54,7 +55,7 @@ def test_influxdb_client_v2_write_reads_back_with_influxql(influx_db: InfluxTarg
         write_api.write(
             bucket=db,
             # A Point's own precision wins over write_precision=, so give it on both.
-            record=Point("smoke")
+            record=Point("smoke")  # type: ignore[no-untyped-call]  # unannotated, as above
             .tag("probe", "pi-002")
             .field("bytes", 1)
             .time(1_700_000_000, WritePrecision.S),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TypedDict
 
 import pytest
 from paho.mqtt import client as mqtt
@@ -23,6 +24,8 @@ from tests.runtime.helpers import write_agent_config
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = [sys.executable, "-m", "tests.kinds.toy.launch"]
+# write_agent_config's extra sections; the key is no identifier, hence the functional form.
+ToySection = TypedDict("ToySection", {"measurements.toy": dict[str, Any]})
 
 
 @pytest.fixture
@@ -45,7 +48,11 @@ def test_registering_the_folder_derives_wire_config_and_schema(
     config = tmp_path / "agent.toml"
     config.write_text('[probe]\nid = "toy-1"\n' + toy.SPEC.sample.read_text())
     cfg = load_config(config, env={})
-    assert cfg.measurements.of("toy").numbers == [1.0, 2.0]
+    from tests.kinds.toy.measure import ToyConfig
+
+    table = cfg.measurements.of("toy")
+    assert isinstance(table, ToyConfig)
+    assert table.numbers == [1.0, 2.0]
     bad = tmp_path / "bad.toml"
     bad.write_text('[probe]\nid = "toy-1"\n[measurements.toy]\nnumbers = "three"\n')
     with pytest.raises(Exception, match=r"measurements\.toy\.numbers = 'three': expected a list"):
@@ -95,11 +102,13 @@ def test_measured_published_stored_and_queried(
         mosquitto,
         probe="dongnai-tanphu-01",
         enabled=(),
-        **{"measurements.toy": {"interval_s": 10, "numbers": [1.0, 2.0, 3.0]}},
+        **ToySection({"measurements.toy": {"interval_s": 10, "numbers": [1.0, 2.0, 3.0]}}),
     )
     acks: list[wire.StoredAck] = []
     watcher = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    watcher.on_message = lambda _c, _u, m: acks.append(wire.decode(m.payload, wire.StoredAck))
+    watcher.on_message = lambda _c, _u, m: acks.append(
+        wire.decode(bytes(m.payload), wire.StoredAck)
+    )
     watcher.connect(mosquitto.host, mosquitto.port)
     watcher.subscribe(wire.Topics().channel("dongnai-tanphu-01", "ack"), qos=1)
     watcher.loop_start()

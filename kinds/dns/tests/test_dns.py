@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # untyped; types-jsonschema is not locked
 import pytest
 from dnsmasq_server import (
     RECORDS,

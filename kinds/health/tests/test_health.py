@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # untyped; types-jsonschema is not locked
 import pytest
 from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
@@ -140,7 +140,7 @@ def test_interface_counters_skip_loopback_and_keep_32() -> None:
         "gone0": Io(7, 8),  # counters but no stats (vanished in between): reported down
         "a-name-far-too-long": Io(9, 9),  # not a Linux name: the wire would refuse it
     }
-    got = interface_counters(stats, counters)  # type: ignore[arg-type]
+    got = interface_counters(stats, counters)
     assert got == [
         InterfaceCounters(
             interface="eth0", up=True, rx_bytes=20, tx_bytes=10,
@@ -150,7 +150,7 @@ def test_interface_counters_skip_loopback_and_keep_32() -> None:
         InterfaceCounters(interface="wwan0", up=False, rx_bytes=6, tx_bytes=5),
     ]  # fmt: skip
     many = {f"veth{i:02d}": Io(i, i) for i in range(40)}
-    capped = interface_counters({}, many)  # type: ignore[arg-type]
+    capped = interface_counters({}, many)
     assert [c.interface for c in capped] == [f"veth{i:02d}" for i in range(32)]
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # untyped; types-jsonschema is not locked
 import msgspec
 import pytest
 from probefleet.agent.config import AgentConfig

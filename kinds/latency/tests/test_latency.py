@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # untyped; types-jsonschema is not locked
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -282,7 +282,10 @@ def test_unresolved_name_is_one_entry_with_nothing_sent(monkeypatch: pytest.Monk
         return real(host, port, ip_version)
 
     monkeypatch.setattr(net, "resolve", resolve)
-    targets = [{"host": "gone.test", "method": "tcp", "port": 80}, {"host": "gone.test"}]
+    targets: list[dict[str, Any]] = [
+        {"host": "gone.test", "method": "tcp", "port": 80},
+        {"host": "gone.test"},
+    ]
     data = Latency(_cfg(targets, ip_versions=[6])).run(Link())
     tcp, icmp = data.targets
     assert (tcp.address, tcp.ip_version, tcp.port, tcp.sent, tcp.loss_pct) == (
@@ -297,7 +300,7 @@ def test_unresolved_name_is_one_entry_with_nothing_sent(monkeypatch: pytest.Monk
 
 def test_bound_links(listener: int) -> None:
     _icmp_or_skip()
-    targets = [
+    targets: list[dict[str, Any]] = [
         {"host": "127.0.0.1"},
         {"host": "::1"},
         {"host": "127.0.0.1", "method": "tcp", "port": listener},

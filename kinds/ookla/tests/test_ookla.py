@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # untyped; types-jsonschema is not locked
 import msgspec
 import pytest
 from ookla_server import OoklaTestServer, silent_listener

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # untyped; types-jsonschema is not locked
 import pytest
 from probefleet.core import configkit, wire
 from probefleet.kinds.base import Link
@@ -245,7 +245,9 @@ def test_timings_are_cumulative_and_follow_the_servers_delays() -> None:
         check = _one(target=f"http://127.0.0.1:{server.port}/status?x=1")
     assert check.up, check
     assert check.status_code == 200
-    assert None not in (check.connect_ms, check.ttfb_ms, check.total_ms), check
+    assert check.connect_ms is not None, check
+    assert check.ttfb_ms is not None, check
+    assert check.total_ms is not None, check
     # Lower bounds: the server's delays are in; upper bounds loose for a busy CI machine.
     assert 0 < check.connect_ms < 100, check
     assert 300 <= check.ttfb_ms < 700, check
@@ -333,7 +335,8 @@ def test_nginx_200_and_404(http_server: NginxTestServer) -> None:
     )
     for check in (ok, empty):
         assert (check.up, check.status_code, check.error) == (True, 200, None), check
-        assert None not in (check.connect_ms, check.ttfb_ms), check
+        assert check.connect_ms is not None, check
+        assert check.ttfb_ms is not None, check
         assert check.total_ms is not None
         assert 0 < check.connect_ms <= check.ttfb_ms <= check.total_ms < 3000
         assert check.tls_days_left is None
@@ -492,7 +495,8 @@ def test_https_verified_against_the_provinces_own_ca(tls: TlsServers) -> None:
     assert check.tls_days_left is not None
     assert 29.9 <= check.tls_days_left <= 30.0
     assert check.tls_days_left == pytest.approx(_days_until(tls.valid_until), abs=0.001)
-    assert None not in (check.connect_ms, check.ttfb_ms), check
+    assert check.connect_ms is not None, check
+    assert check.ttfb_ms is not None, check
     assert check.total_ms is not None
     assert check.connect_ms < check.ttfb_ms <= check.total_ms
 
@@ -522,6 +526,7 @@ def test_an_expired_certificate_has_negative_days(tls: TlsServers) -> None:
     verified = _one(target=f"{tls.expired.base_url}/", ca_file=str(tls.expired_cert))
     assert not verified.up
     assert verified.error == "certificate verify failed: certificate has expired"
+    assert verified.tls_days_left is not None
     assert verified.tls_days_left == pytest.approx(expected, abs=0.001)
     assert verified.tls_days_left < -1000
     unverified = _one(target=f"{tls.expired.base_url}/", verify=False)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # untyped; types-jsonschema is not locked
 import msgspec
 import pytest
 from hypothesis import given
@@ -197,7 +197,7 @@ def test_the_window_opens_only_once_the_rate_has_settled() -> None:
 def test_goodput_is_the_windows_bytes_over_its_seconds() -> None:
     samples = _series([10.0] * 5 + [20.0] * 10)
     counted, seconds, start = window(samples, 5)
-    assert (seconds, start) == (pytest.approx(2.0), pytest.approx(101.0))
+    assert (seconds, start) == pytest.approx((2.0, 101.0))
     assert counted * 8 / seconds / 1e6 == pytest.approx(20.0)
     # No usable window after the grace sample: count from the start instead.
     assert window(samples[:6], 5)[0] == samples[5][1]

@@ -104,8 +104,12 @@ def published(influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> I
             for m in fleet.messages:
                 want[wire.kind_of(m)] += POINTS[wire.kind_of(m)]
             for kind, n in want.items():
+
+                def all_written(k: str = kind, n: int = n) -> bool:
+                    return _count(target, k) == n
+
                 eventually(
-                    lambda k=kind, n=n: _count(target, k) == n,
+                    all_written,
                     timeout_s=60,
                     message=f"{kind}: {n} points expected",
                 )
