@@ -11,7 +11,8 @@ Every outcome is a result: ok, failed (the measurement raised MeasurementError) 
 (lock, budget, gate, missed run). It is spooled (agent.spool) with its seq before anything
 is published, then the publisher is woken. When the disk refuses it (full, failing), it is
 held in memory — at most UNSPOOLED_MAX, the oldest lost beyond — and spooled at the next
-chance.
+chance. A result that can never be spooled (``ResultTooLarge``, larger than the whole disk
+budget, or one the wire contract refuses) is lost at once, and logged.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from probefleet.agent import results
 from probefleet.agent.budget import Budget
 from probefleet.agent.clock import ClockWatch
 from probefleet.agent.config import AgentConfig
-from probefleet.agent.errors import StateError
+from probefleet.agent.errors import ResultTooLarge, StateError
 from probefleet.agent.gate import BusyLineGate
 from probefleet.agent.spool import Spool
 from probefleet.core import configkit, wire
@@ -259,10 +260,10 @@ class Runner:
 
         try:
             seq = self.spool.append(pending.kind, make)
-        except (StateError, wire.WireError) as exc:
-            if isinstance(exc, wire.WireError) or "exceeds the whole spool budget" in str(exc):
-                log.error("%s result lost: it can never be spooled: %s", pending.kind, exc)
-                return None
+        except (ResultTooLarge, wire.WireError) as exc:
+            log.error("%s result lost: it can never be spooled: %s", pending.kind, exc)
+            return None
+        except StateError as exc:
             # A full disk or a failing card: keep it in memory (bounded) and try again at
             # the next result or tick; only what overflows that is lost, and said so.
             with self._unspooled_lock:

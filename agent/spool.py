@@ -14,7 +14,8 @@ Disk budget and drop policy: the payloads may take at most ``max_bytes``. Append
 drops the oldest *health* results first (the probe's own vital signs: the next one says as
 much), then the oldest of any other kind. Each drop is counted (``dropped`` survives
 restarts, reported in health and status) and logged: never silent. A result larger than the
-whole budget is refused with StateError.
+whole budget is refused with :class:`~probefleet.agent.errors.ResultTooLarge` (a StateError
+that retrying cannot cure); a full disk or a failing card raise StateError itself.
 
 A new life under an old name: seqs are per probe *for life*, and the collector keeps a
 watermark per probe. A reflashed SD card or a wiped state dir starts a fresh spool at seq 1
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from probefleet.agent.errors import StateError
+from probefleet.agent.errors import ResultTooLarge, StateError
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class Spool:
             topic, payload = make(seq)
             size = len(payload)
             if size > self.max_bytes:
-                raise StateError(
+                raise ResultTooLarge(
                     f"a {kind} result of {size} bytes exceeds the whole spool budget "
                     f"({self.max_bytes} bytes, [spool] max_mb)"
                 )

@@ -23,7 +23,9 @@ from probefleet.agent import clock
 from probefleet.core import wire
 from probefleet.kinds import Link, Measurement
 from probefleet.kinds.latency.measure import LatencyConfig
+from probefleet.kinds.latency.payload import LatencyData, LatencyTarget
 from probefleet.kinds.throughput.measure import ThroughputConfig
+from probefleet.kinds.throughput.payload import ThroughputData
 
 _interval = os.environ.get("STANDIN_INTERVAL_S")
 INTERVAL_S = float(_interval) if _interval else None
@@ -41,15 +43,15 @@ class FastLatency(Measurement[LatencyConfig]):
     summary = "stand-in latency (tests only)"
     config_type = LatencyConfig
 
-    def run(self, link: Link) -> wire.LatencyData:
+    def run(self, link: Link) -> LatencyData:
         _trace("start", "latency", link)
-        target = wire.LatencyTarget(
+        target = LatencyTarget(
             target="standin.invalid", method="tcp", port=80, sent=1, received=1,
             loss_pct=0.0, rtt_min_ms=1.0, rtt_avg_ms=1.0, rtt_median_ms=1.0,
             rtt_p95_ms=1.0, rtt_max_ms=1.0,
         )  # fmt: skip
         _trace("end", "latency", link)
-        return wire.LatencyData(targets=[target])
+        return LatencyData(targets=[target])
 
 
 class SlowThroughput(Measurement[ThroughputConfig]):
@@ -58,11 +60,11 @@ class SlowThroughput(Measurement[ThroughputConfig]):
     config_type = ThroughputConfig
     heavy = True
 
-    def run(self, link: Link) -> wire.ThroughputData:
+    def run(self, link: Link) -> ThroughputData:
         _trace("start", "throughput", link)
         time.sleep(float(os.environ.get("STANDIN_HEAVY_S", "0.3")))
         _trace("end", "throughput", link)
-        return wire.ThroughputData(
+        return ThroughputData(
             method="http", server_name="stand-in", server_url="http://standin.invalid/",
             download_mbps=42.0,
         )  # fmt: skip
@@ -71,11 +73,11 @@ class SlowThroughput(Measurement[ThroughputConfig]):
 class SlowOokla(SlowThroughput):
     name: ClassVar[wire.Kind] = "ookla"
 
-    def run(self, link: Link) -> wire.ThroughputData:
+    def run(self, link: Link) -> ThroughputData:
         _trace("start", "ookla", link)
         time.sleep(float(os.environ.get("STANDIN_HEAVY_S", "0.3")))
         _trace("end", "ookla", link)
-        return wire.ThroughputData(
+        return ThroughputData(
             method="ookla", server_name="stand-in", server_url="http://standin.invalid/",
             download_mbps=41.0,
         )  # fmt: skip

@@ -159,10 +159,11 @@ def test_broker_crash_after_puback_is_healed_from_the_spool(
 
 def fill_week(state: Path, n: int, probe: str = "probe-a") -> None:
     """``n`` results spread over the past week in the agent's spool, as the agent writes
-    them (built and encoded by the agent's own code), in one transaction for speed."""
+    them (built and encoded by the agent's own code), in one transaction for speed. Their
+    boot is this machine's, as an agent started now says (a new life on the same boot)."""
     import datetime as dt
 
-    from probefleet.agent import results
+    from probefleet.agent import clock, results
     from probefleet.agent.spool import Spool
     from probefleet.core import wire
     from probefleet.kinds.base import DEFAULT_LINK
@@ -179,7 +180,7 @@ def fill_week(state: Path, n: int, probe: str = "probe-a") -> None:
         when = start + seq * step
         result = results.build(
             kind="latency", outcome=data, probe_id=probe,
-            boot_id="5967a284-5a74-4aee-a62b-9cb68f34bf08", seq=seq, measured_at=when,
+            boot_id=clock.boot_id(), seq=seq, measured_at=when,
             clock=wire.Clock(synced=True, uptime_s=float(seq) * 121, since_sync_s=1.0),
             link=DEFAULT_LINK,
         )  # fmt: skip

@@ -1,5 +1,5 @@
-"""The publisher against a real Mosquitto: a refused PUBACK is not a delivery, and a
-PUBACK is not the end — only a StoredAck empties the spool."""
+"""The publisher against a real Mosquitto: a refused PUBACK is not a delivery, a PUBACK is
+not the end — only a StoredAck empties the spool — and a failing disk costs one message."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from probefleet.agent.publisher import Publisher
 from probefleet.agent.spool import Spool
 from probefleet.core import configkit, wire
 
-from tests.harness import MosquittoFactory, eventually
+from tests.agent.spooling import PROBE, disk_fails, seqs, spool_results, stored_ack
+from tests.harness import Mosquitto, MosquittoFactory, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 TOPICS = wire.Topics()
@@ -119,3 +120,44 @@ def test_no_subscriber_is_not_a_delivery_and_holds_the_backlog_back(
     # One window at first, then one window per retry_s: not the whole backlog every time.
     assert 5 <= published <= 40, published  # the backlog is 100
     assert Spool(tmp_path, max_bytes=10**6).figures().depth == 100
+
+
+def test_a_disk_failing_on_a_stored_ack_costs_that_ack_not_the_publisher(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = configkit.build(
+        {
+            "probe": {"id": PROBE, "state_dir": str(tmp_path)},
+            "mqtt": {"host": mosquitto.host, "port": mosquitto.port, "tls": False},
+        },
+        AgentConfig,
+    ).resolve({}, [], tmp_path)
+    spool = Spool(tmp_path / "agent", max_bytes=10**7)
+    spool_results(spool, 3)
+    centre = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    centre.connect(mosquitto.host, mosquitto.port)
+    centre.subscribe(TOPICS.all_results(), qos=1)  # PUBACKs say 0x00
+    centre.loop_start()
+    publisher = Publisher(PROBE, cfg.mqtt, cfg.spool, spool, boot_id=BOOT)
+    ack_topic = TOPICS.channel(PROBE, "ack")
+    try:
+        publisher.start()
+        eventually(lambda: publisher.state.unconfirmed == 3, message="not PUBACKed")
+        with disk_fails(spool, "DELETE", from_seq=2):
+            centre.publish(ack_topic, stored_ack(3), qos=1).wait_for_publish(10)
+            eventually(
+                lambda: "ack message not handled, the spool failed" in caplog.text,
+                message="the failure was not logged",
+            )
+        assert publisher.alive() is None
+        assert seqs(spool) == [1, 2, 3]
+        assert publisher.state.confirmed == 0
+        centre.publish(ack_topic, stored_ack(3), qos=1).wait_for_publish(10)
+        eventually(lambda: seqs(spool) == [], message="the next StoredAck deleted nothing")
+        assert publisher.state.confirmed == 3
+        assert publisher.alive() is None
+    finally:
+        publisher.stop()
+        centre.loop_stop()
+        centre.disconnect()
+        spool.close()

@@ -18,6 +18,7 @@ from probefleet.core import configkit, wire
 from probefleet.kinds import REGISTRY, Link, Measurement
 from probefleet.kinds.dns.measure import DnsConfig
 from probefleet.kinds.errors import MeasurementError
+from probefleet.kinds.health.payload import HealthResult
 
 BOOT = "5967a284-5a74-4aee-a62b-9cb68f34bf08"
 
@@ -62,7 +63,7 @@ def test_health_reports_the_spool_and_the_budgets(tmp_path: Path) -> None:
     r.budget.charge("lo", 7 * MB)
     assert r.run("health", Link()) == 2
     health = payloads(r)[1]
-    assert isinstance(health, wire.HealthResult)
+    assert isinstance(health, HealthResult)
     assert health.data is not None
     assert health.data.spool_depth == 1  # the latency result before it
     assert health.data.spool_dropped == 0

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from probefleet import kinds
 from probefleet.agent.config import AgentConfig
 from probefleet.agent.scheduler import (
     Scheduler,
@@ -88,7 +89,7 @@ def test_a_bad_cron_line_is_a_config_error_naming_the_key(tmp_path: Any) -> None
 
 
 def test_a_run_that_finds_the_previous_one_going_is_recorded() -> None:
-    cfg = config(measurements={k: {"enabled": k == "latency"} for k in wire.KINDS})
+    cfg = config(measurements={k: {"enabled": k == "latency"} for k in kinds.names()})
     missed: list[tuple[str, str]] = []
     release = threading.Event()
 
@@ -142,7 +143,7 @@ def test_clock_jumps_are_noticed_both_ways_and_small_drift_is_not() -> None:
 
 def test_runs_missed_beyond_the_grace_time_are_recorded_once() -> None:
     cfg = config(
-        measurements={k: {"enabled": k == "latency"} for k in wire.KINDS},
+        measurements={k: {"enabled": k == "latency"} for k in kinds.names()},
         schedule={"misfire_grace_s": 5, "jitter_s": 0},
     )
     missed: list[str] = []

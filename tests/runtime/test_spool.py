@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import msgspec
 import pytest
 from probefleet.agent.errors import StateError
 from probefleet.agent.spool import Spool
@@ -224,28 +223,3 @@ def test_kill_minus_9_mid_renumbering_leaves_the_old_numbering_whole(tmp_path: P
     moved = spool.renumber(2000, bump)  # done again, whole, at the next StoredAck
     assert moved is not None
     assert (moved.new_first, moved.new_last) == (2001, 2010)
-
-
-def test_reencode_changes_only_the_seq_through_the_wire_contract() -> None:
-    import datetime as dt
-
-    from probefleet.agent import results
-    from probefleet.agent.publisher import _reencode
-    from probefleet.core import wire
-    from probefleet.kinds.base import DEFAULT_LINK
-
-    from tests.runtime.standins import FastLatency
-
-    data = FastLatency(None).run(DEFAULT_LINK)  # type: ignore[arg-type]
-    result = results.build(
-        kind="latency", outcome=data, probe_id="probe-a",
-        boot_id="5967a284-5a74-4aee-a62b-9cb68f34bf08", seq=3,
-        measured_at=dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC),
-        clock=wire.Clock(synced=True, uptime_s=12.0, since_sync_s=1.0), link=DEFAULT_LINK,
-    )  # fmt: skip
-    fresh = _reencode(wire.encode(result), 40_001)
-    assert fresh is not None
-    again = wire.decode_result(fresh)
-    assert again.seq == 40_001
-    assert again == msgspec.structs.replace(result, seq=40_001)
-    assert _reencode(b'{"kind": "latency"}', 40_002) is None  # not a result: dropped, logged
