@@ -29,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from probefleet import kinds
 from probefleet.agent import __version__, statusfile
 from probefleet.agent.budget import Budget, limits_from
 from probefleet.agent.clock import SANE_AFTER, ClockWatch, boot_id, kernel_says_synced
@@ -40,7 +41,7 @@ from probefleet.agent.runner import Runner
 from probefleet.agent.scheduler import Scheduler
 from probefleet.agent.spool import Spool
 from probefleet.core import wire
-from probefleet.kinds import REGISTRY, Link, Measurement
+from probefleet.kinds import Link, Measurement
 from probefleet.kinds.errors import MeasurementError
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class Daemon:
         self.stop = threading.Event()
         self.boot_id = boot_id()
         self.clock = ClockWatch()
-        registry: dict[wire.Kind, type[Measurement[Any]]] = dict(REGISTRY)
+        registry: dict[wire.Kind, type[Measurement[Any]]] = kinds.measurements()
         self.interval_override_s: float | None = None
         hook = (env if env is not None else os.environ).get(TEST_HOOK_ENV)
         if hook:

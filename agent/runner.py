@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from probefleet import kinds
 from probefleet.agent import results
 from probefleet.agent.budget import Budget
 from probefleet.agent.clock import ClockWatch
@@ -34,7 +35,7 @@ from probefleet.agent.errors import ResultTooLarge, StateError
 from probefleet.agent.gate import BusyLineGate
 from probefleet.agent.spool import Spool
 from probefleet.core import configkit, wire
-from probefleet.kinds import REGISTRY, Link, Measurement
+from probefleet.kinds import Link, Measurement
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.health.measure import Health, RuntimeFigures
 
@@ -96,7 +97,7 @@ class Runner:
         self.clock = clock
         self.stop = stop
         self.on_spooled = on_spooled
-        self.registry = registry if registry is not None else REGISTRY
+        self.registry = registry if registry is not None else kinds.measurements()
         self.heavy_lock = threading.Lock()
         self.last: dict[tuple[str, str | None], LastResult] = {}
         self._last_lock = threading.Lock()
@@ -113,7 +114,7 @@ class Runner:
         problems = []
         for kind, cls in self.registry.items():
             try:
-                measurement = cls(getattr(cfg.measurements, kind))
+                measurement = cls(cfg.measurements.of(kind))
             except ValueError as exc:  # the measurement's own cross-key rules
                 problems.append(str(exc))
                 continue

@@ -100,10 +100,3 @@ for _spec in (
     health.SPEC,
 ):
     register(_spec)
-
-
-def __getattr__(name: str) -> Any:
-    # Transitional: the agent's runner and daemon still ask for REGISTRY (kind -> class).
-    if name == "REGISTRY":
-        return measurements()
-    raise AttributeError(name)

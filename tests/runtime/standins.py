@@ -93,6 +93,6 @@ STANDINS: dict[str, type[Measurement[Any]]] = {
 def install(registry: dict[wire.Kind, type[Measurement[Any]]]) -> None:
     kinds = os.environ.get("STANDIN_KINDS", "latency,throughput").split(",")
     for kind in filter(None, kinds):
-        registry[kind] = STANDINS[kind]  # type: ignore[index]
+        registry[kind] = STANDINS[kind]
     if os.environ.get("STANDIN_SYNCED") == "1":
         clock.kernel_says_synced = lambda: True

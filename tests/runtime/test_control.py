@@ -47,7 +47,7 @@ def centre(broker: Mosquitto) -> Iterator[tuple[mqtt.Client, list[wire.ProbeStat
 
     def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.payload:
-            seen.append(wire.decode(msg.payload, wire.ProbeStatus))
+            seen.append(wire.decode(bytes(msg.payload), wire.ProbeStatus))
 
     client.on_message = on_message
     client.connect(broker.host, broker.port)
@@ -224,8 +224,11 @@ def test_data_budget_is_respected_across_a_restart(tmp_path: Path, mosquitto: Mo
     try:
         for round_ in (1, 2):  # the second start reads the ledger the first one kept
             agent.start()
-            eventually(lambda n=round_: len(spooled_results(state)) >= n, timeout_s=30,
-                       message="no result")  # fmt: skip
+
+            def spooled(n: int = round_) -> bool:
+                return len(spooled_results(state)) >= n
+
+            eventually(spooled, timeout_s=30, message="no result")
             assert agent.terminate() == 0
             status = statusfile.read(state)
             assert status["budgets"][0]["used_bytes"] >= 90 * MB

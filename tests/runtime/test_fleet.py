@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from probefleet.agent.fleet import REMOTE_FILE, ConfigSource, RemoteConfigError, merge, parse_remote
@@ -38,7 +39,10 @@ def test_what_the_centre_may_not_send(payload: bytes, match: str) -> None:
 
 
 def test_remote_keys_override_the_same_keys_of_the_file_only() -> None:
-    local = {"probe": {"id": "p"}, "measurements": {"latency": {"count": 5}, "dns": {"x": 1}}}
+    local: dict[str, Any] = {
+        "probe": {"id": "p"},
+        "measurements": {"latency": {"count": 5}, "dns": {"x": 1}},
+    }
     merged = merge(local, {"measurements": {"latency": {"interval_s": 600}}})
     assert merged["measurements"] == {"latency": {"count": 5, "interval_s": 600}, "dns": {"x": 1}}
     assert merged["probe"] == {"id": "p"}

@@ -57,7 +57,7 @@ def test_not_authorised_puback_keeps_results_until_the_stored_ack(
 
     def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with lock:
-            got.append(msg.payload)
+            got.append(bytes(msg.payload))
 
     centre.on_message = on_message
     centre.connect(broker.host, broker.port)
@@ -74,6 +74,7 @@ def test_not_authorised_puback_keeps_results_until_the_stored_ack(
         assert not got, "the broker delivered what it said it refused"
         assert spool.figures().depth == 3
         # The ACL is fixed: delivered now, but still spooled until the collector confirms.
+        assert broker.acl_lines is not None
         broker.acl_lines[:] = [*acl[:3], "topic write probefleet/v1/probe-a/results/#", *acl[3:]]
         broker.reload()
         eventually(lambda: len(got) >= 3, timeout_s=30, message="not delivered after the fix")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import msgspec
+from probefleet import kinds
 from probefleet.agent.budget import MB, Budget
 from probefleet.agent.clock import ClockWatch
 from probefleet.agent.config import AgentConfig
@@ -15,7 +16,7 @@ from probefleet.agent.errors import StateError
 from probefleet.agent.runner import Runner
 from probefleet.agent.spool import Spool
 from probefleet.core import configkit, wire
-from probefleet.kinds import REGISTRY, Link, Measurement
+from probefleet.kinds import Link, Measurement
 from probefleet.kinds.dns.measure import DnsConfig
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.health.payload import HealthResult
@@ -49,7 +50,7 @@ def runner(tmp_path: Path, registry: dict[wire.Kind, Any] | None = None) -> Runn
         boot_id=BOOT,
         clock=ClockWatch(),
         stop=threading.Event(),
-        registry=registry or dict(REGISTRY),
+        registry=registry or kinds.measurements(),
     )
 
 
@@ -73,7 +74,7 @@ def test_health_reports_the_spool_and_the_budgets(tmp_path: Path) -> None:
 
 
 def test_a_crashing_measurement_is_a_failed_result_and_skips_are_skipped(tmp_path: Path) -> None:
-    r = runner(tmp_path, {**REGISTRY, "dns": Crashing})
+    r = runner(tmp_path, {**kinds.measurements(), "dns": Crashing})
     r.run("dns", Link())
     r.record("latency", Link(), MeasurementError("missed: the run due at ..."), skipped=True)
     crashed, missed = payloads(r)
@@ -88,7 +89,7 @@ def test_a_bandwidth_test_finding_the_lock_taken_is_skipped_after_heavy_wait_s(
 ) -> None:
     from tests.runtime.standins import SlowThroughput
 
-    r = runner(tmp_path, {**REGISTRY, "throughput": SlowThroughput})
+    r = runner(tmp_path, {**kinds.measurements(), "throughput": SlowThroughput})
     r.cfg = msgspec.structs.replace(
         r.cfg, schedule=msgspec.structs.replace(r.cfg.schedule, heavy_wait_s=1)
     )

@@ -73,9 +73,11 @@ def test_cron_runs_are_shifted_by_the_offset_and_jittered_within_bounds() -> Non
     assert isinstance(trigger, _Shifted)
     now = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
     fire = trigger.get_next_fire_time(None, now)
+    assert fire is not None
     base = dt.datetime(2026, 3, 1, 19, 0, tzinfo=dt.UTC) + dt.timedelta(seconds=spec.offset_s)
     assert base <= fire <= base + dt.timedelta(seconds=30)
     nxt = trigger.get_next_fire_time(fire, fire + dt.timedelta(seconds=1))
+    assert nxt is not None
     assert dt.timedelta(minutes=59) < nxt - fire < dt.timedelta(minutes=61)
 
 

@@ -17,9 +17,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 def test_tls_with_a_client_certificate(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    valid = {"not_before": now - dt.timedelta(days=1), "not_after": now + dt.timedelta(days=30)}
-    server_cert, server_key = make_cert(tmp_path / "server", **valid)
-    client_cert, client_key = make_cert(tmp_path / "client", san="DNS:probe-a", **valid)
+    before, after = now - dt.timedelta(days=1), now + dt.timedelta(days=30)
+    server_cert, server_key = make_cert(tmp_path / "server", not_before=before, not_after=after)
+    client_cert, client_key = make_cert(
+        tmp_path / "client", san="DNS:probe-a", not_before=before, not_after=after
+    )
     trusted = tmp_path / "clients-ca.pem"  # the broker trusts the probe's (self-signed) cert
     trusted.write_text(client_cert.read_text())
     tls_port = free_port("127.0.0.1")
