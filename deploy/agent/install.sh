@@ -4,7 +4,12 @@
 #   sudo deploy/agent/install.sh --probe-id dongnai-tanphu-01 --broker mqtt.example.vn \
 #       --ca /media/usb/ca.pem --password-file /media/usb/dongnai-tanphu-01.pw \
 #       --interface eth0:fixed --interface wwan0:mobile:20000 \
-#       --source /media/usb/probefleet-0.1.0-py3-none-any.whl
+#       --source /media/usb/probefleet-0.2.0
+#
+# --source is a release folder made by `make dist` (the probefleet and probefleet-agent
+# wheels and agent.txt, the hashed lock of their dependencies) or a probefleet checkout
+# (built on the probe); by default the folder two levels above this script, which is either.
+# Either way pip installs only what the lock pins, each file checked against its hash.
 #
 # Safe to run again: it updates the package, keeps an edited agent.toml (a fresh one goes
 # to agent.toml.new unless --overwrite-config) and restarts the service.
@@ -43,8 +48,9 @@ usage: $(basename "$0") --probe-id ID --broker HOST [options]
   --interface NAME:ACCESS[:BUDGET_MB]
                            a link to measure (repeat): ACCESS fixed or mobile, BUDGET_MB
                            the monthly data budget of a metered link (0 = unmetered)
-  --source PATH            probefleet wheel, sdist or source checkout
-                           (default: the checkout this script is in, $REPO_DIR)
+  --source DIR             a release folder made by \`make dist\` (the two wheels and
+                           agent.txt) or a probefleet checkout
+                           (default: the one this script is in, $REPO_DIR)
   --sample FILE            the sample config to start from
                            (default: $REPO_DIR/config/agent.sample.toml)
   --overwrite-config       replace an existing agent.toml (a copy is kept as .bak-DATE)
@@ -101,6 +107,23 @@ for spec in "${INTERFACES[@]}"; do
 done
 SOURCE=${SOURCE:-$REPO_DIR}
 [[ -e $SOURCE ]] || die "--source '$SOURCE': no such file or directory"
+# What --source is: a release folder (wheels + lock) or a checkout (built with setuptools
+# from requirements/build.txt). pip needs a path, not a bare name: make it absolute.
+RELEASE="a release folder (one probefleet-*.whl, one probefleet_agent-*.whl and agent.txt, as \`make dist\` makes it)"
+[[ -d $SOURCE ]] || die "--source '$SOURCE': give $RELEASE or a probefleet checkout, not a file"
+SOURCE=$(cd -- "$SOURCE" && pwd)
+shopt -s nullglob
+CORE_WHEELS=("$SOURCE"/probefleet-[0-9]*.whl)
+AGENT_WHEELS=("$SOURCE"/probefleet_agent-[0-9]*.whl)
+shopt -u nullglob
+if [[ -f $SOURCE/requirements/agent.txt && -f $SOURCE/agent/pyproject.toml ]]; then
+    SOURCE_KIND=checkout
+elif [[ -f $SOURCE/agent.txt && ${#CORE_WHEELS[@]} -eq 1 && ${#AGENT_WHEELS[@]} -eq 1 ]]; then
+    SOURCE_KIND=release
+else
+    die "--source '$SOURCE': give $RELEASE or a probefleet checkout" \
+        "(with requirements/agent.txt and agent/pyproject.toml)"
+fi
 SAMPLE=${SAMPLE:-$REPO_DIR/config/agent.sample.toml}
 [[ -r $SAMPLE ]] || die "--sample '$SAMPLE': cannot read it (give the sample config's path)"
 for shipped in "$SCRIPT_DIR/$UNIT_NAME" "$SCRIPT_DIR/README.md"; do
@@ -214,14 +237,23 @@ on_probe chown "$SERVICE_USER:$SERVICE_USER" "$STATE_DIR"
 
 # --- 2. the agent, in its own virtualenv --------------------------------------------------
 
-say "probefleet from $SOURCE into $VENV"
+say "probefleet from $SOURCE ($SOURCE_KIND) into $VENV"
 if [[ -n $ROOT || ! -x $VENV/bin/python ]]; then
     on_probe python3 -m venv "$VENV"
 fi
-# First the package with its dependencies, then this very build again: pip skips a wheel
-# whose version is already installed, which would keep old code after a rebuild.
-on_probe "$VENV/bin/pip" install --disable-pip-version-check "${SOURCE}[agent]"
-on_probe "$VENV/bin/pip" install --disable-pip-version-check --no-deps --force-reinstall "$SOURCE"
+# The dependencies exactly as locked, each file checked against its hash; then our two
+# distributions without dependencies (--force-reinstall: pip skips a version already
+# installed, which would keep old code after a rebuild of the same version).
+PIP=("$VENV/bin/pip" install --disable-pip-version-check)
+if [[ $SOURCE_KIND == release ]]; then
+    on_probe "${PIP[@]}" --require-hashes -r "$SOURCE/agent.txt"
+    on_probe "${PIP[@]}" --no-deps --force-reinstall "${CORE_WHEELS[0]}" "${AGENT_WHEELS[0]}"
+else
+    # setuptools from the lock too: building without isolation fetches nothing unpinned.
+    on_probe "${PIP[@]}" --require-hashes -r "$SOURCE/requirements/build.txt"
+    on_probe "${PIP[@]}" --require-hashes -r "$SOURCE/requirements/agent.txt"
+    on_probe "${PIP[@]}" --no-deps --no-build-isolation --force-reinstall "$SOURCE" "$SOURCE/agent"
+fi
 # `probe-agent` on the PATH, for a technician's one-shot checks.
 run mkdir -p "$ROOT/usr/local/bin"
 run ln -sfn "$VENV/bin/probe-agent" "$ROOT/usr/local/bin/probe-agent"

@@ -1,5 +1,7 @@
 """deploy/agent: the systemd unit (its keys, and systemd's own verifier) and install.sh (syntax,
-shellcheck, a dry run, a real install under --root whose config the agent accepts, re-runs)."""
+shellcheck, a dry run, a real install under --root whose config the agent accepts, re-runs,
+what it installs from a checkout and from a release folder: the hashed lock, then our code).
+tests/install runs those pip commands for real."""
 
 from __future__ import annotations
 
@@ -220,7 +222,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path, secrets: 
         "==> system packages",
         "+ useradd --system" if not _user_exists("probefleet") else "  exists",
         "+ python3 -m venv /opt/probefleet/venv",
-        "+ /opt/probefleet/venv/bin/pip install --disable-pip-version-check",
+        *_pip_steps_from_checkout(ROOT),
         "+ write /etc/probefleet/agent.toml (mode 0644, owner root:root)",
         "+ write /etc/probefleet/mqtt-password (mode 0600, owner root:root)",
         "+ write /etc/systemd/system/probefleet-agent.service (mode 0644, owner root:root)",
@@ -236,6 +238,91 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path, secrets: 
         assert found >= 0, f"{step!r} missing or out of order in:\n{real.stdout}"
         at = found
     assert "s3cret" not in real.stdout + staged.stdout
+
+
+PIP = "+ /opt/probefleet/venv/bin/pip install --disable-pip-version-check"
+
+
+def _pip_steps_from_checkout(checkout: Path) -> list[str]:
+    """install.sh's pip lines for a checkout: setuptools and the agent's dependencies from
+    the hashed lock, then our two distributions built without isolation, no dependencies."""
+    return [
+        f"{PIP} --require-hashes -r {checkout}/requirements/build.txt",
+        f"{PIP} --require-hashes -r {checkout}/requirements/agent.txt",
+        f"{PIP} --no-deps --no-build-isolation --force-reinstall {checkout} {checkout}/agent",
+    ]
+
+
+def _pip_steps(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith(PIP)]
+
+
+def test_install_from_the_checkout_uses_the_hashed_lock(tmp_path: Path, secrets: Path) -> None:
+    proc = install(None, secrets, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert f"probefleet from {ROOT} (checkout) into /opt/probefleet/venv" in proc.stdout
+    assert _pip_steps(proc.stdout) == _pip_steps_from_checkout(ROOT)
+    for lock in ("build.txt", "agent.txt"):
+        assert (ROOT / "requirements" / lock).is_file()
+
+
+def _release(folder: Path) -> Path:
+    """What `make dist` makes (scripts/dist.sh), with stand-in wheels: enough for a dry run."""
+    folder.mkdir()
+    for name in ("probefleet-0.2.0-py3-none-any.whl", "probefleet_agent-0.2.0-py3-none-any.whl"):
+        (folder / name).write_bytes(b"PK")
+    shutil.copyfile(ROOT / "requirements" / "agent.txt", folder / "agent.txt")
+    return folder
+
+
+def test_install_from_a_release_folder_needs_no_build(tmp_path: Path, secrets: Path) -> None:
+    release = _release(tmp_path / "probefleet-0.2.0")
+    proc = install(None, secrets, "--dry-run", "--source", str(release))
+    assert proc.returncode == 0, proc.stderr
+    assert f"probefleet from {release} (release) into /opt/probefleet/venv" in proc.stdout
+    assert _pip_steps(proc.stdout) == [
+        f"{PIP} --require-hashes -r {release}/agent.txt",
+        f"{PIP} --no-deps --force-reinstall {release}/probefleet-0.2.0-py3-none-any.whl "
+        f"{release}/probefleet_agent-0.2.0-py3-none-any.whl",
+    ]
+    # Named relative to the current directory, as a technician types it on the stick.
+    relative = subprocess.run(
+        [str(INSTALL), "--probe-id", PROBE_ID, "--broker", "b.example", "--password-file",
+         str(secrets / "pw"), "--source", release.name, "--dry-run"],
+        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert relative.returncode == 0, relative.stderr
+    assert _pip_steps(relative.stdout) == _pip_steps(proc.stdout)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        ["probefleet-0.2.0-py3-none-any.whl"],  # the old single wheel: no agent in it now
+        ["probefleet-0.2.0-py3-none-any.whl", "probefleet_agent-0.2.0-py3-none-any.whl"],
+        [
+            "probefleet-0.2.0-py3-none-any.whl",
+            "probefleet-0.1.0-py3-none-any.whl",
+            "probefleet_agent-0.2.0-py3-none-any.whl",
+            "agent.txt",
+        ],
+    ],
+)
+def test_install_refuses_a_source_it_cannot_install_exactly(
+    tmp_path: Path, secrets: Path, content: list[str]
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    folder = tmp_path / "release"
+    folder.mkdir()
+    for name in content:
+        (folder / name).write_text("x")
+    for source in (folder, folder / content[0]):
+        proc = install(root, secrets, "--source", str(source))
+        assert proc.returncode == 2, proc.stdout
+        assert f"--source '{source}': give a release folder" in proc.stderr
+        assert "make dist" in proc.stderr
+        assert _files(root) == []
 
 
 def _user_exists(name: str) -> bool:
