@@ -19,15 +19,15 @@ FAST = not integration and not netns and not slow
 PYTEST_ARGS ?=
 
 .PHONY: help system-deps install develop test test-fast check lint mypy lock lock-check format \
-	schema schema-check grafana grafana-check dist bench clean demo
+	schema schema-check samples samples-check grafana grafana-check dist bench clean demo
 
 help:
 	@echo "make test         the whole suite against real Mosquitto, InfluxDB, nginx; first installs"
 	@echo "                  what is missing: the Debian packages (as root) and the venv"
 	@echo "make test-fast    unit tests and goldens only: no service, no Debian package, < 60 s"
-	@echo "make check        lint + mypy + schema-check + grafana-check + lock-check (CI runs it)"
+	@echo "make check        lint + mypy + schema-, grafana-, samples- and lock-check (CI runs it)"
 	@echo "make lint         ruff check and ruff format --check"
-	@echo "make mypy         mypy strict on the four packages, grafana, enrol.py and demo"
+	@echo "make mypy         mypy strict on the four packages, grafana, enrol.py, demo and the tests"
 	@echo "make install      $(VENV) from the hashed lock, with our three distributions editable"
 	@echo "make develop      re-link our code into $(VENV) if a module was added (make test does)"
 	@echo "make system-deps  the Debian packages the tests start, when missing (root: apt-get)"
@@ -35,6 +35,7 @@ help:
 	@echo "make lock-check   fail when uv.lock or requirements/*.txt do not match the pyprojects"
 	@echo "make dist         $(DIST)/: the probe's two wheels, agent.txt, install.sh (a USB stick)"
 	@echo "make schema       regenerate schema/*.schema.json (schema-check: fail when stale)"
+	@echo "make samples      assemble config/agent.sample.toml from kinds/*/sample.toml (samples-check)"
 	@echo "make grafana      regenerate grafana/provisioning (grafana-check: fail when stale)"
 	@echo "make format       ruff format and ruff check --fix"
 	@echo "make bench        run the benchmarks in bench/ (see bench/README.md)"
@@ -70,16 +71,21 @@ test: system-deps install
 test-fast: install
 	$(PY) -m pytest -m "$(FAST)" $(PYTEST_ARGS)
 
-check: install lint mypy schema-check grafana-check lock-check
+check: install lint mypy schema-check grafana-check samples-check lock-check
 
 lint: develop
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-# Strict: the four packages by import name (pyproject.toml), then the scripts beside them.
+# Strict: the four packages by import name (pyproject.toml), then the scripts beside them,
+# then the tests. A kind's tests/ folder has no __init__.py (pytest imports its helpers by
+# their bare names, unique across the suite), so mypy gets those folders on its path.
+MYPY_TEST_PATH = $(subst $(eval) ,:,$(wildcard kinds/*/tests)):bench
 mypy: develop
 	$(PY) -m mypy
 	$(PY) -m mypy --strict grafana deploy/central/enrol.py demo
+	MYPYPATH=$(MYPY_TEST_PATH) $(PY) -m mypy --strict --explicit-package-bases \
+		tests kinds/*/tests bench
 
 format: install
 	$(PY) -m ruff format .
@@ -105,6 +111,12 @@ schema-check: develop
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PY) -m probefleet.core.wire "$$tmp" >/dev/null && \
 	{ diff -r -u schema "$$tmp" >&2 || { echo "schema/ is stale: run \`make schema\` and commit it" >&2; exit 1; }; }
+
+samples: develop
+	$(PY) -m probefleet.kinds.samples config/agent.sample.toml
+
+samples-check: develop
+	$(PY) -m probefleet.kinds.samples config/agent.sample.toml --check
 
 grafana: develop
 	$(PY) -m grafana.build

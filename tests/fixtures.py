@@ -17,21 +17,6 @@ from tests.harness import InfluxDB, InfluxTarget, Mosquitto, MosquittoFactory, N
 SERVICE_FIXTURES = frozenset(
     {"mosquitto", "mosquitto_factory", "influxdb", "influx_db", "http_server"}
 )
-# Tests that start a service or run a Debian package's program without such a fixture, and
-# the few unit tests too slow for `make test-fast`. These marks belong on the tests; they
-# are kept here until the tests' modules carry them (then delete the line).
-MARKS_BY_TEST = {
-    # mosquitto (the Debian package) started from the test itself
-    "tests/deploy/test_central_stack.py::"
-    "test_setup_makes_every_file_compose_mounts_and_a_broker_that_works": "integration",
-    # mosquitto_passwd, from the Debian package mosquitto
-    "tests/deploy/test_enrol.py::test_hashes_are_mosquitto_passwds": "integration",
-    # seconds of real waiting each (8.6 s and 2.1 s of a 40 s run)
-    "tests/runtime/test_scheduler.py::"
-    "test_runs_missed_beyond_the_grace_time_are_recorded_once": "slow",
-    "tests/collector/test_alerts_unit.py::"
-    "test_delivery_retries_until_sent_and_survives_a_restart": "slow",
-}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -42,9 +27,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         # Network-namespace helpers, wherever a test module defines one as a fixture.
         if any("netns" in name for name in fixtures):
             item.add_marker(pytest.mark.netns)
-        mark = MARKS_BY_TEST.get(item.nodeid.partition("[")[0])
-        if mark is not None:
-            item.add_marker(getattr(pytest.mark, mark))
 
 
 @pytest.fixture

@@ -270,7 +270,6 @@ def install_command(args: argparse.Namespace) -> str:
     for iface in args.interface:
         spec = f"{iface.name}:{iface.access}" + (f":{iface.budget_mb}" if iface.budget_mb else "")
         words += ["--interface", spec]
-    words += ["--source", "probefleet-<version>-py3-none-any.whl"]
     return shlex.join(words) + "\n"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from probefleet.collector.alerts.evaluate import Subject, step
 from probefleet.collector.alerts.lifecycle import AlertBook, Breach, alerts_from_rows
 from probefleet.collector.alerts.mqttnotify import alert_topic
@@ -145,6 +146,7 @@ class Flaky:
         self.sent.append(doc)
 
 
+@pytest.mark.slow  # ~2 s of real retry back-off
 def test_delivery_retries_until_sent_and_survives_a_restart(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path)
     outbox.put("hook", {"key": "a"})

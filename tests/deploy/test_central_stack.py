@@ -75,6 +75,7 @@ def test_compose_keeps_state_in_volumes_and_the_ca_key_out(compose: dict[str, An
         assert "influx-tokens:/var/lib/probefleet-tokens:ro" in mounts[name]
 
 
+@pytest.mark.integration  # starts Debian's mosquitto itself
 def test_setup_makes_every_file_compose_mounts_and_a_broker_that_works(
     tmp_path: Path, compose: dict[str, Any]
 ) -> None:

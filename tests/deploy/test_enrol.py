@@ -56,6 +56,7 @@ ENROL_ARGS = [
 ]  # fmt: skip
 
 
+@pytest.mark.integration  # runs Debian's mosquitto_passwd
 def test_hashes_are_mosquitto_passwds(tmp_path: Path) -> None:
     binary = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
     passwd = tmp_path / "passwd"

@@ -143,6 +143,7 @@ def test_clock_jumps_are_noticed_both_ways_and_small_drift_is_not() -> None:
     assert jumps.check() == pytest.approx(-86_400, abs=1)
 
 
+@pytest.mark.slow  # ~9 s of real waiting
 def test_runs_missed_beyond_the_grace_time_are_recorded_once() -> None:
     cfg = config(
         measurements={k: {"enabled": k == "latency"} for k in kinds.names()},
