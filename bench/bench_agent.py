@@ -33,8 +33,8 @@ from _report import header
 from paho.mqtt.enums import CallbackAPIVersion
 from probefleet.core import wire
 
+from tests.agent.helpers import HOOK, write_agent_config
 from tests.harness import Mosquitto, eventually
-from tests.runtime.helpers import HOOK, write_agent_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = wire.Topics()

@@ -12,7 +12,7 @@ from probefleet.agent.spool import Spool
 from probefleet.core import wire
 from probefleet.kinds.base import DEFAULT_LINK
 
-from tests.runtime.standins import FastLatency
+from tests.agent.standins import FastLatency
 
 TOPICS = wire.Topics()
 PROBE = "probe-a"

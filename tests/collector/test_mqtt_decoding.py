@@ -2,7 +2,7 @@
 
 ``collector.mqtt.speed_up_publish_decoding`` swaps the class paho's ``decode_publish`` uses
 for received properties; every packet here is decoded both ways and compared field by field.
-The end-to-end tests (tests/collector, tests/runtime) then run the whole collector with it.
+The end-to-end tests (tests/collector, tests/agent) then run the whole collector with it.
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ from probefleet import kinds
 from probefleet.agent.config import load_config
 from probefleet.core import wire
 
+from tests.agent.helpers import write_agent_config
 from tests.collector.helpers import write_config
 from tests.harness import InfluxTarget, Mosquitto, eventually
 from tests.kinds import toy
-from tests.runtime.helpers import write_agent_config
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = [sys.executable, "-m", "tests.kinds.toy.launch"]

@@ -26,8 +26,8 @@ from probefleet.agent.budget import MB, Budget
 from probefleet.agent.clock import kernel_says_synced
 from probefleet.core import wire
 
+from tests.agent.helpers import ROOT, AgentProcess, write_agent_config
 from tests.harness import Mosquitto, eventually
-from tests.runtime.helpers import ROOT, AgentProcess, write_agent_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 TOPICS = wire.Topics()

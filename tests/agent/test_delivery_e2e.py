@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from probefleet.agent import statusfile
 
+from tests.agent.helpers import AgentProcess, write_agent_config
 from tests.collector.helpers import BROKER_CONF, CollectorProcess, write_config
 from tests.harness import InfluxTarget, Mosquitto, MosquittoFactory, eventually
-from tests.runtime.helpers import AgentProcess, write_agent_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -168,7 +168,7 @@ def fill_week(state: Path, n: int, probe: str = "probe-a") -> None:
     from probefleet.core import wire
     from probefleet.kinds.base import DEFAULT_LINK
 
-    from tests.runtime.standins import FastLatency
+    from tests.agent.standins import FastLatency
 
     Spool(state, max_bytes=10**9).close()  # creates the schema
     start = wire.utc_now() - dt.timedelta(days=7)

@@ -13,7 +13,7 @@ from typing import Any
 from tests.harness import Mosquitto, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-HOOK = "tests.runtime.standins"
+HOOK = "tests.agent.standins"
 
 
 def write_agent_config(

@@ -87,7 +87,7 @@ def test_a_crashing_measurement_is_a_failed_result_and_skips_are_skipped(tmp_pat
 def test_a_bandwidth_test_finding_the_lock_taken_is_skipped_after_heavy_wait_s(
     tmp_path: Path,
 ) -> None:
-    from tests.runtime.standins import SlowThroughput
+    from tests.agent.standins import SlowThroughput
 
     r = runner(tmp_path, {**kinds.measurements(), "throughput": SlowThroughput})
     r.cfg = msgspec.structs.replace(

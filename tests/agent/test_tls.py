@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from probefleet.agent import statusfile
 
+from tests.agent.helpers import AgentProcess, write_agent_config
 from tests.harness import MosquittoFactory, eventually, free_port
 from tests.harness.tls_nginx import make_cert
-from tests.runtime.helpers import AgentProcess, write_agent_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
