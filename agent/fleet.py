@@ -47,11 +47,20 @@ class RemoteConfigError(ValueError):
 
 def parse_remote(payload: bytes) -> dict[str, Any]:
     """The remote document as a dict; RemoteConfigError when unreadable or not allowed."""
+    if len(payload) > wire.MAX_PAYLOAD_BYTES:
+        raise RemoteConfigError(f"{len(payload)} bytes; the limit is {wire.MAX_PAYLOAD_BYTES}")
+    try:
+        # Before any parser: json and tomllib recurse per level of nesting.
+        wire.check_nesting(payload)
+    except wire.WireError as exc:
+        raise RemoteConfigError(exc.reason) from None
     text = payload.decode("utf-8", errors="strict").strip()
     try:
         doc = json.loads(text) if text.startswith("{") else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RemoteConfigError(f"not valid JSON or TOML: {exc}") from None
+    except RecursionError:  # a backstop: check_nesting refuses what could recurse this far
+        raise RemoteConfigError("nested too deeply") from None
     if not isinstance(doc, dict):
         raise RemoteConfigError("expected an object of sections")
     refused = sorted(k for k in doc if k not in REMOTE_SECTIONS)

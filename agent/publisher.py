@@ -249,17 +249,19 @@ class Publisher:
             log.warning("ignoring %s: not for probe %s", topic, self.probe_id)
             return
         payload = bytes(msg.payload)
-        if channel in CHANNELS:
-            self.delivery.message(channel, payload)
-            return
-        if self.on_control is None:
-            return
         try:
-            self.on_control(channel, payload)
+            if channel in CHANNELS:
+                self.delivery.message(channel, payload)
+            elif self.on_control is not None:
+                self.on_control(channel, payload)
         except wire.WireError as exc:
             log.warning("ignoring a bad %s message: %s", channel, exc)
         except StateError as exc:  # a full disk: this message is lost, not the publisher
             log.error("%s message not applied: %s", channel, exc)
+        except Exception:
+            # Whatever a remote message does, it costs that message only: the pump (and
+            # with it every result's delivery) goes on.
+            log.exception("ignoring a %s message that could not be handled", channel)
 
     def _publish(self, topic: str, payload: bytes) -> int:
         """Delivery's ``send``: a result to paho at QoS 1; its message id."""

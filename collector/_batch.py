@@ -70,9 +70,11 @@ def claim(message: Inbound, topics: wire.Topics) -> tuple[str | None, int | None
         probe = topics.parse(message.topic)[0]
     except wire.WireError:
         return None, None
+    payload = message.payload[: wire.MAX_PAYLOAD_BYTES]
     try:
-        claim = msgspec.json.decode(message.payload[: wire.MAX_PAYLOAD_BYTES], type=_Claim)
-    except msgspec.MsgspecError:
+        wire.check_nesting(payload)
+        claim = msgspec.json.decode(payload, type=_Claim)
+    except (msgspec.MsgspecError, wire.WireError, RecursionError):
         return probe, None
     seq = claim.seq
     if claim.probe_id != probe or type(seq) is not int or not 1 <= seq < 2**53:

@@ -19,7 +19,7 @@ class MqttSection(mqtt.MqttSection, frozen=True, kw_only=True):
 
     username: str = "collector"
     # Fixed, so the broker keeps this collector's session (and queue) across restarts.
-    client_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = (
+    client_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}\Z")] = (
         "probefleet-collector"
     )
     # Longer than any outage we mean to survive: a week.
@@ -29,7 +29,7 @@ class MqttSection(mqtt.MqttSection, frozen=True, kw_only=True):
     # bench/bench_collector.py: 1000 gave ~3,700 results/s, 10000 ~7,000-10,000, 2 cores).
     receive_maximum: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 10_000
     # Empty: a plain subscription. A name: a shared one ($share/<group>/...) for scale-out.
-    share_group: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{0,64}$")] = ""
+    share_group: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{0,64}\Z")] = ""
 
 
 class InfluxSection(Section, frozen=True, kw_only=True):

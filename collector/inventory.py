@@ -25,7 +25,7 @@ TagText = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=100,
-        pattern=r"^[^\x00-\x1f\\]+$",
+        pattern=r"^[^\x00-\x1f\\]+\Z",
         description="1-100 characters, no control characters or backslashes",
     ),
 ]

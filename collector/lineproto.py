@@ -93,8 +93,9 @@ class Point:
 
     @property
     def series(self) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """What InfluxDB identifies a series by; with the time, a point's identity."""
-        return self.measurement, self.tags
+        """What InfluxDB identifies a series by; with the time, a point's identity. Tag
+        values as they will be written (sanitised): "a\\x00b" and "a\\tb" are one series."""
+        return self.measurement, tuple([(k, _clean(v)) for k, v in self.tags])
 
     def tag(self, key: str) -> str | None:
         return dict(self.tags).get(key)

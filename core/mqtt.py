@@ -43,7 +43,7 @@ class MqttSection(configkit.Section, frozen=True, kw_only=True):
     # Secret: env PROBEFLEET_MQTT_PASSWORD or PROBEFLEET_MQTT_PASSWORD_FILE win over these.
     password: str = ""
     password_file: str = ""
-    topic_root: Annotated[str, msgspec.Meta(pattern=r"^[^+#/][^+#]*[^+#/]$")] = (
+    topic_root: Annotated[str, msgspec.Meta(pattern=r"^[^+#/][^+#]*[^+#/]\Z")] = (
         wire.DEFAULT_TOPIC_ROOT
     )
     keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 60

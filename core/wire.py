@@ -34,16 +34,19 @@ SCHEMA_VERSION: Final = 1
 # Mosquitto's and MQTT v5's limits (paho reconnects forever on an oversized message).
 MAX_PAYLOAD_BYTES: Final = 65_536
 DEFAULT_TOPIC_ROOT: Final = "probefleet/v1"
+# No message of the contract is nested deeper than 5 levels (result > data > list > entry
+# > list); deeper input is refused before it is parsed.
+MAX_DEPTH: Final = 16
 # Before this no wall clock can be right: a probe (no battery clock) booted without a time
 # source. The agent waits for a later clock; the collector re-bases or quarantines earlier
 # timestamps.
 SANE_AFTER: Final = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
-PROBE_ID_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,62})$"
-_UUID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+PROBE_ID_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,62})\Z"
+_UUID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
 # Linux interface names (IFNAMSIZ is 16 with the NUL).
-_IFNAME_PATTERN: Final = r"^[A-Za-z0-9_.:@-]{1,15}$"
-_NAME_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
+_IFNAME_PATTERN: Final = r"^[A-Za-z0-9_.:@-]{1,15}\Z"
+_NAME_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,64}\Z"
 
 _MAX_SEQ: Final = 2**53 - 1  # largest integer every JSON reader keeps exactly
 _MAX_MBPS: Final = 100_000.0  # 100 Gbit/s: anything faster is a bug, not a line
@@ -77,7 +80,7 @@ Status = Literal["ok", "failed", "skipped"]
 # measurement. Which names exist is the registry's business (probefleet.kinds), not the
 # core's: a name is checked against it wherever one arrives (topic, command, config).
 Kind = str
-KindName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+KindName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}\Z")]
 
 _T = TypeVar("_T")
 
@@ -223,7 +226,7 @@ class ProbeStatus(Strict, frozen=True, kw_only=True):
     reason: Text | None = None
     # Fleet control: the remote config in force (a short digest; None: the file alone) and
     # why the last one sent was rejected (None: it was accepted).
-    config_digest: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{12}$")] | None = None
+    config_digest: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{12}\Z")] | None = None
     config_error: Text | None = None
 
 
@@ -273,11 +276,35 @@ def _wire_error(exc: msgspec.MsgspecError) -> WireError:
     return WireError(inner["field"] if inner else "$", text)
 
 
+_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_INNERMOST: Final = re.compile(rb"\[[^\[\]{}]*\]|\{[^\[\]{}]*\}")
+
+
+def check_nesting(raw: bytes, limit: int = MAX_DEPTH) -> None:
+    """Refuse (WireError) a document nested deeper than ``limit`` before any parser sees
+    it: parsers recurse per level (msgspec, json and tomllib raise RecursionError, which
+    no handler of bad input expects). Brackets inside strings do not count; unclosed ones
+    do. A few microseconds for a real message: innermost pairs are removed level by level
+    by one regular expression, never byte by byte in Python."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return  # this few brackets cannot be deeper
+    text = _STRING.sub(b"", raw) if b'"' in raw else raw
+    levels = 0
+    while levels <= limit:
+        text, removed = _INNERMOST.subn(b"", text)
+        if not removed:
+            break
+        levels += 1
+    if levels + text.count(b"[") + text.count(b"{") > limit:
+        raise WireError("$", f"nested deeper than {limit} levels")
+
+
 def decode(payload: bytes | str, type_: type[_T] | Any) -> _T:
     """Decode one message of ``type_`` strictly; raise :class:`WireError` on any breach."""
     raw = payload.encode() if isinstance(payload, str) else payload
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise WireError("$", f"payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    check_nesting(raw)
     decoder = _decoders.get(type_)
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
@@ -285,6 +312,8 @@ def decode(payload: bytes | str, type_: type[_T] | Any) -> _T:
         return decoder.decode(raw)  # type: ignore[no-any-return]
     except msgspec.MsgspecError as exc:
         raise _wire_error(exc) from None
+    except RecursionError:  # a backstop: check_nesting should have refused it
+        raise WireError("$", "nested too deeply") from None
 
 
 def decode_result(payload: bytes | str) -> Result:
@@ -410,14 +439,20 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 
 def _one_line_descriptions(node: Any) -> Any:
-    """``node`` with every "description" collapsed to single spaces, recursively."""
+    r"""``node`` with every "description" on one line and every pattern in ECMA-262 form
+    (JSON Schema's dialect), recursively. Patterns end in ``\Z`` in the code, because
+    Python's ``$`` also matches before a final newline ("eth0\n" passed); ECMA's ``$``
+    (without the multiline flag) means the very end, so the schema says ``$``."""
     if isinstance(node, dict):
-        return {
-            k: " ".join(v.split())
-            if k == "description" and isinstance(v, str)
-            else _one_line_descriptions(v)
-            for k, v in node.items()
-        }
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "description" and isinstance(value, str):
+                out[key] = " ".join(value.split())
+            elif key == "pattern" and isinstance(value, str) and value.endswith("\\Z"):
+                out[key] = value[:-2] + "$"
+            else:
+                out[key] = _one_line_descriptions(value)
+        return out
     if isinstance(node, list):
         return [_one_line_descriptions(v) for v in node]
     return node

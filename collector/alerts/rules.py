@@ -31,8 +31,8 @@ Measurement = Literal[
 TargetKey = Literal["download_mbps", "upload_mbps", "latency_ms", "loss_pct"]
 Count = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Secs = Annotated[float, msgspec.Meta(ge=0, le=30 * 86_400)]
-FieldName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]{1,64}$")]
-_RFC3339: Final = r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$"
+FieldName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]{1,64}\Z")]
+_RFC3339: Final = r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)\Z"
 # Tags an alert's subject is told apart by (those the point has).
 DEFAULT_GROUP_BY: Final = ("probe", "interface", "target", "service", "check")
 

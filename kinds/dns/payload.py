@@ -14,7 +14,7 @@ class DnsQuery(Strict, frozen=True, kw_only=True):
     resolver: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # "system" or an IP
     name: Host
     rrtype: Literal["A", "AAAA"]
-    rcode: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2,16}$")]
+    rcode: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2,16}\Z")]
     answers: Count
     time_ms: Ms | None = None
 

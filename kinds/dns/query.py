@@ -23,8 +23,8 @@ from probefleet.kinds.errors import MeasurementError
 log = logging.getLogger(__name__)
 
 RrType = Literal["A", "AAAA"]
-_RCODE_NAME = re.compile(r"^[A-Z]{2,16}$")  # DnsQuery.rcode
-_BRACKETED = re.compile(r"^\[(?P<address>[^\]]+)\](?::(?P<port>\d{1,5}))?$")
+_RCODE_NAME = re.compile(r"^[A-Z]{2,16}\Z")  # DnsQuery.rcode
+_BRACKETED = re.compile(r"^\[(?P<address>[^\]]+)\](?::(?P<port>\d{1,5}))?\Z")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from probefleet.kinds.health.payload import HealthData
 
 def rows(data: HealthData) -> list[Row]:
     summary = Row(
-        {},
+        # The probe as a whole: no interface tag, even when the envelope names one (its
+        # per-interface rows carry theirs, and would otherwise be the same point).
+        {"interface": None},
         {
             "cpu_pct": float(data.cpu_pct),
             "load_1m": float(data.load_1m),

@@ -30,7 +30,7 @@ from probefleet.kinds.health.payload import BudgetUsage, HealthData, InterfaceCo
 log = logging.getLogger(__name__)
 
 _MAX_INTERFACES = 32  # HealthData.interfaces
-_IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")  # wire.IfName
+_IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}\Z")  # wire.IfName
 # Temperature sensors that mean "the CPU", best first: the Raspberry Pi's SoC thermal zone
 # (cpu_thermal; cpu-thermal on some kernels), Intel's and AMD's package sensors, other SoCs,
 # then the ACPI zone as a last resort. Others qualify when their name says cpu or soc.

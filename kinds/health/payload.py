@@ -21,7 +21,7 @@ class InterfaceCounters(Strict, frozen=True, kw_only=True):
 
 class BudgetUsage(Strict, frozen=True, kw_only=True):
     interface: IfName
-    month: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    month: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])\Z")]
     used_bytes: ByteCount
     limit_bytes: ByteCount
 

@@ -29,7 +29,7 @@ class OoklaConfig(Schedule, frozen=True, kw_only=True):
     interval_s: Interval = 86400
     # An Ookla server id (digits, as `speedtest-cli --list` shows); empty: the lowest-latency
     # of the five closest, as speedtest-cli picks it.
-    server_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{0,10}$")] = ""
+    server_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{0,10}\Z")] = ""
     download: bool = True
     upload: bool = True
     # The whole run (config, server list, latency, download, upload) is killed after this.

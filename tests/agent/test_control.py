@@ -129,6 +129,51 @@ def test_remote_config_applied_bad_one_rejected_and_reported_command_runs(
         agent.kill()
 
 
+def test_hostile_remote_messages_cost_only_themselves(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A leaked login's worst on the topics a probe listens to: nested documents, junk,
+    unknown kinds and broken acks. The agent stays up, keeps its config and still measures."""
+    state = tmp_path / "agent-state"
+    config = write_agent_config(tmp_path, mosquitto)
+    agent = AgentProcess(config, tmp_path / "agent.log", STANDIN_INTERVAL_S="0.5")
+    deep = b'{"measurements":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    attacks: dict[wire.Channel, list[bytes]] = {
+        "config": [deep, b"x = " + b"[" * 5000 + b"]" * 5000, b"\xff\xfe", b"[" * 60_000],
+        "commands": [deep, b'{"schema":1,"command":"measure","kind":"nope","request_id":"r"}'],
+        "ack": [deep, b"{}", b"null"],
+        "resend": [deep, b'{"schema":1,"probe_id":"probe-a","ranges":[[5,1]],"at":"x"}'],
+    }
+    try:
+        with centre(mosquitto) as (client, _seen):
+            agent.start(wait_for="MQTT connected")
+            for channel, payloads in attacks.items():
+                for payload in payloads:
+                    publish(
+                        client,
+                        TOPICS.channel("probe-a", channel),
+                        payload,
+                        retain=channel == "config",
+                    )
+            before = len(spooled_results(state))
+            eventually(lambda: len(spooled_results(state)) > before + 2, timeout_s=20,
+                       message="the agent stopped measuring")  # fmt: skip
+            assert agent.proc is not None
+            assert agent.proc.poll() is None, agent.log_since_start()[-3000:]
+            error = statusfile.read(state)["config"]["error"] or ""
+            assert "nested deeper than 16" in error or "not valid JSON or TOML" in error
+            log = agent.log_since_start()
+            assert "is not a measurement of this probe" in log
+            assert "Traceback" not in log
+            assert agent.terminate() == 0
+        # The retained junk is still there at the next start: it must not stop the agent.
+        agent.start(wait_for="MQTT connected")
+        before = len(spooled_results(state))
+        eventually(lambda: len(spooled_results(state)) > before, timeout_s=20,
+                   message="the agent stopped measuring after a restart")  # fmt: skip
+        assert agent.terminate() == 0
+    finally:
+        agent.kill()
+
+
 def intervals(trace: Path) -> list[tuple[str, float, float]]:
     starts: dict[str, float] = {}
     out = []

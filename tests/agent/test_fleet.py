@@ -31,6 +31,12 @@ def test_json_and_toml_are_accepted() -> None:
         (b'{"probe": {"id": "x"}, "interfaces": []}', "interfaces, probe: not changeable"),
         (b"{not json", "not valid JSON or TOML"),
         (b"[1, 2]", "not valid JSON or TOML"),
+        # Parsers recurse per level: refused before parsing (they killed the agent at
+        # every start while the retained message stayed).
+        (b'{"measurements":' + b"[" * 5000 + b"]" * 5000 + b"}", "nested deeper than 16"),
+        (b"x = " + b"[" * 5000 + b"]" * 5000, "nested deeper than 16"),
+        (b"[" * 60_000, "nested deeper than 16"),
+        (b'{"gate": {"x": "' + b"a" * 70_000 + b'"}}', "the limit is 65536"),
     ],
 )
 def test_what_the_centre_may_not_send(payload: bytes, match: str) -> None:

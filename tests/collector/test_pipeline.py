@@ -285,3 +285,22 @@ def test_a_failed_flush_acks_nothing_and_keeps_the_batch(tmp_path: Path) -> None
     h.pipeline.storage.spool = h.spool
     h.pipeline.flush()
     assert h.link.acked == [1]
+
+
+def test_deeply_nested_messages_on_any_topic_are_dead_lettered_not_fatal(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    deep = b'{"x":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    claim = encode(result("latency", seq=9))[:-1] + b',"x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    mids = [
+        h.feed(deep, "probefleet/v1/probe-a/status"),
+        h.feed(deep),
+        h.feed(claim),
+        h.feed(b"[" * 60_000),
+        h.feed(result("latency", seq=1)),
+    ]
+    h.pipeline.flush()
+    assert h.link.acked == mids
+    assert h.deadletters.count() == 4
+    reasons = [d.reason for d in list_deadletters(tmp_path)]
+    assert sum("nested deeper than 16" in r for r in reasons) == 4, reasons
+    assert len(h.sink.times("latency")) == 2

@@ -378,11 +378,44 @@ def _hostile_corpus() -> list[tuple[str, str, bytes]]:
         ("unknown kind topic", "probefleet/v1/probe-a/results/speed", encode(ok)),
         ("other root", "elsewhere/v1/probe-a/results/latency", encode(ok)),
         ("uppercase probe topic", "probefleet/v1/Probe-A/results/latency", encode(ok)),
+        # Parsers recurse per level: refused before any parser sees them (they crashed the
+        # collector in a loop: the broker redelivered the message at every restart).
+        ("nested 1000 deep", good_topic, b'{"x":' + b"[" * 1000 + b"]" * 1000 + b"}"),
+        ("unclosed 60000 deep", good_topic, b"[" * 60_000),
+        ("nested behind a valid claim", good_topic, _deep_behind_a_claim(ok)),
+        # Python's `$` matches before a final newline: "eth0\n" became a tag.
+        ("interface with a newline", good_topic, encode(dict(ok, interface="eth0\n"))),
+        ("boot id with a newline", good_topic, encode(dict(ok, boot_id=ok["boot_id"] + "\n"))),
+        ("two targets one once sanitised", good_topic, _sanitised_twins(ok)),
     ]
     return corpus
 
 
+def _deep_behind_a_claim(ok: dict[str, Any]) -> bytes:
+    head = {"schema": 1, "kind": "latency", "probe_id": ok["probe_id"], "seq": ok["seq"]}
+    return encode(head)[:-1] + b', "x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+
+
+def _sanitised_twins(ok: dict[str, Any]) -> bytes:
+    """Two targets that differ only in a control character: one point once sanitised."""
+    doc = json.loads(json.dumps(ok))
+    first = doc["data"]["targets"][0]
+    doc["data"]["targets"] = [dict(first, target="a\u0000b"), dict(first, target="a\tb")]
+    return encode(doc)
+
+
 HOSTILE_CORPUS = _hostile_corpus()
+
+
+def test_a_health_result_naming_an_interface_keeps_its_summary_apart() -> None:
+    doc = result("health", probe="probe-a")
+    doc["interface"] = doc["data"]["interfaces"][0]["interface"]
+    parsed = parse(TOPICS.result("probe-a", "health"), encode(doc), TOPICS)
+    points = points_from(parsed.result, parsed.probe, Enrichment())
+    summary = [p for p in points if p.field("cpu_pct") is not None]
+    assert len(summary) == 1
+    assert summary[0].tag("interface") is None
+    assert len(points) == 1 + len(doc["data"]["interfaces"])
 
 
 def test_the_hostile_corpus_is_big_enough() -> None:
