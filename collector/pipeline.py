@@ -59,7 +59,7 @@ class Pipeline:
         self.stats = stats
         self.book = SequenceBook(db.load_probes())
         self.boots = db.load_boots()
-        self.presence = Presence(db.load_presence())
+        self.presence = Presence(db.load_presence(), max_future_s=cfg.clock.max_future_s)
         # Called with every committed batch's items, after the acks (alerting).
         self.observers: list[Callable[[Sequence[Item]], None]] = []
         self.items: list[Item] = []

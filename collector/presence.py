@@ -20,6 +20,7 @@ State round-trips through JSON, kept in ``state.sqlite`` by :mod:`collector.stat
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -28,6 +29,8 @@ from probefleet.core import wire
 from probefleet.kinds.health.payload import HealthData
 from probefleet.kinds.latency.payload import LatencyData
 from probefleet.kinds.throughput.payload import ThroughputData
+
+log = logging.getLogger(__name__)
 
 State = Literal["online", "offline", "silent", "never seen"]
 # Measurements that say whether a link carries traffic.
@@ -104,9 +107,14 @@ def line_verdict(result: wire.Result) -> bool | None:
 class Presence:
     """Every probe's :class:`ProbePresence`, and which changed since the last save."""
 
-    def __init__(self, states: dict[str, ProbePresence] | None = None) -> None:
+    def __init__(
+        self, states: dict[str, ProbePresence] | None = None, *, max_future_s: float = 300.0
+    ) -> None:
         self.states: dict[str, ProbePresence] = states or {}
         self.dirty: set[str] = set()
+        # A replayed status dated further ahead of our clock is not believed: "online at
+        # 2100" would otherwise hold the probe online (never silent, no alert) for ever.
+        self.max_future_s = max_future_s
 
     def get(self, probe: str) -> ProbePresence:
         state = self.states.get(probe)
@@ -125,6 +133,12 @@ class Presence:
         (re-)subscription — it tells the state, but is no sign of life now."""
         p = self.get(probe)
         published_s = status.at.timestamp() if status.at is not None else None
+        if replayed and published_s is not None and published_s > received_s + self.max_future_s:
+            log.warning(
+                "ignoring %s's retained status dated %s: ahead of this clock by %.0f s",
+                probe, status.at, published_s - received_s,
+            )  # fmt: skip
+            return
         when_s = published_s if replayed else received_s
         if when_s is None:  # a replayed Last Will: unknown age; keep a newer state we know
             if p.status is not None:

@@ -50,6 +50,19 @@ def test_a_replayed_retained_status_is_no_sign_of_life() -> None:
     assert p.status == "online"
 
 
+def test_a_retained_status_from_the_future_is_not_believed() -> None:
+    book = Presence(max_future_s=300.0)
+    book.on_status("probe-a", _status("probe-a", "online", NOW - 5), NOW - 5, replayed=False)
+    future = dt.datetime(2100, 1, 1, tzinfo=dt.UTC).timestamp()
+    book.on_status("probe-a", _status("probe-a", "online", future), NOW, replayed=True)
+    assert book.get("probe-a").status_s == NOW - 5
+    # ... so the probe still goes silent when it stops, and the offline alert can fire.
+    assert book.get("probe-a").state(NOW + 3600, 900) == "silent"
+    # Within the allowed skew a replayed status is taken as it is.
+    book.on_status("probe-a", _status("probe-a", "online", NOW + 60), NOW, replayed=True)
+    assert book.get("probe-a").status_s == NOW + 60
+
+
 def test_line_up_and_last_test_are_kept_apart_and_follow_measurement_time() -> None:
     book = Presence()
     ok = _result("latency", seq=1)
