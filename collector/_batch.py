@@ -15,8 +15,10 @@ from probefleet.collector.statedb import Quarantined
 from probefleet.core import wire
 
 
-def rebased_at(boot_ns: int, result: wire.Result) -> clock.Timestamp:
-    return clock.rebased(result, boot_ns)
+def rebased_at(
+    boot_ns: int, received_ns: int, max_future_s: float, result: wire.Result
+) -> clock.Timestamp:
+    return clock.rebased(result, boot_ns, received_ns, max_future_s)
 
 
 def estimated_at(received_ns: int, result: wire.Result) -> clock.Timestamp:

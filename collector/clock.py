@@ -62,8 +62,14 @@ def boot_time_ns(result: wire.Result) -> int:
     return ns(result.measured_at) - uptime_ns(result)
 
 
-def rebased(result: wire.Result, boot_ns: int) -> Timestamp:
-    return Timestamp(boot_ns + uptime_ns(result), "rebased")
+def rebased(result: wire.Result, boot_ns: int, received_ns: int, max_future_s: float) -> Timestamp:
+    """The boot's start plus the result's uptime — unless that lands before any clock can
+    be right or after what the collector may believe (a forged or corrupt uptime: 100
+    years of it put results in 1926 or 2126): then estimated from its arrival."""
+    when_ns = boot_ns + uptime_ns(result)
+    if not ns(SANE_AFTER) <= when_ns <= received_ns + round(max_future_s * 1e9):
+        return estimated(result, received_ns)
+    return Timestamp(when_ns, "rebased")
 
 
 def estimated(result: wire.Result, received_ns: int) -> Timestamp:

@@ -160,7 +160,9 @@ class Pipeline:
                 self._learn_boot(probe, result.boot_id, clock.boot_time_ns(result))
             return clock.as_measured(result)
         if boot.boot_time_ns is not None:
-            return clock.rebased(result, boot.boot_time_ns)
+            return clock.rebased(
+                result, boot.boot_time_ns, received_ns, self.cfg.clock.max_future_s
+            )
         return None
 
     def _learn_boot(self, probe: str, boot_id: str, boot_ns: int) -> None:
@@ -173,11 +175,19 @@ class Pipeline:
             q = item.quarantine
             if q is not None and (q.probe, q.boot_id) == (probe, boot_id) and item.parsed:
                 item.quarantine = None
-                self._write_rebased(item, item.parsed, clock.rebased(item.parsed.result, boot_ns))
+                when = clock.rebased(
+                    item.parsed.result, boot_ns, q.received_ns, self.cfg.clock.max_future_s
+                )
+                self._write_rebased(item, item.parsed, when)
                 self.points += len(item.lines)
         released = self.db.quarantined_of(probe, boot_id)
         for row in released:
-            self._release(row, functools.partial(rebased_at, boot_ns))
+            self._release(
+                row,
+                functools.partial(
+                    rebased_at, boot_ns, row.received_ns, self.cfg.clock.max_future_s
+                ),
+            )
         if released:
             log.info(
                 "boot %s of %s: %d quarantined results re-based", boot_id, probe, len(released)
@@ -212,7 +222,12 @@ class Pipeline:
         for row in self.db.quarantined_with_known_boot():
             boot_ns = self.boots[(row.probe, row.boot_id)].boot_time_ns
             assert boot_ns is not None
-            self._release(row, functools.partial(rebased_at, boot_ns))
+            self._release(
+                row,
+                functools.partial(
+                    rebased_at, boot_ns, row.received_ns, self.cfg.clock.max_future_s
+                ),
+            )
 
     def release_expired(self, now_ns: int) -> int:
         """Quarantined past ``quarantine_max_s``: written at an estimated time."""
@@ -336,7 +351,12 @@ class Pipeline:
             if boot_ns is not None:
                 for row in self.db.quarantined_of(*key):
                     if row.id not in pending:
-                        self._release(row, functools.partial(rebased_at, boot_ns))
+                        self._release(
+                            row,
+                            functools.partial(
+                                rebased_at, boot_ns, row.received_ns, self.cfg.clock.max_future_s
+                            ),
+                        )
         # From here on nothing may raise: an ack sent twice could name another message.
         try:
             acked = sum(self.link.ack(i.inbound) for i in items if i.inbound is not None)

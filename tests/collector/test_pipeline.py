@@ -189,6 +189,30 @@ def test_unsynced_results_wait_for_their_boot_then_are_rebased(tmp_path: Path) -
     assert h.sink.times("latency")[-4:] == [boot_ns + 200 * 10**9] * 4
 
 
+def test_a_forged_uptime_cannot_put_results_a_century_away(tmp_path: Path) -> None:
+    """A trusted result claiming 100 years of uptime teaches a boot start in 1926; the
+    boot's unsynchronised results are then estimated from their arrival, not re-based."""
+    h = Harness(tmp_path)
+    century = 100 * 365 * 86_400.0
+    h.feed(result("dns", seq=1, measured_at=BASE_TIME, uptime_s=century))
+    bogus = dt.datetime(1970, 1, 1, 0, 1, tzinfo=dt.UTC)
+    arrived = time.time_ns()
+    h.feed(result("latency", seq=2, synced=False, measured_at=bogus, uptime_s=60.0),
+           received_ns=arrived)  # fmt: skip
+    h.pipeline.flush()
+    [when] = set(h.sink.times("latency"))
+    assert clock.ns(wire.SANE_AFTER) <= when <= arrived
+    assert all(
+        'time_source="estimated"' in line for line in h.sink.lines if line.startswith("latency")
+    )
+    # ... and a plausible uptime of the same boot still re-bases (the bound is no blanket).
+    h2 = Harness(tmp_path / "2")
+    h2.feed(result("dns", seq=1, measured_at=BASE_TIME, uptime_s=100.0))
+    h2.feed(result("latency", seq=2, synced=False, measured_at=bogus, uptime_s=160.0))
+    h2.pipeline.flush()
+    assert set(h2.sink.times("latency")) == {clock.ns(BASE_TIME) + 60 * 10**9}
+
+
 def test_boot_time_survives_a_restart_and_in_batch_quarantine_is_released(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     unsynced = result("latency", seq=1, synced=False, measured_at=BASE_TIME, uptime_s=5.0)
