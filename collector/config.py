@@ -86,8 +86,11 @@ class DeadLettersSection(Section, frozen=True, kw_only=True):
 
     # Payload bytes kept per message (the wire limit: any legal message is kept whole).
     payload_max_bytes: Annotated[int, msgspec.Meta(ge=0, le=1 << 24)] = 65_536
-    # The oldest are deleted beyond this many rows.
+    # The oldest are deleted beyond this many rows ...
     max_rows: Annotated[int, msgspec.Meta(ge=1, le=100_000_000)] = 100_000
+    # ... or beyond this many megabytes of kept payloads and reasons, whichever comes first;
+    # the file shrinks again as they go (a flood of 60 kB junk grew it at 30-40 MB/s).
+    max_mb: Annotated[float, msgspec.Meta(ge=1.0, le=1_000_000.0)] = 512.0
 
 
 class PresenceSection(Section, frozen=True, kw_only=True):

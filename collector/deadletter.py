@@ -4,7 +4,9 @@
 ``topic``, ``probe`` (from the topic, when it parsed), ``stage`` ("parse": the message broke
 the contract; "influxdb": InfluxDB refused one of its points), ``field``, ``reason``,
 ``payload`` (the first ``payload_max_bytes``), ``payload_bytes`` (the full size). Rows are
-committed (fsynced) before the message is acknowledged; past ``max_rows`` the oldest go.
+committed (fsynced) before the message is acknowledged; past ``max_rows`` rows or
+``max_bytes`` of kept payloads and reasons the oldest go, and the file gives the space back
+(incremental vacuum), so a flood of junk cannot fill the disk.
 
 Read it with ``probe-collector deadletters`` (:func:`list_deadletters`, :func:`format_rows`)
 or any SQLite client: ``sqlite3 deadletters.sqlite "SELECT reason, count(*) FROM deadletters
@@ -39,6 +41,9 @@ CREATE INDEX IF NOT EXISTS deadletters_probe ON deadletters (probe, received_at)
 CREATE INDEX IF NOT EXISTS deadletters_time ON deadletters (received_at);
 """
 _PRUNE_EVERY: Final = 1000
+# Pruning for bytes goes down to this share of the limit, so that a flood does not prune
+# (and vacuum) at every message once the store is full.
+_PRUNE_TO: Final = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +66,40 @@ class DeadLetter:
 class DeadLetterStore:
     """Append-only, thread-safe (the service and the spool replayer both write)."""
 
-    def __init__(self, state_dir: Path, *, payload_max_bytes: int, max_rows: int) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        payload_max_bytes: int,
+        max_rows: int,
+        max_bytes: int = 512_000_000,
+    ) -> None:
         self.path = state_dir / FILENAME
         self.payload_max_bytes = payload_max_bytes
         self.max_rows = max_rows
+        self.max_bytes = max_bytes
         self._conn = _sqlite.connect(self.path, _SCHEMA)
+        if self._conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            # Once per file (older ones were made without it): deleted rows' pages are then
+            # handed back to the filesystem, not kept for ever (a pruned 2 GB file stayed 2 GB).
+            self._conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self._conn.execute("VACUUM")
+        self._bytes = self._stored_bytes()
         self._lock = threading.Lock()
         self._since_prune = _PRUNE_EVERY  # prune once at start
+
+    def _stored_bytes(self) -> int:
+        row = self._conn.execute(
+            "SELECT coalesce(sum(length(payload) + length(reason) + length(topic)), 0)"
+            " FROM deadletters"
+        ).fetchone()
+        return int(row[0])
+
+    @property
+    def stored_bytes(self) -> int:
+        """Payload, reason and topic bytes kept now."""
+        with self._lock:
+            return self._bytes
 
     def add(self, letters: Iterable[DeadLetter]) -> int:
         """Store and fsync; returns how many."""
@@ -93,14 +125,33 @@ class DeadLetterStore:
                 " payload, payload_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            self._bytes += sum(len(r[1].encode()) + len(r[5].encode()) + len(r[6]) for r in rows)
             self._since_prune += len(rows)
+            pruned = False
             if self._since_prune >= _PRUNE_EVERY:
                 self._since_prune = 0
                 self._conn.execute(
                     "DELETE FROM deadletters WHERE id <= (SELECT max(id) FROM deadletters) - ?",
                     (self.max_rows,),
                 )
+                pruned = True
+            if self._bytes > self.max_bytes:
+                # The newest rows that fit in the budget stay; every older one goes.
+                self._conn.execute(
+                    "DELETE FROM deadletters WHERE id <= (SELECT coalesce(max(id), 0) FROM"
+                    " (SELECT id, sum(length(payload) + length(reason) + length(topic))"
+                    " OVER (ORDER BY id DESC) AS kept"
+                    " FROM deadletters) WHERE kept > ?)",
+                    (round(self.max_bytes * _PRUNE_TO),),
+                )
+                pruned = True
+            if pruned:
+                self._bytes = self._stored_bytes()
             self._conn.execute("COMMIT")
+            if pruned:
+                # executescript: the pragma frees one page per step, and only sqlite3_exec
+                # steps it to the end (execute() stops after the first page).
+                self._conn.executescript("PRAGMA incremental_vacuum;")
         return len(rows)
 
     def count(self) -> int:

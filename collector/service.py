@@ -67,6 +67,7 @@ class Service:
             state_dir,
             payload_max_bytes=cfg.deadletters.payload_max_bytes,
             max_rows=cfg.deadletters.max_rows,
+            max_bytes=round(cfg.deadletters.max_mb * 1e6),
         )
         self.spool = Spool(state_dir)
         self._own_sink = sink is None

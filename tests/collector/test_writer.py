@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from probefleet.collector.config import InfluxSection
-from probefleet.collector.deadletter import DeadLetterStore
+from probefleet.collector.deadletter import DeadLetter, DeadLetterStore, list_deadletters
 from probefleet.collector.errors import WriteRejected, WriteUnavailable
 from probefleet.collector.lineproto import Point
 from probefleet.collector.spool import Spool
@@ -173,3 +173,27 @@ def test_replay_dead_letters_what_influxdb_refuses(influx_db: InfluxTarget, tmp_
         replayer.join(10)
     assert deadletters.count() == 1
     assert server.query('SELECT count("time_ms") FROM "dns"', db=db)[0]["values"][0][1] == 2
+
+
+def test_the_dead_letter_store_is_bounded_in_bytes_and_gives_the_space_back(
+    tmp_path: Path,
+) -> None:
+    store = DeadLetterStore(
+        tmp_path, payload_max_bytes=65_536, max_rows=1_000_000, max_bytes=2_000_000
+    )
+    junk = b"x" * 60_000
+    letter = DeadLetter(1.0, "probefleet/v1/p/results/latency", "p", "parse", "$", "junk", junk)
+    for _ in range(50):  # 50 x 60 kB = 3 MB into a 2 MB store: the oldest go
+        store.add([letter] * 2)
+    assert store.stored_bytes <= 2_000_000
+    kept = store.count()
+    assert 25 <= kept < 100
+    newest = list_deadletters(tmp_path, limit=1)[0]
+    assert newest.id == 100  # the newest stay
+    # The file gives the space back once rows go, instead of keeping its high-water mark.
+    store.max_bytes = 100_000
+    store.add([letter])
+    assert store.count() == 1
+    store.close()
+    size = (tmp_path / "deadletters.sqlite").stat().st_size
+    assert size < 1_000_000, size
