@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
+from probefleet.collector.cardinality import CardinalitySection
 from probefleet.core import configkit, mqtt
 from probefleet.core.configkit import Section
 
@@ -115,6 +116,7 @@ class CollectorConfig(Section, frozen=True, kw_only=True):
     sequences: SequencesSection = msgspec.field(default_factory=SequencesSection)
     clock: ClockSection = msgspec.field(default_factory=ClockSection)
     deadletters: DeadLettersSection = msgspec.field(default_factory=DeadLettersSection)
+    cardinality: CardinalitySection = msgspec.field(default_factory=CardinalitySection)
     presence: PresenceSection = msgspec.field(default_factory=PresenceSection)
     metrics: MetricsSection = msgspec.field(default_factory=MetricsSection)
     log: configkit.LogSection = msgspec.field(default_factory=configkit.LogSection)

@@ -21,10 +21,12 @@ from concurrent.futures import Executor, Future
 
 from probefleet.collector import clock
 from probefleet.collector._batch import Item, Link, Sealed, claim, estimated_at, rebased_at
+from probefleet.collector.cardinality import CardinalityGuard
 from probefleet.collector.config import CollectorConfig
 from probefleet.collector.deadletter import DeadLetter, DeadLetterStore
 from probefleet.collector.errors import Rejected, WriteRejected
 from probefleet.collector.inventory import Enrichment
+from probefleet.collector.lineproto import Point
 from probefleet.collector.mqtt import Inbound
 from probefleet.collector.points import Parsed, parse, parse_status, points_from
 from probefleet.collector.presence import Presence
@@ -60,6 +62,7 @@ class Pipeline:
         self.book = SequenceBook(db.load_probes())
         self.boots = db.load_boots()
         self.presence = Presence(db.load_presence(), max_future_s=cfg.clock.max_future_s)
+        self.guard = CardinalityGuard(db.load_cardinality(), cfg.cardinality)
         # Called with every committed batch's items, after the acks (alerting).
         self.observers: list[Callable[[Sequence[Item]], None]] = []
         self.items: list[Item] = []
@@ -106,7 +109,10 @@ class Pipeline:
         when = self._timestamp(parsed.probe, result, message.received_ns)
         if when is None:
             # Checked now, so that a result that can never be written is dead-lettered now.
-            points_from(result, parsed.probe, self.enrichment, clock.Timestamp(0, "rebased"))
+            self._admit(
+                parsed.probe,
+                points_from(result, parsed.probe, self.enrichment, clock.Timestamp(0, "rebased")),
+            )
             item.quarantine = Quarantined(
                 parsed.probe,
                 result.boot_id,
@@ -118,9 +124,17 @@ class Pipeline:
             self.stats.add("quarantined")
             return item
         item.points = points_from(result, parsed.probe, self.enrichment, when)
+        self._admit(parsed.probe, item.points)
         item.lines = [p.line() for p in item.points]
         item.when_ns = when.time_ns
         return item
+
+    def _admit(self, probe: str, points: list[Point]) -> None:
+        try:
+            self.guard.admit(probe, points)
+        except Rejected:
+            self.stats.add("cardinality_refused")
+            raise
 
     def _rejected(self, message: Inbound, exc: Rejected) -> Item:
         probe, seq = claim(message, self.topics)
@@ -344,6 +358,7 @@ class Pipeline:
                 self._note_presence(item, now)
             self.db.save_probes(self.book.take_dirty())
             self.db.save_presence(self.presence.take_dirty())
+            self.db.save_cardinality(self.guard.take_new())
         # Parked while their boot's time was being learnt (by a batch taken in meanwhile).
         pending = self._pending_releases() if parked else set()
         for key in parked:

@@ -28,6 +28,7 @@ COUNTER_FIELDS = {
     "resend_requests": "resend_requests",
     "seqs_lost": "seqs_lost",
     "status_messages": "status_messages",
+    "cardinality_refused": "cardinality_refused",
 }
 
 

@@ -9,6 +9,8 @@
   first arrived.
 - ``presence``: per probe, its :class:`collector.presence.ProbePresence` as JSON (status,
   last seen, lines, last test), read by ``probe-collector fleet`` too.
+- ``cardinality``: every tag value and field key the cardinality guard admitted, with the
+  probe that brought it (:mod:`collector.cardinality`).
 - ``alerts``: per alert subject, its evaluation state and its alert as JSON
   (:mod:`collector.alerts.lifecycle`), read by ``probe-collector alerts`` too.
 
@@ -59,6 +61,14 @@ CREATE TABLE IF NOT EXISTS presence (
 CREATE TABLE IF NOT EXISTS alerts (
     key TEXT PRIMARY KEY,
     doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cardinality (
+    measurement TEXT NOT NULL,
+    what TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    probe TEXT NOT NULL,
+    PRIMARY KEY (measurement, what, key, value)
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -141,6 +151,20 @@ class StateDB:
             )
 
     # -- boots -------------------------------------------------------------------------------
+
+    def load_cardinality(self) -> list[tuple[str, str, str, str, str]]:
+        rows = self._conn.execute(
+            "SELECT measurement, what, key, value, probe FROM cardinality"
+        ).fetchall()
+        return [(str(m), str(w), str(k), str(v), str(p)) for m, w, k, v, p in rows]
+
+    def save_cardinality(self, entries: list[tuple[str, str, str, str, str]]) -> None:
+        if entries:
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO cardinality (measurement, what, key, value, probe)"
+                " VALUES (?, ?, ?, ?, ?)",
+                entries,
+            )
 
     def load_boots(self) -> dict[tuple[str, str], Boot]:
         rows = self._conn.execute("SELECT probe, boot_id, first_seq, boot_time_ns FROM boots")

@@ -32,6 +32,7 @@ NAMES: Final = (
     "boots_learnt",  # (probe, boot) pairs whose start time was learnt
     "duplicates",  # results whose seq was already handled (redelivery, resend, 2nd copy)
     "status_messages",  # ProbeStatus messages taken (presence)
+    "cardinality_refused",  # results dead-lettered by the cardinality guard
 )
 # Observed values: seconds from measured_at to durable; seconds per InfluxDB write call.
 OBSERVED: Final = ("lag_s", "write_latency_s")
