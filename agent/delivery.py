@@ -276,6 +276,12 @@ class Delivery:
         if ack.probe_id != self.probe_id:
             log.warning("ignoring a StoredAck for %s", ack.probe_id)
             return
+        highest = max([ack.stored_through_seq, *(last for _, last in ack.also_stored)])
+        if highest > renumber.MAX_WATERMARK:
+            # Forged or corrupt: acting on it would delete the whole spool, or renumber it
+            # where no seq is left to issue. Nothing changes.
+            log.warning("ignoring a StoredAck naming seq %d: no probe ever got that far", highest)
+            return
         moved = renumber.previous_life(self.spool, ack)
         if moved is not None:
             self._restart_numbering(moved)

@@ -14,6 +14,10 @@ from probefleet.agent.spool import Renumbered, Spool
 from probefleet.core import wire
 
 log = logging.getLogger(__name__)
+# A previous life's watermark is a count of results one probe ever sent: a few million in a
+# decade. An "ack" above this is forged or corrupt; renumbering above it would leave no
+# seq to issue ("lost: can never be spooled" for every later result, across restarts).
+MAX_WATERMARK = 2**40
 
 
 def previous_life(spool: Spool, ack: wire.StoredAck) -> Renumbered | None:

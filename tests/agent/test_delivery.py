@@ -389,6 +389,25 @@ def test_an_ack_from_the_previous_life_renumbers_and_deletes_nothing(
     assert (delivery.state.inflight, delivery.state.unconfirmed) == (2, 0)
 
 
+def test_a_forged_ack_beyond_any_life_changes_nothing(
+    spool: Spool, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool_results(spool, 5)
+    delivery, sends = online(spool, window=5)
+    delivery.tick(T)
+    assert sends.new() == [1, 2, 3, 4, 5]
+    for forged in (stored_ack(2**53 - 1), stored_ack(2, [(3, 2**41)])):
+        delivery.message("ack", forged)
+    assert seqs(spool) == [1, 2, 3, 4, 5], "a forged ack deleted results"
+    assert spool.figures().next_seq == 6, "a forged ack moved the numbering"
+    assert "no probe ever got that far" in caplog.text
+    # ... and the real collector's ack still works.
+    delivery.message("ack", stored_ack(5))
+    assert seqs(spool) == []
+    spool_results(spool, 1)
+    assert [r.seq for r in spool.after(0, limit=5)] == [6]
+
+
 def test_a_burst_of_previous_life_acks_deletes_only_what_was_published(spool: Spool) -> None:
     spool_results(spool, 5)
     delivery, sends = online(spool, window=2)
