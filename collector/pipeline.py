@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
+from typing import Final
 
 from probefleet.collector import clock
 from probefleet.collector._batch import Item, Link, Sealed, claim, estimated_at, rebased_at
@@ -37,6 +38,7 @@ from probefleet.collector.writer import Storage, refused_letter
 from probefleet.core import wire
 
 log = logging.getLogger(__name__)
+MAX_SEQ_JUMP: Final = 2**32
 
 
 class Pipeline:
@@ -104,6 +106,13 @@ class Pipeline:
 
     def _item_for(self, parsed: Parsed, message: Inbound) -> Item:
         result = parsed.result
+        known = self._max_seq(parsed.probe)
+        if result.seq > known + MAX_SEQ_JUMP:
+            # Seqs count a probe's results: no life makes 2^32 between two we see. Taken,
+            # it would open a gap of that size to ask for and count (gaps_open 1.8e16).
+            raise Rejected(
+                "seq", f"{result.seq} is {result.seq - known} beyond this probe's seq {known}"
+            )
         item = Item(message.topic, message, parsed.probe, result.seq, parsed=parsed)
         self._note_boot(parsed.probe, result)
         when = self._timestamp(parsed.probe, result, message.received_ns)
@@ -136,8 +145,14 @@ class Pipeline:
             self.stats.add("cardinality_refused")
             raise
 
+    def _max_seq(self, probe: str) -> int:
+        state = self.book.states.get(probe)
+        return state.max_seq if state is not None else 0
+
     def _rejected(self, message: Inbound, exc: Rejected) -> Item:
         probe, seq = claim(message, self.topics)
+        if probe is not None and seq is not None and seq > self._max_seq(probe) + MAX_SEQ_JUMP:
+            seq = None  # not counted as handled: it would open a giant gap all the same
         self.stats.add("rejected")
         log.info("rejected %s: %s", message.topic, exc)
         letter = DeadLetter(

@@ -328,3 +328,26 @@ def test_deeply_nested_messages_on_any_topic_are_dead_lettered_not_fatal(tmp_pat
     reasons = [d.reason for d in list_deadletters(tmp_path)]
     assert sum("nested deeper than 16" in r for r in reasons) == 4, reasons
     assert len(h.sink.times("latency")) == 2
+
+
+def test_a_seq_no_probe_reaches_is_refused_not_turned_into_a_giant_gap(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    at, up = BASE_TIME, {"uptime_s": 10.0}
+    mids = [
+        h.feed(result("latency", seq=2**53 - 1, measured_at=at, **up)),  # a 9e15-seq gap
+        h.feed(result("latency", seq=3, measured_at=at, **up)),
+    ]
+    h.pipeline.flush()  # the bound is from what is committed: seq 3 now
+    later = at + dt.timedelta(seconds=1)
+    mids += [
+        h.feed(result("latency", seq=3 + 2**32 + 1, measured_at=later, **up)),
+        h.feed(result("latency", seq=3 + 2**32, measured_at=later, **up)),  # right at it
+    ]
+    h.pipeline.flush()
+    assert h.link.acked == mids
+    reasons = [d.reason for d in list_deadletters(tmp_path)]
+    assert len(reasons) == 2
+    assert all("beyond this probe's seq" in r for r in reasons), reasons
+    state = h.pipeline.book.states["probe-a"]
+    assert state.max_seq == 3 + 2**32
+    assert sum(g.last - g.first + 1 for g in state.gaps) == 2 + 2**32 - 1  # 1..2, 4..2^32+2
