@@ -143,7 +143,9 @@ def _check(value: Any, t: mi.Type, key: str, out: list[tuple[str, Any, str]]) ->
         if not isinstance(value, str):
             bad("expected a string")
         elif t.pattern is not None and not re.search(t.pattern, value):
-            bad(f"must match {t.pattern}")
+            # Patterns end in \Z (Python's $ allows a final newline); people read $.
+            shown = t.pattern[:-2] + "$" if t.pattern.endswith("\\Z") else t.pattern
+            bad(f"must match {shown}")
         elif t.min_length is not None and len(value) < t.min_length:
             bad("must not be empty" if t.min_length == 1 else f"needs {t.min_length}+ chars")
         elif t.max_length is not None and len(value) > t.max_length:
