@@ -332,16 +332,16 @@ def test_deeply_nested_messages_on_any_topic_are_dead_lettered_not_fatal(tmp_pat
 
 def test_a_seq_no_probe_reaches_is_refused_not_turned_into_a_giant_gap(tmp_path: Path) -> None:
     h = Harness(tmp_path)
-    at, up = BASE_TIME, {"uptime_s": 10.0}
+    at = BASE_TIME
     mids = [
-        h.feed(result("latency", seq=2**53 - 1, measured_at=at, **up)),  # a 9e15-seq gap
-        h.feed(result("latency", seq=3, measured_at=at, **up)),
+        h.feed(result("latency", seq=2**53 - 1, measured_at=at, uptime_s=10.0)),  # a 9e15-seq gap
+        h.feed(result("latency", seq=3, measured_at=at, uptime_s=10.0)),
     ]
     h.pipeline.flush()  # the bound is from what is committed: seq 3 now
     later = at + dt.timedelta(seconds=1)
     mids += [
-        h.feed(result("latency", seq=3 + 2**32 + 1, measured_at=later, **up)),
-        h.feed(result("latency", seq=3 + 2**32, measured_at=later, **up)),  # right at it
+        h.feed(result("latency", seq=3 + 2**32 + 1, measured_at=later, uptime_s=10.0)),
+        h.feed(result("latency", seq=3 + 2**32, measured_at=later, uptime_s=10.0)),  # right at it
     ]
     h.pipeline.flush()
     assert h.link.acked == mids
