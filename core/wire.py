@@ -393,6 +393,10 @@ def schema_types() -> dict[str, Any]:
     }
 
 
+UTC_TIME_PATTERN: Final = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(\.\d+)?([Zz]|[+-]00:00)$"
+)
 _STATUS_RULE: Final = {
     "if": {"properties": {"status": {"const": "ok"}}},
     "then": {
@@ -424,7 +428,11 @@ def json_schemas() -> dict[str, dict[str, Any]]:
             for prop in definition.get("properties", {}).values():
                 for variant in prop.get("anyOf", [prop]):
                     if variant.get("format") == "date-time":
-                        variant["pattern"] = "(Z|[+-]00:00)$"
+                        # Exactly what the decoder takes (RFC 3339 as msgspec reads it, a
+                        # space or lower-case t/z included, no leap second) and UTC only;
+                        # "format" would refuse the space and allow ":60".
+                        del variant["format"]
+                        variant["pattern"] = UTC_TIME_PATTERN
             if def_name in result_names:
                 definition["allOf"] = [_STATUS_RULE]
             if def_name == "Command":

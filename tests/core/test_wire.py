@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -341,3 +342,53 @@ def test_topics_build_and_parse() -> None:
     for bad_root in ["", "a/", "a/+", "a/#"]:
         with pytest.raises(ValueError, match="invalid topic root"):
             wire.Topics(bad_root)
+
+
+def _ecma_validator(message_type: str) -> Any:
+    """The schema as another device reads it: JSON Schema's patterns are ECMA-262, whose
+    ``$`` (no multiline flag) is the very end of the string; Python's also matches before a
+    final newline."""
+
+    def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+        regex = patrn[:-1] + r"\Z" if patrn.endswith("$") else patrn
+        if validator.is_type(instance, "string") and not re.search(regex, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+
+    ecma = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})
+    schema = json.loads((SCHEMA_DIR / f"{message_type}.schema.json").read_text())
+    return ecma(schema)
+
+
+TIMESTAMPS = [
+    "2026-03-01T12:00:00Z", "2026-03-01 12:00:00Z", "2026-03-01t12:00:00z",
+    "2026-03-01T12:00:00.5Z", "2026-03-01T12:00:00.123456789012Z", "2026-03-01T12:00:00+00:00",
+    "2026-03-01T12:00:00-00:00", "2026-03-01T12:00:60Z", "2026-03-01T12:00Z",
+    "2026-03-01T24:00:00Z", "2026-03-01T12:00:00+07:00", "2026-03-01T12:00:00",
+    "2026-3-1T12:00:00Z", "2026-03-01T12:00:00Z\n", "2026-03-01T12:00:00.Z",
+    "2026-13-01T12:00:00Z",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("when", TIMESTAMPS)
+def test_the_schema_and_the_decoder_agree_on_timestamps(when: str) -> None:
+    doc = json.loads((GOLDEN / "result-latency.json").read_text())
+    doc["measured_at"] = when
+    raw = json.dumps(doc).encode()
+    try:
+        wire.decode_result(raw)
+        decoded = True
+    except wire.WireError:
+        decoded = False
+    assert _ecma_validator("result").is_valid(json.loads(raw)) == decoded, when
+
+
+@pytest.mark.parametrize("field", ["interface", "boot_id", "request_id"])
+def test_the_schema_and_the_decoder_agree_on_a_final_newline(field: str) -> None:
+    doc = json.loads((GOLDEN / "result-latency.json").read_text())
+    doc[field] = {"interface": "eth0", "boot_id": doc["boot_id"], "request_id": "r-1"}[field]
+    for value, accepted in ((doc[field], True), (doc[field] + "\n", False)):
+        doc[field] = value
+        with contextlib.suppress(wire.WireError):
+            wire.decode_result(json.dumps(doc))
+            assert accepted, f"{field} = {value!r} was decoded"
+        assert _ecma_validator("result").is_valid(doc) == accepted, (field, value)
