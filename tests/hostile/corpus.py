@@ -1,0 +1,141 @@
+"""A hostile corpus generated from the wire contract: every field of every golden result,
+mutated every way a broken firmware or an attacker would, plus whole-message attacks.
+
+Each case is (category, name, probe, topic, payload). Every case gets its own seq and
+measurement time before it is mutated, so that whatever is accepted is its own point."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from probefleet.core import wire
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+TOPICS = wire.Topics()
+BASE = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
+PLACEHOLDER = "\u2603placeholder\u2603"
+
+
+@dataclass(frozen=True)
+class Case:
+    category: str
+    name: str
+    probe: str
+    topic: str
+    payload: bytes
+
+
+def _leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every value's path; of a list, its first element only (the rest are alike)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*path, key), value
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list) and node:
+        yield (*path, 0), node[0]
+        yield from _leaves(node[0], (*path, 0))
+
+
+def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    out = copy.deepcopy(doc)
+    node = out
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return out
+
+
+def _mutations(value: Any) -> Iterator[tuple[str, Any]]:
+    yield "wrong type", "x" if not isinstance(value, str) else 12345
+    yield "null", None
+    if isinstance(value, bool):
+        yield "wrong type", 1
+    elif isinstance(value, int | float):
+        yield "out of range", -1
+        yield "huge", 1e300
+        yield "huge", 2**64
+    elif isinstance(value, str):
+        yield "empty", ""
+        yield "huge", "x" * 70_000
+        yield "control characters", value + "\u0001\u0000"
+        yield "trailing newline", value + "\n"
+        yield "invalid UTF-8", PLACEHOLDER
+    elif isinstance(value, list):
+        yield "empty", []
+        yield "huge", value * 200
+    elif isinstance(value, dict):
+        yield "empty", {}
+    yield "nesting", json.loads("[" * 40 + "]" * 40)
+
+
+def _encode(doc: Any) -> bytes:
+    raw = json.dumps(doc, ensure_ascii=False).encode()
+    return raw.replace(json.dumps(PLACEHOLDER, ensure_ascii=False).encode(), b'"\xff\xfe\xfd"')
+
+
+def _identity(doc: dict[str, Any], probe: str, seq: int) -> dict[str, Any]:
+    doc = dict(doc, probe_id=probe, seq=seq)
+    # Its own uptime too: an unsynchronised result is re-based on it (boot + uptime).
+    doc["clock"] = dict(doc["clock"], uptime_s=float(100 + seq))
+    if doc["clock"]["synced"]:  # the unsynced golden keeps its 1970 time (quarantined)
+        when = BASE + dt.timedelta(seconds=seq)
+        doc["measured_at"] = when.isoformat().replace("+00:00", "Z")
+        doc["sent_at"] = (when + dt.timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    return doc
+
+
+def field_cases(probe: str) -> list[Case]:
+    cases: list[Case] = []
+    for path in sorted(GOLDEN.glob("result-*.json")):
+        golden = json.loads(path.read_text())
+        for where, value in list(_leaves(golden)):
+            for category, mutated in _mutations(value):
+                base = _identity(golden, probe, len(cases) + 1)
+                doc = _set(base, where, mutated)
+                name = f"{path.stem}:{'.'.join(map(str, where))}:{category}"
+                cases.append(
+                    Case(category, name, probe, TOPICS.result(probe, golden["kind"]), _encode(doc))
+                )
+        # Duplicate keys: the first copy of each envelope key wrong, the second right.
+        for key in golden:
+            raw = _encode(_identity(golden, probe, len(cases) + 1))
+            dup = b'{"' + key.encode() + b'": {"x": 1}, ' + raw[1:]
+            cases.append(Case("duplicate keys", f"{path.stem}:{key}", probe,
+                              TOPICS.result(probe, golden["kind"]), dup))  # fmt: skip
+    return cases
+
+
+def message_cases(probe: str) -> list[Case]:
+    """Whole-message attacks: sizes, junk, nesting, forged identities, wrong channels."""
+    latency = _identity(json.loads((GOLDEN / "result-latency.json").read_text()), probe, 900_000)
+    topic = TOPICS.result(probe, "latency")
+    status = TOPICS.channel(probe, "status")
+    deep = b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    cases = [
+        Case("size", "10 MB", probe, topic, b'{"x":"' + b"y" * 10_000_000 + b'"}'),
+        Case("size", "65537 bytes", probe, topic, _encode(dict(latency, reason="r" * 65_600))),
+        Case("nesting", "deep result", probe, topic, deep),
+        Case("nesting", "deep status", probe, status, deep),
+        Case("junk", "empty", probe, topic, b""),
+        Case("junk", "binary", probe, topic, bytes(range(256))),
+        Case("junk", "NaN", probe, topic, _encode(latency).replace(b"100.0", b"NaN", 1)),
+        Case("forged", "other probe's id", probe, topic,
+             _encode(dict(latency, probe_id="someone"))),
+        Case("forged", "kind of another topic", probe, TOPICS.result(probe, "dns"),
+             _encode(latency)),
+        Case("status", "junk status", probe, status, b"online"),
+        Case("status", "status of another probe", probe, status,
+             _encode({"schema": 1, "probe_id": "someone", "state": "online"})),
+    ]  # fmt: skip
+    return cases
+
+
+def flood(probe: str, n: int) -> list[Case]:
+    topic = TOPICS.result(probe, "latency")
+    return [Case("junk flood", f"junk {i}", probe, topic, b"junk %d" % i) for i in range(n)]
