@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,21 @@ def test_a_kept_remote_config_is_used_at_start_unless_it_no_longer_fits(tmp_path
     fresh = source(tmp_path)
     assert fresh.load().gate.max_cpu_pct == 30.0  # the file alone
     assert fresh.remote == {}
+
+
+@pytest.mark.parametrize(
+    ("table", "named"),
+    [
+        (b'"throughput": {"duration_s": NaN}', "duration_s = nan: must be a finite"),
+        (b'"throughput": {"duration_s": 1e400}', "duration_s = inf: must be a finite"),
+        (b'"throughput": {"streams_download": 100000}', "streams_download = 100000: must be <= 64"),
+        (b'"latency": {"interval_s": "often"}', "interval_s = 'often': expected an integer"),
+        (b'"throughput": {"duration_s": 1e9}', "duration_s = 1000000000.0: must be <="),
+    ],
+)
+def test_remote_numbers_out_of_reason_are_refused_naming_the_key(
+    tmp_path: Path, table: bytes, named: str
+) -> None:
+    src = source(tmp_path)
+    with pytest.raises(configkit.ConfigError, match=re.escape(named)):
+        src.build(parse_remote(b'{"measurements": {' + table + b"}}"))

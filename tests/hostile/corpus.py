@@ -139,3 +139,27 @@ def message_cases(probe: str) -> list[Case]:
 def flood(probe: str, n: int) -> list[Case]:
     topic = TOPICS.result(probe, "latency")
     return [Case("junk flood", f"junk {i}", probe, topic, b"junk %d" % i) for i in range(n)]
+
+
+def control_cases(probe: str) -> list[Case]:
+    """The centre's messages to a probe (ack, resend, command, retained config), every
+    field mutated: what a leaked login or a broken collector could send a running agent."""
+    docs: list[tuple[str, Any]] = []
+    for name, channel in (("ack", "ack"), ("resend", "resend"), ("command", "commands")):
+        doc = json.loads((GOLDEN / f"{name}.json").read_text())
+        if "probe_id" in doc:
+            doc["probe_id"] = probe
+        if name == "command":
+            doc = dict(doc, kind="latency", interface=None)
+            del doc["interface"]
+        docs.append((channel, doc))
+    docs.append(("config", {"measurements": {"latency": {"interval_s": 600}}, "gate": {}}))
+    cases: list[Case] = []
+    for channel, doc in docs:
+        topic = TOPICS.channel(probe, channel)  # type: ignore[arg-type]
+        for where, value in list(_leaves(doc)):
+            for category, mutated in _mutations(value):
+                name = f"{channel}:{'.'.join(map(str, where))}:{category}"
+                cases.append(Case(category, name, probe, topic, _encode(_set(doc, where, mutated))))
+        cases.append(Case("valid", f"{channel}: as sent", probe, topic, _encode(doc)))
+    return cases
