@@ -13,6 +13,7 @@ from probefleet.collector.lineproto import FieldValue, Point
 from probefleet.core import wire
 from probefleet.kinds import Row
 from probefleet.kinds import spec as kind_spec
+from probefleet.kinds.common.rows import as01
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +76,8 @@ def _compare_with_target(
     download, upload = fields.get("download_mbps"), fields.get("upload_mbps")
     fields["target_download_mbps"] = float(plan.download_mbps)
     if isinstance(download, float):
-        fields["meets_download_target"] = 1 if download >= plan.download_mbps else 0
+        fields["meets_download_target"] = as01(download >= plan.download_mbps)
     if plan.upload_mbps is not None:
         fields["target_upload_mbps"] = float(plan.upload_mbps)
         if isinstance(upload, float):
-            fields["meets_upload_target"] = 1 if upload >= plan.upload_mbps else 0
+            fields["meets_upload_target"] = as01(upload >= plan.upload_mbps)

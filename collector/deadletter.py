@@ -90,8 +90,9 @@ class DeadLetterStore:
 
     def _stored_bytes(self) -> int:
         row = self._conn.execute(
-            "SELECT coalesce(sum(length(payload) + length(reason) + length(topic)), 0)"
-            " FROM deadletters"
+            # Bytes, as add() counts them: length() of TEXT counts characters.
+            "SELECT coalesce(sum(length(payload) + length(CAST(reason AS BLOB))"
+            " + length(CAST(topic AS BLOB))), 0) FROM deadletters"
         ).fetchone()
         return int(row[0])
 
@@ -139,7 +140,8 @@ class DeadLetterStore:
                 # The newest rows that fit in the budget stay; every older one goes.
                 self._conn.execute(
                     "DELETE FROM deadletters WHERE id <= (SELECT coalesce(max(id), 0) FROM"
-                    " (SELECT id, sum(length(payload) + length(reason) + length(topic))"
+                    " (SELECT id, sum(length(payload) + length(CAST(reason AS BLOB))"
+                    " + length(CAST(topic AS BLOB)))"
                     " OVER (ORDER BY id DESC) AS kept"
                     " FROM deadletters) WHERE kept > ?)",
                     (round(self.max_bytes * _PRUNE_TO),),

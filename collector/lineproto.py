@@ -92,10 +92,11 @@ class Point:
         return cls(measurement, tuple(kept_tags), kept_fields, time_ns)
 
     @property
-    def series(self) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """What InfluxDB identifies a series by; with the time, a point's identity. Tag
-        values as they will be written (sanitised): "a\\x00b" and "a\\tb" are one series."""
-        return self.measurement, tuple([(k, _clean(v)) for k, v in self.tags])
+    def series(self) -> str:
+        """What InfluxDB identifies a series by (with the time, a point's identity): the
+        line's head as written, sanitised and escaped — "a\\x00b" and "a\\tb" are one
+        series. Cached, and the same string :meth:`line` uses."""
+        return _head(self.measurement, self.tags)
 
     def tag(self, key: str) -> str | None:
         return dict(self.tags).get(key)

@@ -106,8 +106,8 @@ class Pipeline:
 
     def _item_for(self, parsed: Parsed, message: Inbound) -> Item:
         result = parsed.result
-        known = self._max_seq(parsed.probe)
-        if result.seq > known + MAX_SEQ_JUMP:
+        if self._beyond_reach(parsed.probe, result.seq):
+            known = self._max_seq(parsed.probe)
             # Seqs count a probe's results: no life makes 2^32 between two we see. Taken,
             # it would open a gap of that size to ask for and count (gaps_open 1.8e16).
             raise Rejected(
@@ -145,13 +145,16 @@ class Pipeline:
             self.stats.add("cardinality_refused")
             raise
 
+    def _beyond_reach(self, probe: str, seq: int) -> bool:
+        return seq > self._max_seq(probe) + MAX_SEQ_JUMP
+
     def _max_seq(self, probe: str) -> int:
         state = self.book.states.get(probe)
         return state.max_seq if state is not None else 0
 
     def _rejected(self, message: Inbound, exc: Rejected) -> Item:
         probe, seq = claim(message, self.topics)
-        if probe is not None and seq is not None and seq > self._max_seq(probe) + MAX_SEQ_JUMP:
+        if probe is not None and seq is not None and self._beyond_reach(probe, seq):
             seq = None  # not counted as handled: it would open a giant gap all the same
         self.stats.add("rejected")
         log.info("rejected %s: %s", message.topic, exc)

@@ -131,7 +131,7 @@ def points_from(
         points = [ctx.point(ctx.kind, {}, {})]
     else:
         points = _rows.build(result.data, ctx)
-    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    seen: set[str] = set()
     for point in points:
         if point.series in seen:
             ids = ", ".join(f"{k}={v}" for k, v in point.tags if k not in _NOT_ROW_IDS)

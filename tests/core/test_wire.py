@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from hypothesis import strategies as st
 from probefleet import kinds
 from probefleet.core import wire
 from probefleet.kinds.dns.payload import DnsData
+
+from tests.hostile.corpus import ecma_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -344,21 +345,6 @@ def test_topics_build_and_parse() -> None:
             wire.Topics(bad_root)
 
 
-def _ecma_validator(message_type: str) -> Any:
-    """The schema as another device reads it: JSON Schema's patterns are ECMA-262, whose
-    ``$`` (no multiline flag) is the very end of the string; Python's also matches before a
-    final newline."""
-
-    def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
-        regex = patrn[:-1] + r"\Z" if patrn.endswith("$") else patrn
-        if validator.is_type(instance, "string") and not re.search(regex, instance):
-            yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
-
-    ecma = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})
-    schema = json.loads((SCHEMA_DIR / f"{message_type}.schema.json").read_text())
-    return ecma(schema)
-
-
 TIMESTAMPS = [
     "2026-03-01T12:00:00Z", "2026-03-01 12:00:00Z", "2026-03-01t12:00:00z",
     "2026-03-01T12:00:00.5Z", "2026-03-01T12:00:00.123456789012Z", "2026-03-01T12:00:00+00:00",
@@ -379,7 +365,7 @@ def test_the_schema_and_the_decoder_agree_on_timestamps(when: str) -> None:
         decoded = True
     except wire.WireError:
         decoded = False
-    assert _ecma_validator("result").is_valid(json.loads(raw)) == decoded, when
+    assert ecma_validator("result").is_valid(json.loads(raw)) == decoded, when
 
 
 @pytest.mark.parametrize("field", ["interface", "boot_id", "request_id"])
@@ -391,4 +377,4 @@ def test_the_schema_and_the_decoder_agree_on_a_final_newline(field: str) -> None
         with contextlib.suppress(wire.WireError):
             wire.decode_result(json.dumps(doc))
             assert accepted, f"{field} = {value!r} was decoded"
-        assert _ecma_validator("result").is_valid(doc) == accepted, (field, value)
+        assert ecma_validator("result").is_valid(doc) == accepted, (field, value)

@@ -9,17 +9,34 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]  # no types shipped; validated at run time
 from probefleet.core import wire
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
 TOPICS = wire.Topics()
 BASE = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 PLACEHOLDER = "\u2603placeholder\u2603"
+
+
+def ecma_validator(message_type: str) -> Any:
+    """The schema as another device reads it: JSON Schema's patterns are ECMA-262, whose
+    ``$`` (no multiline flag) is the very end of the string; Python's also matches before a
+    final newline."""
+
+    def pattern(validator: Any, patrn: str, instance: Any, _schema: Any) -> Iterator[Any]:
+        regex = patrn[:-1] + r"\Z" if patrn.endswith("$") else patrn
+        if validator.is_type(instance, "string") and not re.search(regex, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+
+    ecma = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})
+    return ecma(json.loads((SCHEMA_DIR / f"{message_type}.schema.json").read_text()))
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,10 @@ on every case it can judge."""
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no types shipped; validated at run time
 import pytest
 from probefleet.collector.errors import Rejected
 from probefleet.collector.inventory import Enrichment
@@ -23,7 +19,7 @@ from probefleet.core import wire
 
 from tests.collector.helpers import CollectorProcess, StandInProbe, count, result, write_config
 from tests.harness import InfluxTarget, MosquittoFactory, eventually
-from tests.hostile.corpus import TOPICS, Case, field_cases, flood, message_cases
+from tests.hostile.corpus import TOPICS, Case, ecma_validator, field_cases, flood, message_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = "hostile-a"
@@ -44,20 +40,10 @@ def outcome(case: Case) -> tuple[str, Counter[str]]:
     return verdict, Counter(p.measurement for p in points)
 
 
-def _ecma_validator() -> Any:
-    def pattern(validator: Any, patrn: str, instance: Any, _schema: Any) -> Iterator[Any]:
-        regex = patrn[:-1] + r"\Z" if patrn.endswith("$") else patrn  # ECMA's $: the end
-        if validator.is_type(instance, "string") and not re.search(regex, instance):
-            yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
-
-    ecma = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})
-    return ecma(json.loads((ROOT / "schema" / "result.schema.json").read_text()))
-
-
 def test_the_schema_accepts_exactly_what_the_decoder_accepts() -> None:
     """Left out: duplicate keys (JSON parsers differ on which copy wins; RFC 8259 leaves it
     open) and payloads over the size limit (a schema cannot say it)."""
-    validator = _ecma_validator()
+    validator = ecma_validator("result")
     judged, disagree = 0, []
     for case in field_cases(PROBE):
         if case.category == "duplicate keys" or len(case.payload) > wire.MAX_PAYLOAD_BYTES:
