@@ -310,10 +310,79 @@ def decode(payload: bytes | str, type_: type[_T] | Any) -> _T:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
     try:
         return decoder.decode(raw)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        if not _INT_GOT_FLOAT.search(str(exc)):
+            raise _wire_error(exc) from None
+        return _decode_integral_floats(raw, type_, exc)  # type: ignore[no-any-return]
     except msgspec.MsgspecError as exc:
         raise _wire_error(exc) from None
     except RecursionError:  # a backstop: check_nesting should have refused it
         raise WireError("$", "nested too deeply") from None
+
+
+# "Expected `int`, got `float`", also "`int | null`": an int was due, a float came.
+_INT_GOT_FLOAT: Final = re.compile(r"^Expected `int( \| [^`]*)?`, got `float`")
+_MAX_INTEGRAL_FIXES: Final = 64
+
+
+def _decode_integral_floats(raw: bytes, type_: Any, first: msgspec.ValidationError) -> Any:
+    """Decode a message that writes an integer as ``20.0``: JSON Schema (and JSON itself)
+    call 20.0 an integer, so the schema we publish accepts it, and so must we. msgspec
+    refuses it, naming the place; the number at exactly that place (every value of a map,
+    when the place is a map's values) becomes an int and the message is converted again,
+    at most a bounded number of times. Only the rare message that needs it pays for the
+    second pass, and a float elsewhere (a detail value 2.0) is left a float, so a field's
+    InfluxDB type never changes."""
+    doc = msgspec.json.decode(raw)
+    exc: msgspec.ValidationError = first
+    for _ in range(_MAX_INTEGRAL_FIXES):
+        match = _AT.match(str(exc))
+        if match is None or not _INT_GOT_FLOAT.match(match["reason"]):
+            break
+        if not _to_int_at(doc, _PATH_STEP.findall(match["path"])):
+            break  # not an integral float (1.5, 1e300): the first error stands
+        try:
+            return msgspec.convert(doc, type_)
+        except msgspec.ValidationError as again:
+            exc = again
+    raise _wire_error(exc) from None
+
+
+# One step of msgspec's error path: ``.name``, ``[3]`` or ``[...]`` (a map's values).
+_PATH_STEP: Final = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+
+
+def _to_int_at(node: Any, steps: list[tuple[str, str]]) -> bool:
+    """Make the integral float at ``steps`` an int; False if there is none to make."""
+    if not steps:
+        return False
+    (name, index), rest = steps[0], steps[1:]
+    if index == "...":
+        if not isinstance(node, dict):
+            return False
+        if rest:
+            return any([_to_int_at(value, rest) for value in node.values()])
+        changed = False
+        for name_, value in node.items():
+            if _integral(value):
+                node[name_] = int(value)
+                changed = True
+        return changed
+    key: Any = int(index) if index else name
+    try:
+        child = node[key]
+    except (KeyError, IndexError, TypeError):
+        return False
+    if rest:
+        return _to_int_at(child, rest)
+    if not _integral(child):
+        return False
+    node[key] = int(child)
+    return True
+
+
+def _integral(value: Any) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value.is_integer()
 
 
 def decode_result(payload: bytes | str) -> Result:
@@ -393,9 +462,17 @@ def schema_types() -> dict[str, Any]:
     }
 
 
+# A calendar date that exists: 31-day months, 30-day months, February to the 28th, and
+# the 29th of February in leap years only (divisible by 4, centuries only by 400); no
+# year 0 (Python's calendar starts at year 1).
+_DATE: Final = (
+    r"(\d{4}-(0[13578]|1[02])-(0[1-9]|[12]\d|3[01])"
+    r"|\d{4}-(0[469]|11)-(0[1-9]|[12]\d|30)"
+    r"|\d{4}-02-(0[1-9]|1\d|2[0-8])"
+    r"|(\d\d(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)-02-29)"
+)
 UTC_TIME_PATTERN: Final = (
-    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
-    r"(\.\d+)?([Zz]|[+-]00:00)$"
+    r"^(?!0000)" + _DATE + r"[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]00:00)$"
 )
 _STATUS_RULE: Final = {
     "if": {"properties": {"status": {"const": "ok"}}},
@@ -429,7 +506,8 @@ def json_schemas() -> dict[str, dict[str, Any]]:
                 for variant in prop.get("anyOf", [prop]):
                     if variant.get("format") == "date-time":
                         # Exactly what the decoder takes (RFC 3339 as msgspec reads it, a
-                        # space or lower-case t/z included, no leap second) and UTC only;
+                        # space or lower-case t/z included, no leap second, no 30th of
+                        # February) and UTC only;
                         # "format" would refuse the space and allow ":60".
                         del variant["format"]
                         variant["pattern"] = UTC_TIME_PATTERN

@@ -351,7 +351,9 @@ TIMESTAMPS = [
     "2026-03-01T12:00:00-00:00", "2026-03-01T12:00:60Z", "2026-03-01T12:00Z",
     "2026-03-01T24:00:00Z", "2026-03-01T12:00:00+07:00", "2026-03-01T12:00:00",
     "2026-3-1T12:00:00Z", "2026-03-01T12:00:00Z\n", "2026-03-01T12:00:00.Z",
-    "2026-13-01T12:00:00Z",
+    "2026-13-01T12:00:00Z", "2026-02-30T12:00:00Z", "2026-04-31T12:00:00Z",
+    "2025-02-29T12:00:00Z", "2024-02-29T12:00:00Z", "2000-02-29T12:00:00Z",
+    "1900-02-29T12:00:00Z", "0000-01-01T12:00:00Z", "0001-01-01T12:00:00Z",
 ]  # fmt: skip
 
 
@@ -378,3 +380,22 @@ def test_the_schema_and_the_decoder_agree_on_a_final_newline(field: str) -> None
             wire.decode_result(json.dumps(doc))
             assert accepted, f"{field} = {value!r} was decoded"
         assert ecma_validator("result").is_valid(doc) == accepted, (field, value)
+
+
+def test_an_integer_written_with_a_zero_fraction_is_that_integer() -> None:
+    """JSON Schema calls 20.0 an integer, so the decoder takes it as 20; a float elsewhere
+    stays a float (its InfluxDB field type must not change) and 20.5 is still refused."""
+    doc = json.loads((GOLDEN / "result-throughput.json").read_text())
+    doc["seq"] = 20.0
+    doc["data"]["download_streams"] = 4.0
+    doc["data"]["download_mbps"] = 88.0
+    result = wire.decode_result(json.dumps(doc))
+    assert (result.seq, type(result.seq)) == (20, int)
+    data: Any = result.data
+    assert (data.download_streams, type(data.download_streams)) == (4, int)
+    assert type(data.download_mbps) is float
+    for bad, where in ((20.5, "seq"), (1e300, "seq")):
+        doc["seq"] = bad
+        with pytest.raises(wire.WireError) as refused:
+            wire.decode_result(json.dumps(doc))
+        assert refused.value.field == where

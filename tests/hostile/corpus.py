@@ -68,12 +68,17 @@ def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
     return out
 
 
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT")
+
+
 def _mutations(value: Any) -> Iterator[tuple[str, Any]]:
     yield "wrong type", "x" if not isinstance(value, str) else 12345
     yield "null", None
     if isinstance(value, bool):
         yield "wrong type", 1
     elif isinstance(value, int | float):
+        if isinstance(value, int):  # JSON calls 20.0 an integer; so must the decoder
+            yield "integral float", float(value)
         yield "out of range", -1
         yield "huge", 1e300
         yield "huge", 2**64
@@ -83,6 +88,11 @@ def _mutations(value: Any) -> Iterator[tuple[str, Any]]:
         yield "control characters", value + "\u0001\u0000"
         yield "trailing newline", value + "\n"
         yield "invalid UTF-8", PLACEHOLDER
+        if _TIME.match(value):  # a day that does not exist, and one that only leap years have
+            yield "impossible date", "2026-02-30" + value[10:]
+            yield "impossible date", "2025-02-29" + value[10:]
+            yield "leap day", "2024-02-29" + value[10:]
+            yield "impossible date", "0000-01-01" + value[10:]
     elif isinstance(value, list):
         yield "empty", []
         yield "huge", value * 200
