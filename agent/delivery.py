@@ -7,6 +7,9 @@ time (``now``, monotonic seconds) and carries out its one action, ``send(topic, 
                                              --PUBACK other-> sent again after retry_s
                                    ResendRequest / no StoredAck in ack_timeout_s -> sent again
 
+Every publish carries ``held_from_seq``, the lowest seq still spooled: the probe's word to
+every collector that it holds nothing below (see collector/README.md, *Zero loss*).
+
 A PUBACK is a delivery only with reason code 0x00: "no matching subscribers" (0x10) and the
 failures (>= 0x80, e.g. 0x87 not authorised) are not, and hold the whole spool back for
 ``retry_s`` (one window per ``retry_s`` over a metered link, not the backlog). Nor is a PUBACK
@@ -172,7 +175,8 @@ class Delivery:
         return row
 
     def _send(self, row: Row, now: float) -> None:
-        size = len(row.payload)
+        payload = self._with_held_from(row)
+        size = len(payload)
         if size > wire.MAX_PAYLOAD_BYTES:
             # Cannot happen through wire.encode; if it did, paho would reconnect forever.
             log.error(
@@ -190,7 +194,7 @@ class Delivery:
             self._refused(row.seq, "over broker packet size", now, hold=False)
             return
         try:
-            mid = self.send(row.topic, row.payload)
+            mid = self.send(row.topic, payload)
         except PublishError as exc:
             if exc.detail is not None:
                 log.error("publishing seq %d failed: %s", row.seq, exc.detail)
@@ -201,6 +205,27 @@ class Delivery:
         self._unconfirmed.discard(row.seq)
         self._inflight.add(mid, row.seq, now)
         self.state.published += 1
+
+    def _with_held_from(self, row: Row) -> bytes:
+        """The spooled payload with ``held_from_seq`` (the lowest seq still spooled) put in
+        front: what lets every collector settle the gaps it will never see filled (another
+        collector of a share group stored them, or this probe dropped and counted them).
+        Spliced as bytes, not re-encoded: the spool keeps what was measured, and a fresh
+        value goes out with every publish. Without it (the spool cannot say) the result goes
+        out as it is and nothing is settled on its account."""
+        try:
+            oldest = self.spool.oldest_seq()
+        except StateError as exc:
+            log.warning("publishing seq %d without held_from_seq: %s", row.seq, exc)
+            return row.payload
+        held = row.seq if oldest is None else min(oldest, row.seq)
+        spliced = b'{"held_from_seq":%d,' % held + row.payload[1:]
+        limit = wire.MAX_PAYLOAD_BYTES
+        if self._max_packet is not None:
+            limit = min(limit, self._max_packet - len(row.topic) - 16)
+        if not row.payload.startswith(b"{") or len(spliced) > limit:
+            return row.payload  # at a size limit already: what it measured is worth more
+        return spliced
 
     def _refused(self, seq: int, reason: str, now: float, *, hold: bool = True) -> None:
         self.state.refused[reason] = self.state.refused.get(reason, 0) + 1

@@ -84,6 +84,7 @@ class Publisher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._fatal: str | None = None
+        self._spool_error_logged = -1e9
         self.client = self._make_client()
 
     @property
@@ -191,10 +192,22 @@ class Publisher:
         try:
             while not self._stop.is_set():
                 self._drain_events(_TICK_S)
-                self.delivery.tick(time.monotonic())
+                try:
+                    self.delivery.tick(time.monotonic())
+                except StateError as exc:
+                    # The spool cannot be read now (a full or failing disk): nothing is
+                    # lost, everything stays spooled; try again next tick, not die.
+                    self._spool_failed(exc)
         except Exception as exc:
             log.exception("publisher failed")
             self._fatal = f"publisher failed: {exc!r}"
+
+    def _spool_failed(self, exc: StateError) -> None:
+        now = time.monotonic()
+        if now >= self._spool_error_logged + 60:
+            self._spool_error_logged = now
+            log.error("the spool cannot be read, publishing waits: %s", exc)
+        self.delivery.state.last_error = f"spool: {exc}"
 
     def _drain_events(self, timeout_s: float) -> None:
         try:
@@ -230,6 +243,7 @@ class Publisher:
 
     def _disconnected(self, rc: ReasonCode) -> None:
         self.delivery.disconnected(str(rc), at=time.time())
+        core_mqtt.jitter_backoff(self.client, self.cfg)  # the next outage's waits, afresh
 
     def _puback(self, mid: int, rc: ReasonCode) -> None:
         self.delivery.puback(mid, int(rc.value), str(rc), time.monotonic())

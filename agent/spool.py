@@ -338,6 +338,15 @@ class Spool:
                 raise StateError(f"spool {self.path}: {exc}") from None
         return [int(s) for (s,) in found]
 
+    def oldest_seq(self) -> int | None:
+        """The lowest seq spooled (None: empty); StateError if the spool cannot say."""
+        with self._lock:
+            try:
+                found = self._db.execute("SELECT min(seq) FROM outbox").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise StateError(f"spool {self.path}: {exc}") from None
+        return None if found is None else int(found)
+
     def figures(self) -> SpoolFigures:
         with self._lock:
             oldest = self._db.execute("SELECT min(seq) FROM outbox").fetchone()[0]

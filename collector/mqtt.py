@@ -237,6 +237,7 @@ class MqttLink:
                 log.warning("disconnected from the broker: %s", rc)
             else:
                 log.info("disconnected from the broker")
+            core_mqtt.jitter_backoff(self._client, self.cfg)  # the next waits, afresh
         except Exception:
             log.exception("on_disconnect failed")
 

@@ -13,9 +13,10 @@ Usage::
 
 from __future__ import annotations
 
+import random
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Final, Self
 
 import msgspec
 from probefleet.core import configkit, wire
@@ -24,10 +25,11 @@ if TYPE_CHECKING:
     from paho.mqtt.client import Client
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-# The broker's wait before a reconnect doubles from 1 s up to this. One value for both
-# programs: long enough that a fleet coming back after a broker restart does not hammer it,
-# short enough that a probe is back within a minute of the broker.
-RECONNECT_MAX_S = 60
+# The wait before a reconnect doubles from about 1 s up to this: a probe is back within
+# about 10 s of a returning broker. One value for both programs. The waits are jittered
+# (:func:`jitter_backoff`): thousands of probes that lost the broker at the same moment
+# would otherwise retry in step and all land on it in the same second when it returns.
+RECONNECT_MAX_S = 10
 
 
 class MqttSection(configkit.Section, frozen=True, kw_only=True):
@@ -85,7 +87,7 @@ def client(cfg: MqttSection, *, client_id: str, manual_ack: bool = False) -> Cli
     )
     # A stray exception in a callback is logged by paho, never allowed to end its thread.
     made.suppress_exceptions = True
-    made.reconnect_delay_set(min_delay=1, max_delay=cfg.reconnect_max_s)
+    jitter_backoff(made, cfg)
     if cfg.username:
         made.username_pw_set(cfg.username, cfg.password or None)
     if cfg.tls:
@@ -97,3 +99,18 @@ def client(cfg: MqttSection, *, client_id: str, manual_ack: bool = False) -> Cli
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
     return made
+
+
+def jitter_backoff(made: Client, cfg: MqttSection, rng: random.Random | None = None) -> None:
+    """Draw this client's reconnect waits afresh: the first in [0.5, 1.5] s, the cap in the
+    upper half of ``reconnect_max_s``. paho doubles from the first up to the cap, so clients
+    that lost the same broker at the same moment drift apart from their first retry on.
+    Called at set-up and again at every disconnect (thread-safe: paho takes its lock)."""
+    draw = (rng or _RNG).uniform
+    cap = max(1.0, draw(cfg.reconnect_max_s / 2, cfg.reconnect_max_s))
+    first = min(cap, draw(0.5, 1.5))
+    # paho annotates whole seconds but only ever adds and doubles them: floats are fine.
+    made.reconnect_delay_set(min_delay=first, max_delay=cap)  # type: ignore[arg-type]
+
+
+_RNG: Final = random.SystemRandom()

@@ -132,6 +132,10 @@ class Envelope(Strict, tag_field="kind", frozen=True, kw_only=True):
     request_id: Name | None = None
     # The kind's payload; each kind's result class narrows its type (kinds/<kind>/payload.py).
     data: msgspec.Struct | None = None
+    # Set when the probe publishes (not when it measures): the lowest seq it still holds
+    # unconfirmed. Every seq below it was confirmed stored by a collector or counted as
+    # dropped by the probe, so a collector's gaps below it are settled, never asked for.
+    held_from_seq: Seq | None = None
 
     def __post_init__(self) -> None:
         data = getattr(self, "data", None)
