@@ -66,7 +66,8 @@ class SequencesSection(Section, frozen=True, kw_only=True):
     resend_grace_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
     # The same gap is asked for again at most this often ...
     resend_interval_s: Annotated[float, msgspec.Meta(ge=1, le=86_400)] = 300.0
-    # ... and this many times; then it is counted as lost and no longer holds the ack back.
+    # ... and this many times; then it waits (the probe re-publishes what it holds, and
+    # its held_from_seq settles what it does not): never given up, never acknowledged.
     resend_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 12
     # Resend requests published per second at most, over the whole fleet.
     resend_max_per_s: Annotated[float, msgspec.Meta(gt=0, le=10_000)] = 20.0

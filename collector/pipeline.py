@@ -31,7 +31,7 @@ from probefleet.collector.lineproto import Point
 from probefleet.collector.mqtt import Inbound
 from probefleet.collector.points import Parsed, parse, parse_status, points_from
 from probefleet.collector.presence import Presence
-from probefleet.collector.sequences import Gap, SequenceBook
+from probefleet.collector.sequences import SequenceBook, Settled
 from probefleet.collector.statedb import Boot, Quarantined, StateDB
 from probefleet.collector.stats import Stats
 from probefleet.collector.writer import Storage, refused_letter
@@ -371,7 +371,8 @@ class Pipeline:
                 if item.probe is not None and item.seq is not None:
                     if item.inbound is not None and self.book.handled(item.probe, item.seq):
                         self.stats.add("duplicates")
-                    self._lost(item.probe, self.book.mark(item.probe, item.seq, now))
+                    held = item.parsed.result.held_from_seq if item.parsed else None
+                    self._settled(item.probe, self.book.mark(item.probe, item.seq, now, held))
                     recent[item.probe].add(item.seq)
                 self._note_presence(item, now)
             self.db.save_probes(self.book.take_dirty())
@@ -396,9 +397,9 @@ class Pipeline:
             self.stats.add("acked", acked)
             at = wire.utc_now()
             for probe, seqs in recent.items():
-                ack = self.book.stored_ack(probe, seqs, at)
-                self.link.publish(self.topics.channel(probe, "ack"), wire.encode(ack))
-            self.stats.add("stored_acks", len(recent))
+                for ack in self.book.stored_acks(probe, seqs, at):
+                    self.link.publish(self.topics.channel(probe, "ack"), wire.encode(ack))
+                    self.stats.add("stored_acks")
         except Exception:
             log.exception("acknowledging a stored batch failed; the broker will redeliver")
         for observer in self.observers:
@@ -429,7 +430,7 @@ class Pipeline:
     def resend(self, budget: int) -> int:
         """Publish due ResendRequests (at most ``budget``); returns how many."""
         seq_cfg = self.cfg.sequences
-        requests, given_up = self.book.due_resends(
+        requests = self.book.due_resends(
             time.time(),
             grace_s=seq_cfg.resend_grace_s,
             interval_s=seq_cfg.resend_interval_s,
@@ -439,21 +440,23 @@ class Pipeline:
         )
         for request in requests:
             self.link.publish(self.topics.channel(request.probe_id, "resend"), wire.encode(request))
-        for probe, gap in given_up:
-            self._lost(probe, [gap])
-        if requests or given_up:
+        if requests:
             with self.db.transaction():
                 self.db.save_probes(self.book.take_dirty())
         self.stats.add("resend_requests", len(requests))
         return len(requests)
 
-    def _lost(self, probe: str, gaps: list[Gap]) -> None:
-        for gap in gaps:
-            self.stats.add("seqs_lost", gap.last - gap.first + 1)
+    def _settled(self, probe: str, settled: Settled) -> None:
+        """Seqs ``probe`` no longer holds that this collector never handled. In a share
+        group the others handled most of them; alone, those never handled here are
+        results the probe dropped (it counts them itself, in its health and status)."""
+        if not settled.seqs:
+            return
+        self.stats.add("seqs_settled", settled.seqs)
+        if not self.cfg.mqtt.share_group and settled.never_here:
+            self.stats.add("seqs_lost", settled.never_here)
             log.warning(
-                "probe %s: seqs %d-%d never arrived after %d requests; counted as lost",
+                "probe %s no longer holds %d seq(s) never stored here: counted as lost",
                 probe,
-                gap.first,
-                gap.last,
-                gap.attempts,
+                settled.never_here,
             )

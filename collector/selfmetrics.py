@@ -26,6 +26,7 @@ COUNTER_FIELDS = {
     "points_rejected": "points_rejected",
     "write_retries": "write_retries",
     "resend_requests": "resend_requests",
+    "seqs_settled": "seqs_settled",
     "seqs_lost": "seqs_lost",
     "status_messages": "status_messages",
     "cardinality_refused": "cardinality_refused",
@@ -39,7 +40,7 @@ class Gauges:
     queue_depth: int  # messages received, not yet acknowledged
     spool_points: int  # points waiting in the local spool
     quarantined: int  # results waiting for their boot's time
-    gaps_open: int  # seqs missing, still asked for, over all probes
+    gaps_open: int  # seqs not handled here that the probes may still hold, all probes
     alerts_firing: int | None = None
 
 

@@ -238,12 +238,11 @@ class Service:
             return False
         while not self._sessions.empty():
             self._session(self._sessions.get_nowait())
-        if not self.cfg.mqtt.share_group:
-            # With a shared subscription each collector sees only part of every probe's
-            # seqs: its "gaps" are the other collectors' messages, so it must not ask.
-            rate = self.cfg.sequences.resend_max_per_s
-            self._tokens = min(max(rate, 1.0), self._tokens + rate * _TICK_S)
-            self._tokens -= self.pipeline.resend(int(self._tokens))
+        # In a share group too: a gap is asked for only while the probe may still hold it
+        # (its held_from_seq settles the rest), and what it no longer holds it ignores.
+        rate = self.cfg.sequences.resend_max_per_s
+        self._tokens = min(max(rate, 1.0), self._tokens + rate * _TICK_S)
+        self._tokens -= self.pipeline.resend(int(self._tokens))
         if now >= self._next_expiry:
             self._next_expiry = now + _EXPIRY_EVERY_S
             expired = self.pipeline.release_expired(time.time_ns())
@@ -280,9 +279,7 @@ class Service:
         snapshot = self.stats.snapshot()
         deltas = {k: v - self._metrics_base.get(k, 0) for k, v in snapshot.items()}
         self._metrics_base = snapshot
-        gaps = sum(
-            g.last - g.first + 1 for st in self.pipeline.book.states.values() for g in st.gaps
-        )
+        gaps = self.pipeline.book.gaps_open()
         gauges = Gauges(
             queue_depth=self.queue_depth(),
             spool_points=self.spool.points,

@@ -27,7 +27,8 @@ NAMES: Final = (
     "write_retries",  # failed write attempts that were retried
     "stored_acks",  # StoredAck messages published
     "resend_requests",  # ResendRequest messages published
-    "seqs_lost",  # seqs given up after resend_max_attempts
+    "seqs_settled",  # seqs the probe no longer holds that this collector never handled
+    "seqs_lost",  # of those, what no other collector can have stored (no share group)
     "seq_resets",  # probes that started counting again from a lower seq on a new boot
     "boots_learnt",  # (probe, boot) pairs whose start time was learnt
     "duplicates",  # results whose seq was already handled (redelivery, resend, 2nd copy)

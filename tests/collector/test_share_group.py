@@ -1,0 +1,245 @@
+"""Share groups: 2 and 3 `probe-collector run` processes on one stream, one of them killed -9
+mid-stream and restarted, against probes that run the agent's own delivery (its spool,
+`Delivery` and paho link, in this process: many probes, no measurement code). Each probe
+produces an hour of results at the agent's default schedule (~90, 40 s apart in measured
+time, published as fast as they come).
+
+What must hold: every seq 1..N of every probe stored exactly once; every seq any StoredAck
+names is in InfluxDB when the ack is seen (an ack for a seq not yet stored is what loses
+results); the probes' spools end empty; no collector counts anything as lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import queue
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from probefleet.agent.config import SpoolSection
+from probefleet.agent.publisher import Publisher
+from probefleet.agent.spool import Spool
+from probefleet.collector.inventory import Enrichment
+from probefleet.collector.points import parse, points_from
+from probefleet.core import wire
+from probefleet.core.mqtt import MqttSection
+
+from tests.collector.helpers import (
+    BASE_TIME,
+    BROKER_CONF,
+    CollectorProcess,
+    encode,
+    result,
+    topic_of,
+    write_config,
+)
+from tests.harness import InfluxTarget, Mosquitto, MosquittoFactory, eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+PROBES = 12
+PER_PROBE = 90  # an hour at the default schedule
+SPACING = dt.timedelta(seconds=40)
+KINDS = ("latency", "dns", "ipv6")
+
+
+@pytest.fixture
+def broker(mosquitto_factory: MosquittoFactory) -> Mosquitto:
+    return mosquitto_factory(extra_conf=BROKER_CONF)
+
+
+def _doc(probe: str, seq: int) -> dict[str, Any]:
+    return result(
+        KINDS[seq % len(KINDS)], probe=probe, seq=seq, measured_at=BASE_TIME + seq * SPACING
+    )
+
+
+def _points_per_result() -> dict[str, int]:
+    """How many points one result of each kind gives (the collector's own rows)."""
+    out = {}
+    for kind in KINDS:
+        doc = _doc("probe-x", len(KINDS) + KINDS.index(kind))
+        parsed = parse(topic_of(doc), encode(doc), wire.Topics())
+        out[kind] = len(points_from(parsed.result, parsed.probe, Enrichment()))
+    return out
+
+
+class SimProbe:
+    """One probe: the agent's Spool and Publisher (Delivery inside), results appended to the
+    spool as the runner would."""
+
+    def __init__(self, broker: Mosquitto, probe: str, state_dir: Path) -> None:
+        self.probe = probe
+        self.spool = Spool(state_dir, max_bytes=10**8)
+        mqtt_cfg = MqttSection(host=broker.host, port=broker.port, tls=False, keepalive_s=10)
+        spool_cfg = SpoolSection(window=20, ack_timeout_s=15.0, retry_s=1.0)
+        self.publisher = Publisher(
+            probe, mqtt_cfg, spool_cfg, self.spool, boot_id=_doc(probe, 1)["boot_id"]
+        )
+
+    def measure(self) -> int:
+        def make(seq: int) -> tuple[str, bytes]:
+            doc = _doc(self.probe, seq)
+            return topic_of(doc), encode(doc)
+
+        seq = self.spool.append("latency", make)
+        self.publisher.wake()
+        return seq
+
+    def depth(self) -> int:
+        return self.spool.figures().depth
+
+
+@dataclass
+class AckWatch:
+    """Every StoredAck the centre publishes, each checked against InfluxDB as it comes."""
+
+    broker: Mosquitto
+    target: InfluxTarget
+    acks: int = 0
+    unstored: list[tuple[str, int]] = field(default_factory=list)
+    _queue: queue.Queue[wire.StoredAck | None] = field(default_factory=queue.Queue)
+
+    def start(self) -> AckWatch:
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id="ack-watch",
+            protocol=mqtt.MQTTv5,
+        )  # fmt: skip
+        self.client.on_connect = lambda c, *_: c.subscribe(f"{wire.DEFAULT_TOPIC_ROOT}/+/ack", 1)
+        self.client.on_message = lambda _c, _u, m: self._queue.put(
+            wire.decode(bytes(m.payload), wire.StoredAck)
+        )
+        self.client.connect(self.broker.host, self.broker.port)
+        self.client.loop_start()
+        self.checker = threading.Thread(target=self._check, daemon=True)
+        self.checker.start()
+        return self
+
+    def _check(self) -> None:
+        while (ack := self._queue.get()) is not None:
+            self.acks += 1
+            named = set(range(1, min(ack.stored_through_seq, PER_PROBE) + 1))
+            for first, last in ack.also_stored:
+                named.update(range(first, min(last, PER_PROBE) + 1))
+            missing = named - set(stored_seqs(self.target, ack.probe_id))
+            self.unstored.extend((ack.probe_id, s) for s in sorted(missing))
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+        self._queue.put(None)
+        self.checker.join(timeout=30)
+
+
+def stored_seqs(target: InfluxTarget, probe: str) -> list[int]:
+    """One entry per point of ``probe``, over every measurement of the results."""
+    out: list[int] = []
+    for kind in KINDS:
+        query = f'SELECT "seq" FROM "{kind}" WHERE "probe" = \'{probe}\''  # noqa: S608 - test
+        for series in target.server.query(query, db=target.db):
+            out.extend(int(row[1]) for row in series["values"])
+    return out
+
+
+def _collector(
+    tmp_path: Path, name: str, broker: Mosquitto, target: InfluxTarget
+) -> CollectorProcess:
+    home = tmp_path / name
+    home.mkdir()
+    config, _cfg = write_config(
+        home,
+        broker,
+        target,
+        client_id=f"collector-{name}",
+        mqtt={"share_group": "collectors", "receive_maximum": 20},
+        # Asked soon and given few attempts: a design that gives a gap up (moves the
+        # watermark past it) would name the dead collector's queued share in its acks.
+        sequences={"resend_grace_s": 1.0, "resend_interval_s": 1.0, "resend_max_attempts": 2},
+        log={"level": "INFO"},
+    )
+    return CollectorProcess(config, home / "collector.log")
+
+
+def _counters(log: str, name: str) -> int:
+    return sum(int(n) for n in re.findall(rf"stopped: .*\b{name}=(\d+)", log))
+
+
+@pytest.mark.parametrize("collectors", [2, 3])
+def test_a_share_group_stores_every_seq_once_and_acks_only_what_is_stored(
+    collectors: int, tmp_path: Path, broker: Mosquitto, influx_db: InfluxTarget
+) -> None:
+    procs = [_collector(tmp_path, chr(ord("a") + i), broker, influx_db) for i in range(collectors)]
+    watch = AckWatch(broker, influx_db).start()
+    probes = [SimProbe(broker, f"probe-{i:02d}", tmp_path / f"p{i}") for i in range(PROBES)]
+    victim = procs[0]
+    try:
+        for proc in procs:
+            proc.start()
+        for p in probes:
+            p.publisher.start()
+        for i in range(PER_PROBE):
+            for p in probes:
+                p.measure()
+            if i == PER_PROBE // 3:
+                victim.kill()  # mid-stream: its share waits in its session
+            if i == 2 * PER_PROBE // 3:
+                time.sleep(6.0)  # down long enough for the others to ask for its share
+                victim.start()  # same client id: its queue comes back
+            time.sleep(0.05)
+        eventually(
+            lambda: all(p.depth() == 0 for p in probes),
+            timeout_s=120,
+            message=lambda: (
+                "spools not emptied: " + str({p.probe: p.depth() for p in probes if p.depth()})
+            ),
+        )
+    finally:
+        for p in probes:
+            p.publisher.stop(timeout_s=1.0)
+        watch.stop()
+        for proc in procs:
+            if proc.proc is not None and proc.proc.poll() is None:
+                proc.terminate()
+    per_result = _points_per_result()
+    want: Counter[int] = Counter()
+    for seq in range(1, PER_PROBE + 1):
+        want[seq] = per_result[KINDS[seq % len(KINDS)]]
+    produced = stored = doubled = lost = 0
+    for p in probes:
+        have = Counter(stored_seqs(influx_db, p.probe))
+        produced += PER_PROBE
+        stored += sum(1 for s in range(1, PER_PROBE + 1) if have[s])
+        doubled += sum(1 for s in range(1, PER_PROBE + 1) if have[s] > want[s])
+        lost += sum(1 for s in range(1, PER_PROBE + 1) if not have[s])
+        assert have == want, p.probe
+    logs = "".join(
+        (tmp_path / chr(ord("a") + i) / "collector.log").read_text() for i in range(collectors)
+    )
+    figures = {
+        "collectors": collectors,
+        "produced": produced,
+        "stored": stored,
+        "doubled": doubled,
+        "lost": lost,
+        "acks_seen": watch.acks,
+        "acked_unstored": len(watch.unstored),
+        "seqs_lost": _counters(logs, "seqs_lost"),
+        "seqs_settled": _counters(logs, "seqs_settled"),
+        "duplicates": _counters(logs, "duplicates"),
+    }
+    print("share-group figures:", json.dumps(figures))
+    assert watch.acks > PROBES
+    assert watch.unstored == []
+    assert "counted as lost" not in logs
+    assert figures["seqs_lost"] == 0
+    assert all(_counters((tmp_path / chr(ord("a") + i) / "collector.log").read_text(), "received")
+               for i in range(collectors)), "every collector took part"  # fmt: skip
