@@ -7,6 +7,12 @@ same timestamp (and so overwrites itself in InfluxDB):
    (+60 s) and not more than ``max_future_s`` ahead of the collector. Time = ``measured_at``,
    ``time_source = "probe"``. A trusted result also teaches the boot's start:
    ``boot_time = measured_at - clock.uptime_s`` (first one seen wins, kept in SQLite).
+   Once the boot's start is known, a "synchronised" result must agree with it: its own
+   ``measured_at - uptime_s`` within ``step_tolerance_s`` (plus 100 ppm of its uptime, the
+   most a disciplined clock drifts from the boot counter). One that does not — its clock
+   stepped while it still said "synced", e.g. 2 h backwards — is not trusted (rule 2): it
+   is never stored at the stepped time. The check uses only the first-learnt start, so a
+   redelivered result gets the same verdict and the same timestamp.
 2. *Untrusted*, boot start known: time = ``boot_time + clock.uptime_s`` (``"rebased"``).
 3. *Untrusted*, boot start unknown: quarantined (durably), released by rule 2 as soon as
    the boot's start is learnt; after ``quarantine_max_s`` written at
@@ -55,6 +61,15 @@ def trusted(result: wire.Result, received_ns: int, max_future_s: float) -> bool:
     if measured > ns(result.sent_at) + _SEND_SLACK_NS:
         return False
     return measured <= received_ns + round(max_future_s * 1e9)
+
+
+_DRIFT: Final = 1e-4  # 100 ppm: a disciplined clock against the boot counter, at most
+
+
+def agrees(result: wire.Result, boot_ns: int, tolerance_s: float) -> bool:
+    """Whether a trusted-looking result's clock agrees with its boot's known start."""
+    allowed = tolerance_s * 1e9 + _DRIFT * uptime_ns(result)
+    return abs(boot_time_ns(result) - boot_ns) <= allowed
 
 
 def boot_time_ns(result: wire.Result) -> int:

@@ -78,6 +78,9 @@ class ClockSection(Section, frozen=True, kw_only=True):
 
     # A "synchronised" timestamp this far ahead of the collector's clock is not trusted.
     max_future_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 300.0
+    # A "synchronised" result whose measured_at - uptime differs from its boot's known start
+    # by more than this (plus 100 ppm of its uptime) had its clock stepped: it is re-based.
+    step_tolerance_s: Annotated[float, msgspec.Meta(ge=0.001, le=86_400)] = 1.0
     # Unsynchronised results wait this long for their boot's time to become known, then are
     # written with a time estimated from when they arrived.
     quarantine_max_s: Annotated[float, msgspec.Meta(ge=0, le=30 * 86_400)] = 86_400.0

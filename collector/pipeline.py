@@ -190,7 +190,18 @@ class Pipeline:
         if clock.trusted(result, received_ns, self.cfg.clock.max_future_s):
             if boot.boot_time_ns is None:
                 self._learn_boot(probe, result.boot_id, clock.boot_time_ns(result))
-            return clock.as_measured(result)
+                return clock.as_measured(result)
+            if clock.agrees(result, boot.boot_time_ns, self.cfg.clock.step_tolerance_s):
+                return clock.as_measured(result)
+            # "Synced", yet its clock disagrees with the boot's known start: stepped.
+            step_s = (clock.boot_time_ns(result) - boot.boot_time_ns) / 1e9
+            self.stats.add("clock_steps")
+            log.info(
+                "probe %s seq %d: clock %+.1f s off its boot's start while synced; re-based",
+                probe,
+                result.seq,
+                step_s,
+            )
         if boot.boot_time_ns is not None:
             return clock.rebased(
                 result, boot.boot_time_ns, received_ns, self.cfg.clock.max_future_s

@@ -31,6 +31,7 @@ NAMES: Final = (
     "seqs_lost",  # of those, what no other collector can have stored (no share group)
     "seq_resets",  # probes that started counting again from a lower seq on a new boot
     "boots_learnt",  # (probe, boot) pairs whose start time was learnt
+    "clock_steps",  # "synchronised" results off their boot's start: re-based
     "duplicates",  # results whose seq was already handled (redelivery, resend, 2nd copy)
     "status_messages",  # ProbeStatus messages taken (presence)
     "cardinality_refused",  # results dead-lettered by the cardinality guard

@@ -35,6 +35,7 @@ class Sends:
 
     def __init__(self) -> None:
         self.log: list[tuple[int, int]] = []
+        self.held: dict[int, int | None] = {}  # seq -> its held_from_seq when last sent
         self.refuse: PublishError | None = None
         self._read = 0
 
@@ -42,7 +43,9 @@ class Sends:
         if self.refuse is not None:
             raise self.refuse
         assert topic == wire.Topics().result(PROBE, "latency")
-        self.log.append((len(self.log) + 1, wire.decode_result(payload).seq))
+        result = wire.decode_result(payload)
+        self.log.append((len(self.log) + 1, result.seq))
+        self.held[result.seq] = result.held_from_seq
         return len(self.log)
 
     def new(self) -> list[int]:
@@ -104,6 +107,27 @@ def test_the_window_fills_oldest_first_and_the_unconfirmed_cap_holds(spool: Spoo
     delivery.tick(T + 3)
     assert sends.new() == [6, 7]
     assert seqs(spool) == list(range(5, 11))
+
+
+def test_every_publish_says_the_lowest_seq_still_held(spool: Spool) -> None:
+    """held_from_seq is spliced in at publish time (the spool keeps what was measured):
+    after a StoredAck for 1..2 and 4, seq 3 is the lowest the probe still holds."""
+    spool_results(spool, 6)
+    delivery, sends = online(spool, window=2)
+    delivery.tick(T)
+    assert sends.new() == [1, 2]
+    assert sends.held == {1: 1, 2: 1}
+    delivery.message("ack", stored_ack(2, [(4, 4)]))
+    puback_all(delivery, sends, [1, 2], T + 1)
+    delivery.tick(T + 1)
+    assert sends.new() == [3, 4]
+    assert (sends.held[3], sends.held[4]) == (3, 3)
+    delivery.message("ack", stored_ack(3))
+    puback_all(delivery, sends, [3, 4], T + 2)
+    delivery.tick(T + 2)
+    assert sends.new() == [5, 6]
+    assert (sends.held[5], sends.held[6]) == (5, 5)
+    assert all(b'"held_from_seq"' not in r.payload for r in spool.after(0, limit=10))
 
 
 def test_nothing_goes_out_while_disconnected(spool: Spool) -> None:

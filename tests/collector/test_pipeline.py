@@ -213,6 +213,28 @@ def test_a_forged_uptime_cannot_put_results_a_century_away(tmp_path: Path) -> No
     assert set(h2.sink.times("latency")) == {clock.ns(BASE_TIME) + 60 * 10**9}
 
 
+def test_a_synced_clock_stepped_backwards_is_rebased_never_stored_early(tmp_path: Path) -> None:
+    """The boot's start is known (13:00:00 - 100 s). Then the probe's clock steps 2 h back
+    while it still says "synced": its results go to boot start + uptime, their true time,
+    not 2 h early; redelivered, the same. A clock within the tolerance stays trusted."""
+    h = Harness(tmp_path)
+    h.feed(result("dns", seq=1, measured_at=BASE_TIME, uptime_s=100.0))
+    stepped = BASE_TIME + dt.timedelta(seconds=60) - dt.timedelta(hours=2)
+    late = result("latency", seq=2, measured_at=stepped, uptime_s=160.0,
+                  sent_at=iso(stepped + dt.timedelta(seconds=1)))  # fmt: skip
+    h.feed(late)
+    h.feed(late)
+    # 0.4 s of drift after a day of uptime: within 1 s + 100 ppm.
+    drifted = BASE_TIME + dt.timedelta(seconds=86_400.4)
+    h.feed(result("ipv6", seq=3, measured_at=drifted, uptime_s=86_500.0))
+    h.pipeline.flush()
+    true_ns = clock.ns(BASE_TIME) + 60 * 10**9
+    assert set(h.sink.times("latency")) == {true_ns}
+    assert all('time_source="rebased"' in ln for ln in h.sink.lines if ln.startswith("latency"))
+    assert set(h.sink.times("ipv6")) == {clock.ns(drifted)}
+    assert h.pipeline.stats.snapshot()["clock_steps"] == 2
+
+
 def test_boot_time_survives_a_restart_and_in_batch_quarantine_is_released(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     unsynced = result("latency", seq=1, synced=False, measured_at=BASE_TIME, uptime_s=5.0)
