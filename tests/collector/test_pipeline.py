@@ -278,10 +278,13 @@ def test_quarantine_expires_to_an_estimated_time(tmp_path: Path) -> None:
         (False, BASE_TIME, False),
         (True, dt.datetime(2024, 12, 31, tzinfo=dt.UTC), False),  # before the sane date
         (True, BASE_TIME + dt.timedelta(hours=1), False),  # far ahead of the collector
+        # Built 3 days after it started: the clock stepped forward during the run.
+        (True, BASE_TIME - dt.timedelta(days=3), False),
     ],
 )
 def test_which_clocks_are_trusted(synced: bool, measured: dt.datetime, trusted: bool) -> None:
     doc = result("latency", seq=1, synced=synced, measured_at=measured)
+    doc["sent_at"] = iso(BASE_TIME + dt.timedelta(seconds=1))
     parsed = wire.decode_result(encode(doc))
     received = clock.ns(BASE_TIME) + 10**9
     assert clock.trusted(parsed, received, max_future_s=300) is trusted
