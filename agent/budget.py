@@ -19,6 +19,8 @@ health. The estimate is the largest of that link's last three tests of that kind
 The ledger is one small JSON file, ``budget.json`` in the state dir, replaced atomically
 (:mod:`agent._durable`): it is a few hundred bytes written a few times an hour by one
 process, so SQLite would add nothing but an opaque file; a technician can read this one.
+A disk that refuses the write (full, failing) costs no test and no health report: the
+booking holds in memory, logged, and the next :meth:`sync` writes it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import datetime as dt
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Protocol
@@ -137,6 +140,8 @@ class Budget:
         self._boot = boot
         self._ifindex = ifindex
         self._lock = threading.RLock()
+        self._unsaved = False
+        self._save_logged_at = -1e9
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -266,7 +271,7 @@ class Budget:
                 booked[name] = delta
                 if delta:
                     self._add(name, delta)
-            if changed:
+            if changed or self._unsaved:
                 self._save()
         return booked
 
@@ -296,7 +301,20 @@ class Budget:
     def _save(self) -> None:
         for old in sorted(self._ledger.used)[:-_KEEP_MONTHS]:
             del self._ledger.used[old]
-        _durable.write_atomic(self.path, msgspec.json.format(msgspec.json.encode(self._ledger)))
+        try:
+            _durable.write_atomic(self.path, msgspec.json.format(msgspec.json.encode(self._ledger)))
+        except StateError as exc:
+            # Booked in memory all the same; the next sync writes it (a full disk must not
+            # turn a finished test into a crash, nor cost health its figures).
+            now = time.monotonic()
+            if not self._unsaved or now - self._save_logged_at >= 60:
+                log.error("budget: %s; the booking waits in memory", exc)
+                self._save_logged_at = now
+            self._unsaved = True
+            return
+        if self._unsaved:
+            log.info("budget: %s written again", self.path)
+        self._unsaved = False
 
     def _load(self) -> _Ledger:
         for temp in _durable.clean_temps(self.path):

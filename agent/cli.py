@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
@@ -44,8 +45,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         when = f"cron {spec.cron!r} UTC" if spec.cron else f"every {spec.interval_s:.0f} s"
         print(f"    {spec.job_id:<22} {when}, this probe's offset +{spec.offset_s:.0f} s")
     print(
-        f"  spool       up to {cfg.spool.max_mb:g} MB; clock "
-        f"{'must be synchronised' if cfg.schedule.require_synced_clock else 'must be sane'}"
+        f"  spool       up to {cfg.spool.max_mb:g} MB on disk, {cfg.spool.memory_max_mb:g} MB "
+        f"in memory while the disk refuses results, {cfg.spool.reserve_mb:g} MB kept free; "
+        f"clock {'must be synchronised' if cfg.schedule.require_synced_clock else 'must be sane'}"
     )
     return 0
 
@@ -108,6 +110,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True))
         return 0
+    from probefleet.agent import losses
+
+    # The loss book is written at every loss, even on a full disk: newer than status.json
+    # (no book yet, or an unreadable one: status.json's figures).
+    with contextlib.suppress(OSError, ValueError):
+        doc = statusfile.with_losses(doc, losses.read(state_dir))
     text, healthy = statusfile.render(doc)
     print(text)
     return 0 if healthy else 3

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import datetime as dt
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from probefleet.core import wire
@@ -45,17 +48,45 @@ def boot_id() -> str:
 
 
 class ClockWatch:
-    """Remembers when the clock was last seen synchronised, on the monotonic clock."""
+    """Remembers when the clock was last seen synchronised, on the monotonic clock.
 
-    def __init__(self) -> None:
+    :meth:`reading` is what a result carries: its ``measured_at`` and its clock state taken
+    together, at one moment (a measurement straddling an NTP step must not pair a time from
+    before the step with a state from after it). The seams (``wall``, ``mono``, ``boottime``,
+    ``synced``) are for tests; by default the system's clocks and adjtimex(2)."""
+
+    def __init__(
+        self,
+        *,
+        wall: Callable[[], dt.datetime] | None = None,
+        mono: Callable[[], float] = time.monotonic,
+        boottime: Callable[[], float] | None = None,
+        synced: Callable[[], bool | None] | None = None,
+    ) -> None:
         self._last_synced_mono: float | None = None
+        self._wall = wall
+        self._mono = mono
+        self._boottime = boottime
+        self._synced = synced
+        self._lock = threading.Lock()
+
+    def reading(self) -> tuple[dt.datetime, wire.Clock]:
+        """(now in UTC, the clock's state now): one reading, for one result."""
+        with self._lock:  # threads measure at once; _last_synced_mono is shared
+            # Kernel state first (a syscall), then the three clocks back to back.
+            kernel = (self._synced or kernel_says_synced)() is True
+            now = (self._wall or wire.utc_now)()
+            uptime = (self._boottime or _boottime)()
+            now_mono = self._mono()
+            synced = kernel and now >= SANE_AFTER
+            if synced:
+                self._last_synced_mono = now_mono
+            since = None if self._last_synced_mono is None else now_mono - self._last_synced_mono
+            return now, wire.Clock(synced=synced, uptime_s=uptime, since_sync_s=since)
 
     def state(self) -> wire.Clock:
-        now_mono = time.monotonic()
-        synced = kernel_says_synced() is True and wire.utc_now() >= SANE_AFTER
-        if synced:
-            self._last_synced_mono = now_mono
-        since = None if self._last_synced_mono is None else now_mono - self._last_synced_mono
-        return wire.Clock(
-            synced=synced, uptime_s=time.clock_gettime(time.CLOCK_BOOTTIME), since_sync_s=since
-        )
+        return self.reading()[1]
+
+
+def _boottime() -> float:
+    return time.clock_gettime(time.CLOCK_BOOTTIME)

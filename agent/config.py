@@ -84,6 +84,13 @@ class SpoolSection(Section, frozen=True, kw_only=True):
     ack_timeout_s: Annotated[float, msgspec.Meta(ge=1.0, le=86_400.0)] = 600.0
     # Try again this long after a PUBACK refused a result (no subscriber, not authorised).
     retry_s: Annotated[float, msgspec.Meta(ge=0.1, le=3600.0)] = 30.0
+    # While the disk refuses results (full, failing), they wait in memory, up to this many
+    # MB of payload; beyond it the oldest go (health first), each one counted (reason
+    # "disk_full"). They are spooled, oldest first, as soon as the disk takes them again.
+    memory_max_mb: Annotated[float, msgspec.Meta(ge=0.01, le=1000.0)] = 16.0
+    # Kept free in the state dir (a file, reserve.bin): deleted when the agent stops while
+    # the disk is full, so that the results held in memory can still be spooled. 0: none.
+    reserve_mb: Annotated[float, msgspec.Meta(ge=0.0, le=1000.0)] = 4.0
 
 
 class AgentConfigBase(Section, frozen=True, kw_only=True):

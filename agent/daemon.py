@@ -10,6 +10,13 @@ Exit status: 0 after SIGTERM/SIGINT; 1 when a worker thread died (systemd restar
 2 on a config error. Results are never lost by stopping: each is in the spool before it is
 published; what is not confirmed stored goes out again at the next start.
 
+A full disk stops nothing (agent.runner holds results in memory, agent.losses counts what
+overflows): the loop spools what is held every second, writes the loss counters that could
+not be written, republishes the retained status when the storage state or the count of
+lost results changes, and keeps ``reserve.bin`` (agent.reserve). Stopping while the disk
+refuses results deletes the reserve and spools into its room what is held; what still
+does not fit is counted as lost.
+
 Test hook (not for production): ``PROBEFLEET_AGENT_TEST_HOOK=module`` imports ``module``
 and calls its ``install(registry)`` with the daemon's own copy of the measurement registry,
 so tests and the benchmark can put fast stand-in measurements in; its optional
@@ -35,8 +42,10 @@ from probefleet.agent.budget import Budget, limits_from
 from probefleet.agent.clock import SANE_AFTER, ClockWatch, boot_id, kernel_says_synced
 from probefleet.agent.config import AgentConfig
 from probefleet.agent.fleet import ConfigSource, Fleet, digest
+from probefleet.agent.losses import LossBook
 from probefleet.agent.oneshot import links_for
 from probefleet.agent.publisher import Publisher
+from probefleet.agent.reserve import Reserve
 from probefleet.agent.runner import Runner
 from probefleet.agent.scheduler import Scheduler
 from probefleet.agent.spool import Spool
@@ -51,6 +60,7 @@ _TICK_S = 1.0
 _STATUS_EVERY_S = 5.0  # status.json: a window for `probe-agent status`, not a record
 _JUMP_S = 30.0  # wall clock moved this much against the monotonic one: a jump
 _STOP_WAIT_S = 25.0  # for a running test to spool its result (systemd waits 45 s)
+_STATUS_REPUBLISH_S = 5.0  # the retained status follows the lost count at most this often
 
 
 class ClockJumps:
@@ -97,6 +107,9 @@ class Daemon:
             log.warning("test hook %s installed: not a production agent", hook)
         cfg = self.cfg
         self.spool = Spool(self.state_dir, max_bytes=int(cfg.spool.max_mb * 1_000_000))
+        self.losses = LossBook(self.state_dir)
+        self.reserve = Reserve(self.state_dir, int(cfg.spool.reserve_mb * 1_000_000))
+        self.reserve.ensure()
         self.budget = Budget(self.state_dir, limits_from(cfg.interfaces), config=cfg.budget)
         self.publisher = Publisher(
             cfg.probe.id, cfg.mqtt, cfg.spool, self.spool, boot_id=self.boot_id
@@ -110,7 +123,11 @@ class Daemon:
             stop=self.stop,
             on_spooled=self.publisher.wake,
             registry=registry,
+            losses=self.losses,
         )
+        self.publisher.storage_figures = self.runner.status_figures
+        self._status_figures = self.runner.status_figures()
+        self._status_published_at = 0.0
         self.scheduler = Scheduler(
             cfg, self.runner.run, self._missed, interval_override_s=self.interval_override_s
         )
@@ -125,6 +142,8 @@ class Daemon:
         self._report_config(publish=False)
         self.measuring = False
         self._status_at = 0.0
+        self._status_failing_since: float | None = None
+        self._status_logged_at = 0.0
 
     # --- fleet control -----------------------------------------------------------------------
 
@@ -218,23 +237,58 @@ class Daemon:
                     "the wall clock jumped by %+.0f s: rescheduling every measurement", jumped
                 )
                 self.scheduler.reanchor()
-            self.runner.retry_unspooled()
+            self._tick_storage()
             self._tick_status()
         return 0
+
+    def _tick_storage(self) -> None:
+        """Spool what the disk refused, write the loss counters it refused, and tell the
+        centre (retained status) when the storage state or the lost count changed."""
+        try:
+            self.runner.retry_unspooled()
+            self.losses.flush()
+            figures = self.runner.status_figures()
+        except Exception:  # a bug here must not stop the loop that watches the threads
+            log.exception("the storage tick failed")
+            return
+        if figures == self._status_figures:
+            return
+        now = time.monotonic()
+        state_changed = figures[1] != self._status_figures[1]
+        if state_changed or now - self._status_published_at >= _STATUS_REPUBLISH_S:
+            self._status_figures = figures
+            self._status_published_at = now
+            self.publisher.publish_status()
 
     def _tick_status(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._status_at < _STATUS_EVERY_S:
             return
         self._status_at = now
+        if self.runner.storage == "ok":
+            self.reserve.ensure()  # cheap while it exists; made again once there is room
         try:
-            statusfile.write(self.state_dir, self.status_doc())
+            how = statusfile.write(self.state_dir, self.status_doc())
         except Exception as exc:  # a status file must never stop the agent
-            log.warning("cannot write the status file: %s", exc)
+            self._status_failed(f"cannot write the status file: {exc}")
+            return
+        if how != "replaced":
+            self._status_failed("the disk has no room: the status file is rewritten in place")
+        else:
+            self._status_failing_since = None
+
+    def _status_failed(self, why: str) -> None:
+        # Once a minute at most: a full disk lasts, the journal should not fill with it.
+        now = time.monotonic()
+        if self._status_failing_since is None or now - self._status_logged_at >= 60:
+            log.warning("%s", why)
+            self._status_logged_at = now
+        self._status_failing_since = self._status_failing_since or now
 
     def status_doc(self, state: str = "running") -> dict[str, Any]:
         delivery = self.publisher.state
         spool = self.spool.figures()
+        dropped = self.runner.dropped()
         clock = self.clock.state()
         # As booked (health books the counters every minute): booking here would rewrite
         # and fsync the ledger every few seconds on an SD card.
@@ -273,13 +327,24 @@ class Daemon:
                 "depth": spool.depth,
                 "bytes": spool.bytes,
                 "max_bytes": self.spool.max_bytes,
-                "dropped": spool.dropped,
                 # Renumbered above a previous life's watermark (reflash, wiped state dir).
                 "renumbered": spool.renumbered,
                 "oldest_seq": spool.oldest_seq,
                 "next_seq": spool.next_seq,
+                # Lost on this probe, ever (counters that survive restarts), by reason.
+                "dropped": sum(dropped.values()),
+                "dropped_by_reason": dropped,
+                # Held in memory (no seq yet) while the disk refuses them.
                 "held_in_memory": self.runner.unspooled,
-                "lost_unspoolable": self.runner.unspooled_lost,
+                "held_bytes": self.runner.unspooled_bytes,
+                "memory_max_bytes": self.runner.memory_max_bytes,
+            },
+            "storage": {
+                "state": self.runner.storage,
+                "since": self.runner.storage_since,
+                "error": self.runner.storage_error,
+                "counters_unsaved": self.losses.unsaved,
+                "reserve": self.reserve.present,
             },
             "clock": {
                 "synced": clock.synced,
@@ -296,6 +361,17 @@ class Daemon:
             "next_runs": self.scheduler.next_runs() if self.measuring else {},
         }
 
+    def _keep_held(self) -> None:
+        """Stopping: what the disk refused and memory holds goes to the spool, into the
+        reserve's room if need be; what still does not fit is counted as lost."""
+        if self.runner.unspooled:
+            self.runner.retry_unspooled()
+        if self.runner.unspooled and self.reserve.release():
+            self.runner.retry_unspooled()
+        self.runner.give_up_held()
+        if not self.losses.flush():
+            log.error("stopping with the lost-results counters unwritten: %s", self.losses.error)
+
     def request_stop(self) -> None:
         self.stop.set()
 
@@ -310,6 +386,7 @@ class Daemon:
             log.warning(
                 "%d measurement(s) still running; their results are lost", self.runner.active
             )
+        self._keep_held()
         self.publisher.stop()
         try:
             statusfile.write(self.state_dir, self.status_doc(state="stopped"))

@@ -33,6 +33,7 @@ from typing import Any
 from probefleet import kinds
 from probefleet.agent import _durable
 from probefleet.agent.config import AgentConfig, config_type
+from probefleet.agent.errors import StateError
 from probefleet.core import configkit, wire
 
 log = logging.getLogger(__name__)
@@ -186,10 +187,15 @@ class Fleet:
             log.error("%s; keeping the last good config", self.source.error)
             self._report()
             return
-        if remote:
-            _durable.write_atomic(kept, json.dumps(remote, sort_keys=True).encode())
-        elif kept.exists():
-            kept.unlink()
+        try:
+            if remote:
+                _durable.write_atomic(kept, json.dumps(remote, sort_keys=True).encode())
+            elif kept.exists():
+                kept.unlink()
+        except (StateError, OSError) as exc:
+            # Applied all the same (and reported): only a restart before the centre sends
+            # it again (it is retained) would run the previous config meanwhile.
+            log.error("remote config applied but not kept across a restart: %s", exc)
         self.source.remote = remote
         self.source.error = None
         log.info("remote config %s", f"{digest(remote)} applied" if remote else "withdrawn")

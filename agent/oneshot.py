@@ -38,8 +38,7 @@ def links_for(cfg: AgentConfig, kind: wire.Kind, interface: str | None = None) -
 def measure(cfg: AgentConfig, kind: wire.Kind, link: Link, seq: int = 1) -> wire.Result:
     """Run ``kind`` over ``link`` and wrap the outcome; failures are results too."""
     measurement: Measurement[Any] = kinds.spec(kind).measurement()(cfg.measurements.of(kind))
-    clock = ClockWatch()
-    measured_at = wire.utc_now()
+    measured_at, clock = ClockWatch().reading()  # one moment for both, as the daemon does
     started = time.monotonic()
     outcome: Any
     try:
@@ -61,6 +60,6 @@ def measure(cfg: AgentConfig, kind: wire.Kind, link: Link, seq: int = 1) -> wire
         boot_id=boot_id(),
         seq=seq,
         measured_at=measured_at,
-        clock=clock.state(),
+        clock=clock,
         link=link,
     )

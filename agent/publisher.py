@@ -80,6 +80,9 @@ class Publisher:
         # Fleet control's part of the retained status (see agent.fleet).
         self.config_digest: str | None = None
         self.config_error: str | None = None
+        # The storage part of the retained status: () -> (results dropped ever, storage
+        # state "ok" | "disk_full" | "failing"); set by the daemon (agent.runner).
+        self.storage_figures: Callable[[], tuple[int, str]] | None = None
         self._events: queue.Queue[Event] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -288,6 +291,13 @@ class Publisher:
         return info.mid
 
     def _status(self, state: str, reason: str | None = None) -> bytes:
+        dropped: int | None = None
+        storage: str | None = None
+        if self.storage_figures is not None:
+            try:
+                dropped, storage = self.storage_figures()
+            except Exception:  # the status still goes out, without these figures
+                log.exception("the storage figures for the status could not be read")
         return wire.encode(
             wire.ProbeStatus(
                 schema=1,
@@ -299,5 +309,7 @@ class Publisher:
                 reason=reason,
                 config_digest=self.config_digest,
                 config_error=self.config_error,
+                storage=storage,  # type: ignore[arg-type]
+                dropped=dropped,
             )
         )

@@ -8,11 +8,19 @@ The order of a bandwidth-heavy run (``Measurement.heavy``)::
       -> run, booked against the budget (Budget.metered)
 
 Every outcome is a result: ok, failed (the measurement raised MeasurementError) or skipped
-(lock, budget, gate, missed run). It is spooled (agent.spool) with its seq before anything
-is published, then the publisher is woken. When the disk refuses it (full, failing), it is
-held in memory — at most UNSPOOLED_MAX, the oldest lost beyond — and spooled at the next
-chance. A result that can never be spooled (``ResultTooLarge``, larger than the whole disk
-budget, or one the wire contract refuses) is lost at once, and logged.
+(lock, budget, gate, missed run). It carries one clock reading, taken when the run starts:
+``measured_at`` and the clock's state (synced, uptime, since the last sync) from the same
+moment (agent.clock), so an NTP step during a long test cannot pair them wrongly. It is
+spooled (agent.spool) with its seq before anything is published, then the publisher is
+woken.
+
+A disk that refuses results (full, failing): they are held in memory, in order, up to
+``[spool] memory_max_mb`` of payload; beyond it the oldest go, health first, each counted
+(agent.losses, reason ``disk_full``). Held results are spooled, oldest first and before any
+newer one, as soon as the disk takes them (the next result, or the daemon's tick every
+second). A result that can never be spooled (``ResultTooLarge``: larger than the whole
+disk budget; or one the wire contract refuses) is lost at once, counted (``unspoolable``)
+and logged. ``storage`` says which it is now: ``ok``, ``disk_full`` or ``failing``.
 """
 
 from __future__ import annotations
@@ -20,11 +28,12 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from probefleet import kinds
 from probefleet.agent import results
@@ -33,7 +42,8 @@ from probefleet.agent.clock import ClockWatch
 from probefleet.agent.config import AgentConfig
 from probefleet.agent.errors import ResultTooLarge, StateError
 from probefleet.agent.gate import BusyLineGate
-from probefleet.agent.spool import Spool
+from probefleet.agent.losses import LossBook
+from probefleet.agent.spool import Spool, is_disk_full
 from probefleet.core import configkit, wire
 from probefleet.kinds import Link, Measurement
 from probefleet.kinds.errors import MeasurementError
@@ -41,7 +51,8 @@ from probefleet.kinds.health.measure import Health, RuntimeFigures
 
 log = logging.getLogger(__name__)
 
-UNSPOOLED_MAX = 500  # results held in memory while the disk refuses them
+Storage = Literal["ok", "disk_full", "failing"]
+_SPILL_WAIT_S = 0.5  # the daemon's tick does not wait longer for a spill going on
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,21 @@ class _Pending:
     request_id: str | None = None  # set when a Command asked for this run
 
 
+@dataclass
+class _Held:
+    """A result the disk refused, waiting in memory; ``size``: its payload bytes."""
+
+    pending: _Pending
+    size: int
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """The spool refused a result for now (StateError): keep it."""
+
+    size: int
+
+
 class Skip(Exception):
     """A run that must not happen now: becomes a "skipped" result with reason and detail."""
 
@@ -90,6 +116,7 @@ class Runner:
         stop: threading.Event,
         on_spooled: Callable[[], None] = lambda: None,
         registry: dict[wire.Kind, type[Measurement[Any]]] | None = None,
+        losses: LossBook | None = None,
     ) -> None:
         self.spool = spool
         self.budget = budget
@@ -102,10 +129,17 @@ class Runner:
         self.last: dict[tuple[str, str | None], LastResult] = {}
         self._last_lock = threading.Lock()
         self.active = 0
-        self._unspooled: collections.deque[_Pending] = collections.deque()
-        self._unspooled_lock = threading.Lock()
-        self.unspooled_lost = 0
         self._active_lock = threading.Lock()
+        self.losses = losses if losses is not None else LossBook(cfg.probe.state_dir)
+        # Held results: changed only under _spill_lock (attempts at the spool are made in
+        # record order); _held_lock guards them for readers (health, status).
+        self._held: collections.deque[_Held] = collections.deque()
+        self._held_bytes = 0
+        self._held_lock = threading.Lock()
+        self._spill_lock = threading.Lock()
+        self.storage: Storage = "ok"
+        self.storage_error: str | None = None
+        self.storage_since: float | None = None  # wall clock, when the disk began refusing
         self.configure(cfg)
 
     def configure(self, cfg: AgentConfig) -> None:
@@ -126,13 +160,35 @@ class Runner:
         self.cfg = cfg
         self.gate = BusyLineGate(cfg.gate)
         self.measurements = measurements
+        self.memory_max_bytes = int(cfg.spool.memory_max_mb * 1_000_000)
+
+    # --- figures -----------------------------------------------------------------------------
+
+    def dropped(self) -> dict[str, int]:
+        """Results lost on this probe, ever, by reason (spool_budget: the spool's own)."""
+        counts = self.losses.counts()
+        return {
+            "disk_full": counts["disk_full"],
+            "spool_budget": self.spool.figures().dropped,
+            "unspoolable": counts["unspoolable"],
+        }
+
+    def status_figures(self) -> tuple[int, str]:
+        """(results dropped ever, storage state): the retained status carries them."""
+        return sum(self.dropped().values()), self.storage
 
     def runtime_figures(self) -> RuntimeFigures:
         figures = self.spool.figures()
+        dropped = self.dropped()
         return RuntimeFigures(
             spool_depth=figures.depth,
             spool_bytes=figures.bytes,
-            spool_dropped=figures.dropped,
+            spool_dropped=sum(dropped.values()),
+            dropped_disk_full=dropped["disk_full"],
+            dropped_spool_budget=dropped["spool_budget"],
+            dropped_unspoolable=dropped["unspoolable"],
+            spool_held=self.unspooled,
+            disk_full=self.storage == "disk_full",
             budgets=tuple(self.budget.usage()),
         )
 
@@ -148,7 +204,7 @@ class Runner:
             self.active += 1
         try:
             measurement = self.measurements[kind]
-            measured_at = wire.utc_now()
+            measured_at, clock = self.clock.reading()  # one moment for both
             started = time.monotonic()
             outcome: Any
             skipped = False
@@ -177,7 +233,7 @@ class Runner:
                 f" ({outcome.reason})" if isinstance(outcome, MeasurementError) else "",
             )
             return self.record(
-                kind, link, outcome, measured_at=measured_at, skipped=skipped,
+                kind, link, outcome, measured_at=measured_at, clock=clock, skipped=skipped,
                 request_id=request_id,
             )  # fmt: skip
         finally:
@@ -217,92 +273,203 @@ class Runner:
         outcome: Any,
         *,
         measured_at: dt.datetime | None = None,
+        clock: wire.Clock | None = None,
         skipped: bool = False,
         request_id: str | None = None,
     ) -> int | None:
         """Wrap ``outcome`` in an envelope with the next seq and spool it durably; its seq,
-        or None when the spool refused it (kept in memory and tried again, see below)."""
-        self.retry_unspooled()
-        pending = _Pending(kind, link, outcome, measured_at or wire.utc_now(), skipped,
-                           self.clock.state(), request_id)  # fmt: skip
-        return self._spool(pending, first_try=True)
+        or None when it was not spooled now (held in memory while the disk refuses it, or
+        lost: counted). ``measured_at`` and ``clock``: one reading (ClockWatch.reading),
+        taken now when not given."""
+        if measured_at is None or clock is None:
+            now, state = self.clock.reading()
+            measured_at, clock = measured_at or now, clock or state
+        pending = _Pending(kind, link, outcome, measured_at, skipped, clock, request_id)
+        log.debug("%s result recorded, measured at %s", kind, _utc(measured_at))
+        with self._spill_lock:
+            if self._spill():  # the older ones first: seqs follow the order of results
+                got = self._attempt(pending)
+                if not isinstance(got, _Refused):
+                    return got
+                size = got.size
+            else:
+                size = self._size(pending)
+            self._hold(_Held(pending, size))
+            return None
 
     def retry_unspooled(self) -> int:
-        """Spool what a failing disk refused earlier (oldest first); how many made it."""
-        done = 0
-        while True:
-            with self._unspooled_lock:
-                if not self._unspooled:
-                    return done
-                pending = self._unspooled.popleft()
-            if self._spool(pending, first_try=False) is None:
-                return done
-            done += 1
+        """Spool what a refusing disk left in memory (oldest first); how many made it. The
+        daemon calls it every second; it does not wait for a spill already going on."""
+        if not self._spill_lock.acquire(timeout=_SPILL_WAIT_S):
+            return 0
+        try:
+            before = self.unspooled
+            self._spill()
+            return before - self.unspooled
+        finally:
+            self._spill_lock.release()
 
-    def _spool(self, pending: _Pending, *, first_try: bool) -> int | None:
-        built: list[wire.Result] = []
+    def give_up_held(self) -> int:
+        """Stopping: what is still held in memory is lost (counted ``disk_full``); how many."""
+        with self._spill_lock, self._held_lock:
+            n = len(self._held)
+            self._held.clear()
+            self._held_bytes = 0
+        if n:
+            log.error("stopping with %d result(s) the disk refused: lost (counted)", n)
+            self.losses.lost("disk_full", n, held=0)
+        return n
+
+    # --- the spool and the memory hold (callers hold _spill_lock) ----------------------------
+
+    def _spill(self) -> bool:
+        """Spool held results, oldest first, until one is refused; True when none is left."""
+        spilled = 0
+        try:
+            while True:
+                with self._held_lock:
+                    if not self._held:
+                        return True
+                    head = self._held[0]
+                got = self._attempt(head.pending)
+                if isinstance(got, _Refused):
+                    return False
+                with self._held_lock:
+                    self._held.popleft()
+                    self._held_bytes -= head.size
+                    left = len(self._held)
+                spilled += 1
+                # The book says how many are held, for a crash: after each one (a few ms).
+                self.losses.held(left)
+        finally:
+            if spilled:
+                log.info(
+                    "%d held result(s) spooled; %d still held in memory", spilled, self.unspooled
+                )
+
+    def _hold(self, entry: _Held) -> None:
+        gone: list[_Held] = []
+        with self._held_lock:
+            self._held.append(entry)
+            self._held_bytes += entry.size
+            while self._held_bytes > self.memory_max_bytes and self._held:
+                victim = next((h for h in self._held if h.pending.kind == "health"), None)
+                victim = victim or self._held[0]
+                self._held.remove(victim)
+                self._held_bytes -= victim.size
+                gone.append(victim)
+            held, held_bytes = len(self._held), self._held_bytes
+        if gone:
+            self.losses.lost("disk_full", len(gone), held=held)
+            log.error(
+                "memory hold full (%d bytes, [spool] memory_max_mb): %d result(s) lost (%s, "
+                "measured %s); %d disk_full losses in all",
+                self.memory_max_bytes,
+                len(gone),
+                ", ".join(sorted({g.pending.kind for g in gone})),
+                _utc(gone[0].pending.measured_at),
+                self.losses.counts()["disk_full"],
+            )
+        else:
+            self.losses.held(held)
+        if entry in gone:
+            return
+        log.warning(
+            "%s result held in memory (the disk refuses it): %d held, %d of %d bytes",
+            entry.pending.kind,
+            held,
+            held_bytes,
+            self.memory_max_bytes,
+        )
+
+    def _size(self, pending: _Pending) -> int:
+        """Its payload bytes as it would be spooled (the seq's digits aside)."""
+        try:
+            return len(wire.encode(self._build(pending, seq=1)))
+        except wire.WireError:
+            return 0  # refused by the wire contract: lost, counted, when its turn comes
+
+    def _build(self, pending: _Pending, seq: int) -> wire.Result:
+        return results.build(
+            kind=pending.kind,
+            outcome=pending.outcome,
+            probe_id=self.cfg.probe.id,
+            boot_id=self.boot_id,
+            seq=seq,
+            measured_at=pending.measured_at,
+            clock=pending.clock,
+            link=pending.link,
+            skipped=pending.skipped,
+            request_id=pending.request_id,
+        )
+
+    def _attempt(self, pending: _Pending) -> int | _Refused | None:
+        """Spool ``pending``: its seq; None when it can never be spooled (lost, counted);
+        _Refused when the disk refuses it now."""
+        built: list[tuple[wire.Result, int]] = []
         topics = wire.Topics(self.cfg.mqtt.topic_root)
 
         def make(seq: int) -> tuple[str, bytes]:
-            result = results.build(
-                kind=pending.kind,
-                outcome=pending.outcome,
-                probe_id=self.cfg.probe.id,
-                boot_id=self.boot_id,
-                seq=seq,
-                measured_at=pending.measured_at,
-                clock=pending.clock,
-                link=pending.link,
-                skipped=pending.skipped,
-                request_id=pending.request_id,
-            )
-            built.append(result)
-            return topics.result(self.cfg.probe.id, pending.kind), wire.encode(result)
+            result = self._build(pending, seq)
+            payload = wire.encode(result)
+            built.append((result, len(payload)))
+            return topics.result(self.cfg.probe.id, pending.kind), payload
 
         try:
             seq = self.spool.append(pending.kind, make)
         except (ResultTooLarge, wire.WireError) as exc:
+            self.losses.lost("unspoolable")
             log.error("%s result lost: it can never be spooled: %s", pending.kind, exc)
             return None
-        except StateError as exc:
-            # A full disk or a failing card: keep it in memory (bounded) and try again at
-            # the next result or tick; only what overflows that is lost, and said so.
-            with self._unspooled_lock:
-                if first_try:
-                    self._unspooled.append(pending)
-                else:
-                    self._unspooled.appendleft(pending)
-                overflow = len(self._unspooled) - UNSPOOLED_MAX
-                if overflow > 0:
-                    self._unspooled.popleft()
-                    self.unspooled_lost += 1
-            log.error(
-                "%s result not spooled (%s): kept in memory with %d other(s), retrying%s",
-                pending.kind,
-                exc,
-                len(self._unspooled) - 1,
-                "; the oldest kept result was lost" if overflow > 0 else "",
-            )
-            return None
-        result = built[-1]
+        except (StateError, sqlite3.Error) as exc:
+            self._refused(exc)
+            return _Refused(built[-1][1] if built else self._size(pending))
+        self._accepted()
+        result = built[-1][0]
         with self._last_lock:
             self.last[(pending.kind, pending.link.interface)] = LastResult(
                 kind=pending.kind,
                 interface=pending.link.interface,
                 status=result.status,
                 seq=seq,
-                measured_at=result.measured_at.isoformat().replace("+00:00", "Z"),
+                measured_at=_utc(result.measured_at),
                 reason=result.reason,
             )
         self.on_spooled()
         return seq
 
+    def _refused(self, exc: Exception) -> None:
+        state: Storage = "disk_full" if is_disk_full(exc) else "failing"
+        if self.storage != state:
+            log.error(
+                "the disk refuses results (%s): holding them in memory, up to %d bytes",
+                exc,
+                self.memory_max_bytes,
+            )
+            self.storage_since = self.storage_since or time.time()
+        self.storage, self.storage_error = state, str(exc)
+
+    def _accepted(self) -> None:
+        if self.storage != "ok":
+            since = time.time() - (self.storage_since or time.time())
+            log.info("the disk takes results again, after %.0f s", since)
+        self.storage, self.storage_error, self.storage_since = "ok", None, None
+
     @property
     def unspooled(self) -> int:
         """Results held in memory because the spool refused them."""
-        with self._unspooled_lock:
-            return len(self._unspooled)
+        with self._held_lock:
+            return len(self._held)
+
+    @property
+    def unspooled_bytes(self) -> int:
+        with self._held_lock:
+            return self._held_bytes
 
     def last_results(self) -> list[LastResult]:
         with self._last_lock:
             return sorted(self.last.values(), key=lambda r: (r.kind, r.interface or ""))
+
+
+def _utc(when: dt.datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")

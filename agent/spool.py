@@ -12,8 +12,9 @@ collector numbers a probe's results for life)::
 
 Disk budget and drop policy: the payloads may take at most ``max_bytes``. Appending past it
 drops the oldest *health* results first (the probe's own vital signs: the next one says as
-much), then the oldest of any other kind. Each drop is counted (``dropped`` survives
-restarts, reported in health and status) and logged: never silent. A result larger than the
+much), then the oldest of any other kind. Each drop is counted in the same transaction
+(``dropped`` survives restarts; the reason ``spool_budget`` in health and status, beside
+agent.losses' own reasons) and logged: never silent. A result larger than the
 whole budget is refused with :class:`~probefleet.agent.errors.ResultTooLarge` (a StateError
 that retrying cannot cure); a full disk or a failing card raise StateError itself.
 
@@ -97,6 +98,15 @@ class Renumbered:
 # The payload re-encoded with a new seq, or None when it cannot be (it is then dropped).
 Reencode = Callable[[bytes, int], bytes | None]
 
+_FULL_WORDS = ("full", "no space left", "quota")  # SQLITE_FULL, ENOSPC, EDQUOT
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a StateError says the disk is full (SQLite's "database or disk is full",
+    ENOSPC, a quota), rather than failing (I/O error, read-only, corrupt)."""
+    text = str(exc).lower()
+    return any(word in text for word in _FULL_WORDS)
+
 
 class Spool:
     """Thread-safe (one connection, one lock): the scheduler appends, the publisher reads."""
@@ -123,6 +133,7 @@ class Spool:
         self._next_seq = max(self._meta("next_seq", 1), self._max_seq() + 1)
         self._dropped = self._meta("dropped", 0)
         self._renumbered = self._meta("renumbered", 0)
+        self._oldest: int | None = None
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -348,20 +359,29 @@ class Spool:
         return None if found is None else int(found)
 
     def figures(self) -> SpoolFigures:
+        """The counts (kept in memory) and the oldest seq; never raises: a disk that cannot
+        be read now leaves ``oldest_seq`` at its last known value."""
         with self._lock:
-            oldest = self._db.execute("SELECT min(seq) FROM outbox").fetchone()[0]
+            try:
+                oldest = self._db.execute("SELECT min(seq) FROM outbox").fetchone()[0]
+                self._oldest = None if oldest is None else int(oldest)
+            except sqlite3.Error as exc:
+                log.debug("spool %s: oldest seq unknown now: %s", self.path, exc)
             return SpoolFigures(
                 depth=self._depth,
                 bytes=self._bytes,
                 dropped=self._dropped,
-                oldest_seq=None if oldest is None else int(oldest),
+                oldest_seq=self._oldest,
                 next_seq=self._next_seq,
                 renumbered=self._renumbered,
             )
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            try:
+                self._db.close()
+            except sqlite3.Error as exc:  # a failing disk: what is committed stays committed
+                log.warning("spool %s: close: %s", self.path, exc)
 
     # --- internals -------------------------------------------------------------------------
 

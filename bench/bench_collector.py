@@ -365,9 +365,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency run")
     parser.add_argument(
         "--shared",
-        type=int,
-        default=2,
-        help="also run ours as this many collectors in one share group (0: skip)",
+        default="2,3",
+        help="also run ours as this many collectors in one share group, comma-separated "
+        "(e.g. 2,3; 0: skip); printed beside one collector",
     )
     parser.add_argument(
         "--alerts",
@@ -386,13 +386,13 @@ def main() -> None:
             ref: list[float] = []
             shipped: list[float] = []
             faster: list[float] = []
-            shared: list[float] = []
+            group_sizes = [int(n) for n in args.shared.split(",") if int(n) > 1]
+            shared: dict[int, list[float]] = {n: [] for n in group_sizes}
             for r in range(args.repeat):
                 shipped.append(run_paho_alone(broker, msgs, fast=False, tag=f"shipped-{r}"))
                 faster.append(run_paho_alone(broker, msgs, fast=True, tag=f"fast-{r}"))
                 runs = [("ours", ours, 1), ("ref", ref, 0)]
-                if args.shared > 1:
-                    runs.append(("shared", shared, args.shared))
+                runs.extend((f"shared{n}", shared[n], n) for n in group_sizes)
                 for name, results, collectors in runs:
                     db = f"bench_{name}_{r}"
                     influx.create_database(db)
@@ -434,13 +434,14 @@ def main() -> None:
                 "points/s",
                 "the same runs counted in InfluxDB points",
             )  # fmt: skip
-            if shared:
+            for n, rates in shared.items():
                 line(
-                    f"{args.shared} collectors, $share",
-                    spread(shared),
+                    f"{n} collectors, $share",
+                    spread(rates),
                     ref_stats,
                     "results/s",
-                    "the same reference; ours as several processes in one share group",
+                    f"the same reference; ours as {n} processes in one share group "
+                    f"(x{spread(rates)[0] / spread(ours)[0]:.2f} one collector's rate)",
                 )
             for label, rates in (("paho intake alone", shipped),
                                  ("paho alone, our decoding", faster)):  # fmt: skip

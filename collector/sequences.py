@@ -25,6 +25,7 @@ State round-trips through JSON (:meth:`ProbeSeqs.to_json`), kept in SQLite by
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -169,8 +170,11 @@ class ProbeSeqs:
         if len(ranges) <= MAX_RANGES:
             return [ranges]
 
+        just = sorted(recent)
+
         def priority(r: tuple[int, int]) -> tuple[bool, int]:
-            return (not any(r[0] <= s <= r[1] for s in recent), -r[0])
+            i = bisect.bisect_left(just, r[0])  # the first recent seq at or above the run
+            return (not (i < len(just) and just[i] <= r[1]), -r[0])
 
         wanted = sorted(ranges, key=priority)
         holding = sum(1 for r in wanted if not priority(r)[0])

@@ -232,6 +232,12 @@ class ProbeStatus(Strict, frozen=True, kw_only=True):
     # why the last one sent was rejected (None: it was accepted).
     config_digest: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{12}\Z")] | None = None
     config_error: Text | None = None
+    # The probe's storage now: "ok", "disk_full" (its state dir's disk refuses results:
+    # they wait in memory), "failing" (I/O errors); and the results it lost, ever, all
+    # reasons (per reason: its health results). None: not said (the Last Will, an older
+    # agent, another device).
+    storage: Literal["ok", "disk_full", "failing"] | None = None
+    dropped: Annotated[int, msgspec.Meta(ge=0, le=10**15)] | None = None
 
 
 class Command(Strict, frozen=True, kw_only=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from probefleet.collector.inventory import TargetsFile
 
 from grafana.common import SHARE_BANDS, UIDS, links, place_variables, share_stat
-from grafana.fleet_boards import fleet_health, fleet_overview
+from grafana.fleet_boards import DISK_FULL_COLUMN, fleet_health, fleet_overview
 from grafana.model import (
     JSON,
     alert_annotations,
@@ -116,7 +116,11 @@ def commune() -> JSON:
                 width=24,
             ),
             panel(
-                "table", "Probe health", [target("probe_health", ("probe",), table=True)], width=8
+                "table",
+                "Probe health",
+                [target("probe_health", ("probe",), table=True)],
+                width=8,
+                overrides=[DISK_FULL_COLUMN],
             ),
         ],
         description="One commune (or several) in detail: every test against the target line, "

@@ -126,6 +126,28 @@ def fleet_overview(targets: TargetsFile) -> JSON:
     )
 
 
+# The health table's disk_full_01 column: "DISK FULL" in red, "ok" in green.
+DISK_FULL_COLUMN: JSON = {
+    "matcher": {"id": "byName", "options": "disk_full_01"},
+    "properties": [
+        {"id": "displayName", "value": "disk"},
+        {
+            "id": "mappings",
+            "value": [
+                {
+                    "type": "value",
+                    "options": {
+                        "0": {"text": "ok", "color": "green", "index": 0},
+                        "1": {"text": "DISK FULL", "color": "red", "index": 1},
+                    },
+                }
+            ],
+        },
+        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+    ],
+}
+
+
 def fleet_health() -> JSON:
     return dashboard(
         UIDS["health"],
@@ -217,6 +239,29 @@ def fleet_health() -> JSON:
                         "matcher": {"id": "byName", "options": "uptime_s"},
                         "properties": [{"id": "unit", "value": "s"}],
                     },
+                    DISK_FULL_COLUMN,
+                ],
+            ),
+            panel(
+                "timeseries",
+                "Storage: disk full, results held in memory, results lost (by reason)",
+                [target("storage_over_time", ("probe",))],
+                description="disk_full_01: the probe's disk refused results (they wait in "
+                "memory, spool_held, and are spooled when it takes them again). dropped_*: "
+                "results lost ever, per reason (counters that survive restarts). A health "
+                "report measured while the disk is full arrives once it has room; the "
+                "disk_full alert and the retained status tell of it at once.",
+                width=24,
+                height=6,
+                overrides=[
+                    {
+                        "matcher": {"id": "byRegexp", "options": ".*disk_full_01.*"},
+                        "properties": [
+                            {"id": "custom.drawStyle", "value": "bars"},
+                            {"id": "custom.axisPlacement", "value": "right"},
+                            {"id": "max", "value": 1},
+                        ],
+                    }
                 ],
             ),
             panel(

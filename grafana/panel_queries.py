@@ -120,12 +120,13 @@ _DASHBOARD: Final[tuple[Query, ...]] = (
     Query(
         name="probe_health",
         doc="Per probe, the latest value of each: temperature_c, cpu_pct, disk_used_pct, "
-        "spool_depth (results waiting on the probe), spool_dropped (ever forced out), "
-        "uptime_s. Several selectors: the time column is the period's start, not last seen "
-        "(probe_last_seen has that).",
+        "disk_full_01 (its disk refuses results), spool_depth (results waiting on the probe), "
+        "spool_dropped (lost ever, all reasons), uptime_s. Several selectors: the time column "
+        "is the period's start, not last seen (probe_last_seen has that).",
         measurement="health",
         select='SELECT last("uptime_s") AS "uptime_s", last("temperature_c") AS "temperature_c", '
         'last("cpu_pct") AS "cpu_pct", last("disk_used_pct") AS "disk_used_pct", '
+        'last("disk_full_01") AS "disk_full_01", '
         'last("spool_depth") AS "spool_depth", last("spool_dropped") AS "spool_dropped" '
         f'FROM "health" WHERE $timeFilter AND {_SUMMARY} AND {_PLACE}',
         columns=(
@@ -133,8 +134,29 @@ _DASHBOARD: Final[tuple[Query, ...]] = (
             "temperature_c",
             "cpu_pct",
             "disk_used_pct",
+            "disk_full_01",
             "spool_depth",
             "spool_dropped",
+        ),
+    ),
+    Query(
+        name="storage_over_time",
+        doc="Per probe over time: disk_full_01 (max: full at any time in the bucket), "
+        "spool_held (results held in memory, max) and the results lost ever by reason "
+        "(dropped_disk_full, dropped_spool_budget, dropped_unspoolable; max).",
+        measurement="health",
+        select='SELECT max("disk_full_01") AS "disk_full_01", max("spool_held") AS "spool_held", '
+        'max("dropped_disk_full") AS "dropped_disk_full", '
+        'max("dropped_spool_budget") AS "dropped_spool_budget", '
+        'max("dropped_unspoolable") AS "dropped_unspoolable" '
+        f'FROM "health" WHERE $timeFilter AND {_SUMMARY} AND {_PLACE}',
+        grafana_bucket="$__interval",
+        columns=(
+            "disk_full_01",
+            "spool_held",
+            "dropped_disk_full",
+            "dropped_spool_budget",
+            "dropped_unspoolable",
         ),
     ),
     Query(

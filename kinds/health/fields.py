@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from probefleet.kinds.base import FieldValue, Row
-from probefleet.kinds.common.rows import f
+from probefleet.kinds.common.rows import as01, f
 from probefleet.kinds.health.payload import HealthData
 
 
@@ -25,6 +25,11 @@ def rows(data: HealthData) -> list[Row]:
             "spool_depth": data.spool_depth,
             "spool_bytes": data.spool_bytes,
             "spool_dropped": data.spool_dropped,
+            "dropped_disk_full": data.dropped_disk_full,
+            "dropped_spool_budget": data.dropped_spool_budget,
+            "dropped_unspoolable": data.dropped_unspoolable,
+            "spool_held": data.spool_held,
+            "disk_full_01": None if data.disk_full is None else as01(data.disk_full),
         },
         located=True,
     )

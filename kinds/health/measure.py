@@ -1,7 +1,8 @@
 """The `health` measurement: the probe itself (CPU, memory, disk, temperature, links, spool).
 
 Read with psutil, once per probe (not per link). What only the agent's runtime knows — the
-spool and the data budgets — comes from an optional provider the runtime sets::
+spool, the results it lost (by reason), whether its disk refuses results, and the data
+budgets — comes from an optional provider the runtime sets::
 
     health = Health(config)
     health.extra = lambda: RuntimeFigures(spool_depth=spool.depth(), budgets=ledger.usage())
@@ -92,7 +93,12 @@ class RuntimeFigures:
 
     spool_depth: int | None = None  # results on disk, not yet stored centrally
     spool_bytes: int | None = None
-    spool_dropped: int | None = None  # results the disk budget forced out, ever
+    spool_dropped: int | None = None  # results lost on the probe, ever, all reasons
+    dropped_disk_full: int | None = None  # the disk refused them, the memory hold overflowed
+    dropped_spool_budget: int | None = None  # forced out by the spool's disk budget
+    dropped_unspoolable: int | None = None  # could never be spooled (too large, invalid)
+    spool_held: int | None = None  # results held in memory now: the disk refuses them
+    disk_full: bool | None = None  # the state dir's disk refuses results: it is full
     budgets: tuple[BudgetUsage, ...] = ()
 
 
@@ -198,6 +204,11 @@ class Health(Measurement[HealthConfig]):
             spool_depth=figures.spool_depth,
             spool_bytes=figures.spool_bytes,
             spool_dropped=figures.spool_dropped,
+            dropped_disk_full=figures.dropped_disk_full,
+            dropped_spool_budget=figures.dropped_spool_budget,
+            dropped_unspoolable=figures.dropped_unspoolable,
+            spool_held=figures.spool_held,
+            disk_full=figures.disk_full,
             interfaces=interface_counters(
                 psutil.net_if_stats(), psutil.net_io_counters(pernic=True)
             ),

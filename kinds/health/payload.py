@@ -7,6 +7,10 @@ from typing import Annotated
 import msgspec
 from probefleet.core.wire import ByteCount, Count, Envelope, IfName, Pct, Seconds, Strict
 
+# A counter for the probe's life: never so large that a health result would break the
+# contract (a lost health result for a big counter would hide the very losses it counts).
+LifeCount = Annotated[int, msgspec.Meta(ge=0, le=10**15)]
+
 
 class InterfaceCounters(Strict, frozen=True, kw_only=True):
     interface: IfName
@@ -38,7 +42,17 @@ class HealthData(Strict, frozen=True, kw_only=True):
     temperature_c: Annotated[float, msgspec.Meta(ge=-60.0, le=150.0)] | None = None
     spool_depth: Count | None = None
     spool_bytes: ByteCount | None = None
-    spool_dropped: Count | None = None  # results the disk budget forced out, ever
+    # Results lost on the probe, ever (for life: the counters survive restarts): all
+    # reasons, then each reason. disk_full: the disk refused them and the memory hold
+    # ([spool] memory_max_mb) overflowed; spool_budget: forced out by [spool] max_mb;
+    # unspoolable: could never be spooled (larger than the whole budget, invalid).
+    spool_dropped: LifeCount | None = None
+    dropped_disk_full: LifeCount | None = None
+    dropped_spool_budget: LifeCount | None = None
+    dropped_unspoolable: LifeCount | None = None
+    # Results held in memory now because the disk refuses them, and whether it is full.
+    spool_held: Count | None = None
+    disk_full: bool | None = None
     interfaces: Annotated[list[InterfaceCounters], msgspec.Meta(max_length=32)] = []
     budgets: Annotated[list[BudgetUsage], msgspec.Meta(max_length=32)] = []
 

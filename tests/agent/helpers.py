@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,12 @@ def write_agent_config(
     probe: str = "probe-a",
     enabled: tuple[str, ...] = ("latency",),
     interval_s: int = 300,
+    options: dict[str, dict[str, Any]] | None = None,
     **sections: dict[str, Any],
 ) -> Path:
     """An agent config for the test broker: plain MQTT, state in tmp_path/agent-state,
-    only ``enabled`` measurements on, no clock wait, no gate waits."""
+    only ``enabled`` measurements on, no clock wait, no gate waits. ``options``: more keys
+    of ``[measurements.<kind>]`` tables, by kind."""
     values: dict[str, dict[str, Any]] = {
         "probe": {"id": probe, "state_dir": str(tmp_path / "agent-state")},
         "mqtt": {"host": broker.host, "port": broker.port, "tls": False, "keepalive_s": 10},
@@ -45,6 +48,7 @@ def write_agent_config(
         lines.append(f"[measurements.{kind}]")
         lines.append(f"enabled = {'true' if kind in enabled else 'false'}")
         lines.append(f"interval_s = {interval_s}")
+        lines.extend(f"{k} = {json.dumps(v)}" for k, v in (options or {}).get(kind, {}).items())
     path = tmp_path / "agent.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -53,9 +57,12 @@ def write_agent_config(
 class AgentProcess:
     """`python -m probefleet.agent.cli run --config FILE` with the stand-in hook; log in a file."""
 
-    def __init__(self, config: Path, log_path: Path, **env: str) -> None:
+    def __init__(
+        self, config: Path, log_path: Path, *, prefix: Sequence[str] = (), **env: str
+    ) -> None:
         self.config = config
         self.log_path = log_path
+        self.prefix = list(prefix)  # e.g. nsenter into a mount namespace
         self.env = {"STANDIN_SYNCED": "1", **env}
         self.proc: subprocess.Popen[bytes] | None = None
         self._offset = 0
@@ -70,7 +77,15 @@ class AgentProcess:
             **self.env,
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "probefleet.agent.cli", "run", "--config", str(self.config)],
+            [
+                *self.prefix,
+                sys.executable,
+                "-m",
+                "probefleet.agent.cli",
+                "run",
+                "--config",
+                str(self.config),
+            ],
             stdout=log,
             stderr=log,
             cwd=ROOT,

@@ -360,6 +360,25 @@ def test_an_unusable_state_dir_is_a_state_error(tmp_path: Path) -> None:
         Budget(tmp_path / "file" / "state", {"wwan0": MB})
 
 
+def test_a_disk_refusing_the_ledger_costs_no_test_and_no_health_report(
+    probe: FakeProbe, tmp_path: Path
+) -> None:
+    budget = probe.budget(tmp_path)
+    budget.sync()
+    (tmp_path / "budget.json").unlink()
+    (tmp_path / "budget.json").mkdir()  # every write fails for real: rename onto a directory
+    (tmp_path / "budget.json" / "x").touch()
+    with budget.metered("wwan0"):
+        probe.move("wwan0", 300 * MB)  # a test that ends well: no StateError out of it
+    assert budget.used("wwan0") == 300 * MB  # booked in memory
+    assert budget.usage()[0].used_bytes == 300 * MB  # health still gets its figures
+    assert budget.allows("wwan0")[0]
+    (tmp_path / "budget.json" / "x").unlink()
+    (tmp_path / "budget.json").rmdir()
+    budget.sync()  # nothing moved since, but the booking is written now
+    assert probe.budget(tmp_path).used("wwan0") == 300 * MB
+
+
 # --- real counters -------------------------------------------------------------------------------
 
 

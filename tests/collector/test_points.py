@@ -163,7 +163,9 @@ EXPECTED: dict[str, list[tuple[str, dict[str, str], dict[str, Any]]]] = {
              "memory_available_bytes": 2700000000, "disk_used_pct": 18.0,
              "disk_free_bytes": 24000000000, "uptime_s": 86412.5,
              "agent_rss_bytes": 31457280, "temperature_c": 52.1, "spool_depth": 3,
-             "spool_bytes": 4096, "spool_dropped": 0, "lat_deg": 11.2694, "lon_deg": 107.432},
+             "spool_bytes": 4096, "spool_dropped": 2, "dropped_disk_full": 0,
+             "dropped_spool_budget": 2, "dropped_unspoolable": 0, "spool_held": 0,
+             "disk_full_01": 0, "lat_deg": 11.2694, "lon_deg": 107.432},
         ),
         (
             "health",
