@@ -4,9 +4,7 @@ A Pi has no battery clock. The policy, deterministic so that a redelivered resul
 same timestamp (and so overwrites itself in InfluxDB):
 
 1. *Trusted*: ``clock.synced`` and ``measured_at`` after 2025-01-01, not after ``sent_at``
-   (+60 s) nor more than an hour before it (``sent_at`` is taken when the result is built:
-   a run that long means the clock stepped during it), and not more than ``max_future_s``
-   ahead of the collector. Time = ``measured_at``,
+   (+60 s) and not more than ``max_future_s`` ahead of the collector. Time = ``measured_at``,
    ``time_source = "probe"``. A trusted result also teaches the boot's start:
    ``boot_time = measured_at - clock.uptime_s`` (first one seen wins, kept in SQLite).
    Once the boot's start is known, a "synchronised" result must agree with it: its own
@@ -36,7 +34,6 @@ _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US: Final = dt.timedelta(microseconds=1)
 _SEND_SLACK_NS: Final = 60 * 10**9
 _MAX_DELAY_NS: Final = 7 * 86_400 * 10**9
-_MAX_RUN_NS: Final = 3600 * 10**9  # no measurement runs longer (throughput: ~30 s)
 
 TimeSource = Literal["probe", "rebased", "estimated"]
 
@@ -62,10 +59,6 @@ def trusted(result: wire.Result, received_ns: int, max_future_s: float) -> bool:
         return False
     measured = ns(result.measured_at)
     if measured > ns(result.sent_at) + _SEND_SLACK_NS:
-        return False
-    if ns(result.sent_at) - measured > _MAX_RUN_NS:
-        # sent_at is taken when the result is built, right after the run: no run lasts
-        # this long, so the clock stepped forward during it (NTP setting a stale clock).
         return False
     return measured <= received_ns + round(max_future_s * 1e9)
 

@@ -30,6 +30,7 @@ GOLDEN = ROOT / "tests" / "golden"
 TOPICS = wire.Topics()
 BOOT = "5967a284-5a74-4aee-a62b-9cb68f34bf08"
 BASE_TIME = dt.datetime(2025, 11, 3, 13, 0, 0, tzinfo=dt.UTC)
+BOOT_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)  # of every result() that gives no uptime
 # Brokers for these tests queue without limit: a default Mosquitto drops beyond 1000 queued
 # messages per client while telling the publisher "success" (field notes, rule 7).
 BROKER_CONF = ["max_queued_messages 0"]
@@ -59,10 +60,18 @@ def result(
     """A golden result with a new identity; measured_at defaults to BASE_TIME + seq seconds
     (unique per seq, so every result is its own point)."""
     doc = copy.deepcopy(golden(kind))
+    # Set when a probe publishes, about its spool: a golden's value says nothing of the
+    # seqs a test makes up (pass held_from_seq= to send one).
+    doc.pop("held_from_seq", None)
     when = measured_at or BASE_TIME + dt.timedelta(seconds=seq)
     doc.update(probe_id=probe, seq=seq, boot_id=boot, measured_at=iso(when))
     doc["sent_at"] = iso(when + dt.timedelta(seconds=1))
-    doc["clock"] = {"synced": synced, "uptime_s": float(uptime_s if uptime_s is not None else seq)}
+    if uptime_s is None:
+        # One clock per boot, as on a real probe: uptime counts from the same start as
+        # measured_at (the collector re-bases a synced result that disagrees with it).
+        since_boot = (when - BOOT_START).total_seconds()
+        uptime_s = since_boot if since_boot >= 0 else float(seq)
+    doc["clock"] = {"synced": synced, "uptime_s": float(uptime_s)}
     doc.update(changes)
     return doc
 

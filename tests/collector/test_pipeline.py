@@ -278,8 +278,6 @@ def test_quarantine_expires_to_an_estimated_time(tmp_path: Path) -> None:
         (False, BASE_TIME, False),
         (True, dt.datetime(2024, 12, 31, tzinfo=dt.UTC), False),  # before the sane date
         (True, BASE_TIME + dt.timedelta(hours=1), False),  # far ahead of the collector
-        # Built 3 days after it started: the clock stepped forward during the run.
-        (True, BASE_TIME - dt.timedelta(days=3), False),
     ],
 )
 def test_which_clocks_are_trusted(synced: bool, measured: dt.datetime, trusted: bool) -> None:

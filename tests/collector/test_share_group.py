@@ -58,9 +58,10 @@ def broker(mosquitto_factory: MosquittoFactory) -> Mosquitto:
 
 
 def _doc(probe: str, seq: int) -> dict[str, Any]:
-    return result(
-        KINDS[seq % len(KINDS)], probe=probe, seq=seq, measured_at=BASE_TIME + seq * SPACING
-    )
+    # One clock: uptime grows with measured_at (the collector checks they agree).
+    return result(KINDS[seq % len(KINDS)], probe=probe, seq=seq,
+                  measured_at=BASE_TIME + seq * SPACING,
+                  uptime_s=100.0 + seq * SPACING.total_seconds())  # fmt: skip
 
 
 def _points_per_result() -> dict[str, int]:
@@ -220,7 +221,7 @@ def test_a_share_group_stores_every_seq_once_and_acks_only_what_is_stored(
         stored += sum(1 for s in range(1, PER_PROBE + 1) if have[s])
         doubled += sum(1 for s in range(1, PER_PROBE + 1) if have[s] > want[s])
         lost += sum(1 for s in range(1, PER_PROBE + 1) if not have[s])
-        assert have == want, p.probe
+        assert have == want, (p.probe, {s: (have[s], want[s]) for s in want if have[s] != want[s]})
     logs = "".join(
         (tmp_path / chr(ord("a") + i) / "collector.log").read_text() for i in range(collectors)
     )
