@@ -44,6 +44,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for spec in job_specs(cfg):
         when = f"cron {spec.cron!r} UTC" if spec.cron else f"every {spec.interval_s:.0f} s"
         print(f"    {spec.job_id:<22} {when}, this probe's offset +{spec.offset_s:.0f} s")
+    remote = cfg.remote
+    allowed = ", ".join(remote.allow_destinations) or "nothing beyond this file"
+    print(
+        f"  centre      may point measurements at {allowed}"
+        f"{'; private addresses too' if remote.allow_private else ''}; bandwidth tests at most "
+        f"{remote.max_streams} streams, {remote.max_duration_s:g} s, every "
+        f"{remote.min_interval_s} s, {remote.max_monthly_mb} MB a month; "
+        f"{remote.max_commands_per_hour} commands an hour"
+    )
     print(
         f"  spool       up to {cfg.spool.max_mb:g} MB on disk, {cfg.spool.memory_max_mb:g} MB "
         f"in memory while the disk refuses results, {cfg.spool.reserve_mb:g} MB kept free; "

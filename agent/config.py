@@ -18,6 +18,7 @@ from probefleet.core import configkit, wire
 from probefleet.core.configkit import Section
 from probefleet.core.mqtt import MqttSection
 from probefleet.kinds.base import Schedule
+from probefleet.kinds.common import destinations
 
 
 class ProbeSection(Section, frozen=True, kw_only=True):
@@ -93,6 +94,58 @@ class SpoolSection(Section, frozen=True, kw_only=True):
     reserve_mb: Annotated[float, msgspec.Meta(ge=0.0, le=1000.0)] = 4.0
 
 
+class Overlay(msgspec.Struct, frozen=True, kw_only=True):
+    """What the centre's remote config changed, as agent.limits judged it. Never read from
+    a file: agent.fleet attaches it to the config in force (:class:`RemoteInForce`)."""
+
+    # Kinds whose [measurements.<kind>] table the centre changed: their heavy runs count
+    # against [remote] max_monthly_mb.
+    kinds: frozenset[str] = frozenset()
+    # Kinds whose remote config names destinations the file does not, each with the hosts
+    # the file does name for it: every address their runs connect to is checked.
+    guarded: dict[str, frozenset[str]] = {}
+
+
+NO_OVERLAY = Overlay()
+
+
+class RemoteSection(Section, frozen=True, kw_only=True):
+    """[remote]: what the centre's remote config and commands may make this probe do. Only
+    this file sets it (the centre cannot); the file's own values are never capped."""
+
+    # Hosts the centre may point measurements at beyond those this file names: a name,
+    # "*.domain" (its subdomains), an address or a network ("203.0.113.0/24").
+    allow_destinations: Annotated[list[str], msgspec.Meta(max_length=256)] = []
+    # Private, loopback, link-local, CGNAT, multicast and reserved addresses (the office
+    # LAN, the router) are refused to the centre, also when a name resolves to one, unless
+    # this is true or allow_destinations lists a network of such addresses.
+    allow_private: bool = False
+    # Caps on the bandwidth tests the centre sets: streams per direction, seconds a direction
+    # sends (duration_s + its grace period), the least spacing of runs (a schedule's, and
+    # of commanded runs).
+    max_streams: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
+    max_duration_s: Annotated[float, msgspec.Meta(gt=0.0, le=120.0)] = 20.0
+    min_interval_s: Annotated[int, msgspec.Meta(ge=10, le=31 * 86_400)] = 900
+    # Bandwidth-test traffic per calendar month (UTC) from runs the centre asked for or
+    # scheduled; beyond it they are skipped until the month ends.
+    max_monthly_mb: Annotated[int, msgspec.Meta(ge=0, le=100_000_000)] = 100_000
+    # Commands accepted per hour (any kind); the rest are dropped and logged.
+    max_commands_per_hour: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 60
+
+    def overlay(self) -> Overlay:
+        """What the centre's config changed (nothing: the file alone is in force)."""
+        return NO_OVERLAY
+
+
+class RemoteInForce(RemoteSection, frozen=True, kw_only=True):
+    """[remote] of the file, with the overlay of the remote config in force."""
+
+    centre: Overlay = NO_OVERLAY
+
+    def overlay(self) -> Overlay:
+        return self.centre
+
+
 class AgentConfigBase(Section, frozen=True, kw_only=True):
     """The whole file. Decode with :func:`config_type` (or ``AgentConfig``): this base
     leaves ``[measurements]`` without its per-kind tables."""
@@ -105,6 +158,7 @@ class AgentConfigBase(Section, frozen=True, kw_only=True):
     gate: GateConfig = msgspec.field(default_factory=GateConfig)
     budget: BudgetConfig = msgspec.field(default_factory=BudgetConfig)
     spool: SpoolSection = msgspec.field(default_factory=SpoolSection)
+    remote: RemoteSection = msgspec.field(default_factory=RemoteSection)
     log: configkit.LogSection = msgspec.field(default_factory=configkit.LogSection)
 
     def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> Self:
@@ -125,6 +179,11 @@ class AgentConfigBase(Section, frozen=True, kw_only=True):
                 why = cron_problem(cron)
                 if why:
                     problems.append(f"measurements.{kind}.cron = {cron!r}: {why}")
+        for i, entry in enumerate(self.remote.allow_destinations):
+            try:
+                destinations.Policy([entry])
+            except ValueError as exc:
+                problems.append(f"remote.allow_destinations[{i}] = {entry!r}: {exc}")
         mqtt = self.mqtt.resolved(env, base, problems)
         mqtt = msgspec.structs.replace(mqtt, username=mqtt.username or self.probe.id)
         return msgspec.structs.replace(self, mqtt=mqtt)

@@ -3,9 +3,13 @@
 The order of a bandwidth-heavy run (``Measurement.heavy``)::
 
     heavy lock (one bandwidth test at a time; wait at most [schedule] heavy_wait_s)
+      -> what the centre may drive (agent.allowance: commanded runs spaced, monthly bytes)
       -> data budget of the link (agent.budget)     refused: a skipped result with the figures
       -> busy-line gate (agent.gate)                busy: a skipped result with the values
       -> run, booked against the budget (Budget.metered)
+
+Every run of a kind whose remote config named destinations of its own runs under a guard
+that checks every address it connects to (agent.allowance, kinds.common.destinations).
 
 Every outcome is a result: ok, failed (the measurement raised MeasurementError) or skipped
 (lock, budget, gate, missed run). It carries one clock reading, taken when the run starts:
@@ -37,6 +41,7 @@ from typing import Any, Literal
 
 from probefleet import kinds
 from probefleet.agent import results
+from probefleet.agent.allowance import Allowance
 from probefleet.agent.budget import Budget
 from probefleet.agent.clock import ClockWatch
 from probefleet.agent.config import AgentConfig
@@ -46,6 +51,7 @@ from probefleet.agent.losses import LossBook
 from probefleet.agent.spool import Spool, is_disk_full
 from probefleet.core import configkit, wire
 from probefleet.kinds import Link, Measurement
+from probefleet.kinds.common import destinations
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.health.measure import Health, RuntimeFigures
 
@@ -140,6 +146,7 @@ class Runner:
         self.storage: Storage = "ok"
         self.storage_error: str | None = None
         self.storage_since: float | None = None  # wall clock, when the disk began refusing
+        self.allowance = Allowance(cfg.probe.state_dir)
         self.configure(cfg)
 
     def configure(self, cfg: AgentConfig) -> None:
@@ -160,6 +167,7 @@ class Runner:
         self.cfg = cfg
         self.gate = BusyLineGate(cfg.gate)
         self.measurements = measurements
+        self.allowance.configure(cfg.remote)
         self.memory_max_bytes = int(cfg.spool.memory_max_mb * 1_000_000)
 
     # --- figures -----------------------------------------------------------------------------
@@ -208,11 +216,13 @@ class Runner:
             started = time.monotonic()
             outcome: Any
             skipped = False
+            guard = self.allowance.guard(kind)
             try:
-                if measurement.heavy:
-                    outcome = self._run_heavy(measurement, link, gated)
-                else:
-                    outcome = measurement.run(link)
+                with destinations.guarded(guard, process_wide=measurement.heavy):
+                    if measurement.heavy:
+                        outcome = self._run_heavy(measurement, link, gated, request_id is not None)
+                    else:
+                        outcome = measurement.run(link)
             except Skip as exc:
                 outcome, skipped = MeasurementError(exc.reason, exc.detail), True
             except MeasurementError as exc:
@@ -240,7 +250,9 @@ class Runner:
             with self._active_lock:
                 self.active -= 1
 
-    def _run_heavy(self, measurement: Measurement[Any], link: Link, gated: bool) -> Any:
+    def _run_heavy(
+        self, measurement: Measurement[Any], link: Link, gated: bool, on_demand: bool
+    ) -> Any:
         kind = measurement.name
         wait_s = self.cfg.schedule.heavy_wait_s
         deadline = time.monotonic() + wait_s
@@ -254,6 +266,9 @@ class Runner:
                     {"waited_s": float(wait_s)},
                 )
         try:
+            ok, why, detail = self.allowance.allows(kind, on_demand=on_demand)
+            if not ok:
+                raise Skip(why, detail)
             ok, why = self.budget.allows(link.interface, kind=kind)
             if not ok:
                 raise Skip(why, self.budget.detail(link.interface or "", kind))
@@ -261,8 +276,11 @@ class Runner:
                 decision = self.gate.check(link.interface, stop=self.stop)
                 if not decision.clear:
                     raise Skip(decision.reason, decision.detail())
-            with self.budget.metered(link.interface, kind=kind):
-                return measurement.run(link)
+            with (
+                self.budget.metered(link.interface, kind=kind),
+                self.allowance.metered(kind, on_demand=on_demand) as book,
+            ):
+                return book(measurement.run(link))
         finally:
             self.heavy_lock.release()
 

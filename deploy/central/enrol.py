@@ -8,15 +8,25 @@
     ./enrol.py list
     ./enrol.py service collector --password-file secrets/mqtt-collector-password
 
-enrol: a random password, hashed into Mosquitto's password file (the same PBKDF2-SHA512
-``$7$`` format as ``mosquitto_passwd``, so no Mosquitto is needed on this host); the
-inventory row (commune, province, coordinates, operator and access type per interface);
-and ``probes/<id>/`` for the technician: ``<id>.pw``, ``ca.pem``, ``agent.toml`` and the
-``deploy/agent/install.sh`` command line. The ACL needs no per-probe line: its ``pattern``
-lines confine every user to its own subtree. Then Mosquitto is told to reload (SIGHUP).
+The broker has one password file and one ACL per listener, in --mosquitto (default
+``mosquitto/`` here): ``probes.passwd`` + ``probes.acl`` (8883, the Internet),
+``services.passwd`` + ``services.acl`` (8884: collectors, health check), ``admin.passwd`` +
+``admin.acl`` (8885, loopback: the fleet admin). A name with a ``user`` block in
+services.acl or admin.acl is a service account: never a probe id, and ``service`` puts its
+password in that listener's file.
+
+enrol: a random password, hashed into probes.passwd (the same PBKDF2-SHA512 ``$7$`` format
+as ``mosquitto_passwd``, so no Mosquitto is needed on this host); the inventory row
+(commune, province, coordinates, operator and access type per interface); and
+``probes/<id>/`` for the technician: ``<id>.pw``, ``ca.pem``, ``agent.toml`` and the
+``deploy/agent/install.sh`` command line. probes.acl needs no per-probe line: its
+``pattern`` lines confine every probe to its own subtree. Then Mosquitto is told to reload
+(SIGHUP).
 
 revoke: the login is removed and Mosquitto reloaded; on reload Mosquitto disconnects
-clients whose password no longer checks out, and the probe cannot log in again.
+clients whose password no longer checks out, and the probe cannot log in again. Then the
+probe's retained status is cleared (an empty retained message, sent by the fleet admin's
+login with --clear-status), so nothing shows it "online" any more.
 ``--forget`` also removes the inventory row (keep it to keep the commune's tags on the
 probe's history until you restart the collector).
 
@@ -40,6 +50,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,6 +62,15 @@ ACCESS = ("fixed", "mobile")
 # mosquitto_passwd's format: $7$ = PBKDF2-HMAC-SHA512, 12-byte salt, 64-byte hash.
 PBKDF2_ITERATIONS = 1000
 DEFAULT_RELOAD = "docker compose kill -s SIGHUP mosquitto"
+# The fleet admin's login, inside the broker's container: its -u/-P come from an options
+# file (compose secret mqtt-fleet-admin-options), never from this command line.
+DEFAULT_CLEAR_STATUS = (
+    "docker compose exec -T -e XDG_CONFIG_HOME=/run/secrets/fleet-admin mosquitto "
+    "mosquitto_pub -h localhost -p 8885 --cafile /mosquitto/certs/ca.crt -q 1 -r -n -t {topic}"
+)
+# On reload Mosquitto disconnects the revoked probe and publishes its Last Will (a retained
+# "offline"): clear the status only after that, or the Will would set it again.
+RELOAD_SETTLE_S = 1.0
 
 
 class EnrolError(Exception):
@@ -116,19 +136,56 @@ def write_users(passwd: Path, users: dict[str, str]) -> None:
     replace_file(passwd, text, mode=0o600)
 
 
-def acl_users(acl: Path) -> set[str]:
-    """The users the ACL names with a ``user`` line: service accounts, never probe ids (a
-    probe called "collector" would get the collector's rights)."""
+def acl_lines(acl: Path) -> list[list[str]]:
     if not acl.exists():
-        raise EnrolError(f"{acl}: no ACL file (copy deploy/central/mosquitto/acl)")
-    names = set()
-    for line in acl.read_text().splitlines():
-        words = line.split()
-        if len(words) == 2 and words[0] == "user":
-            names.add(words[1])
-    if not any(line.startswith("pattern ") for line in acl.read_text().splitlines()):
-        raise EnrolError(f"{acl}: no 'pattern' lines: probes would have no access at all")
-    return names
+        raise EnrolError(f"{acl}: no ACL file (copy it from deploy/central/mosquitto/)")
+    return [line.split() for line in acl.read_text().splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Site:
+    """The broker's files: a password file and an ACL per listener (mosquitto.conf)."""
+
+    mosquitto: Path
+
+    def passwd(self, role: str) -> Path:
+        return self.mosquitto / f"{role}.passwd"
+
+    def acl(self, role: str) -> Path:
+        return self.mosquitto / f"{role}.acl"
+
+    def check_acls(self) -> None:
+        """probes.acl: pattern lines and no user; the others: user blocks and no pattern (a
+        pattern there would give every service login a probe's rights under its name)."""
+        probes = acl_lines(self.acl("probes"))
+        if not any(words[0] == "pattern" for words in probes):
+            raise EnrolError(f"{self.acl('probes')}: no 'pattern' lines: probes could do nothing")
+        if any(words[0] == "user" for words in probes):
+            raise EnrolError(
+                f"{self.acl('probes')}: a 'user' line: service accounts belong in "
+                "services.acl or admin.acl, on their own listeners"
+            )
+        for role in ("services", "admin"):
+            if any(words[0] == "pattern" for words in acl_lines(self.acl(role))):
+                raise EnrolError(f"{self.acl(role)}: 'pattern' lines do not belong here")
+
+    def service_role(self, name: str) -> str | None:
+        """The listener whose ACL has a ``user`` block for ``name``: services or admin."""
+        self.check_acls()
+        for role in ("services", "admin"):
+            words = acl_lines(self.acl(role))
+            if ["user", name] in words:
+                return role
+        return None
+
+    def service_accounts(self) -> set[str]:
+        self.check_acls()
+        return {
+            words[1]
+            for role in ("services", "admin")
+            for words in acl_lines(self.acl(role))
+            if len(words) == 2 and words[0] == "user"
+        }
 
 
 # --- the inventory ----------------------------------------------------------------------
@@ -292,9 +349,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
         raise EnrolError("give both --lat and --lon, or neither")
     if not args.interface:
         raise EnrolError("give at least one --interface NAME:ACCESS:OPERATOR")
-    reserved = acl_users(args.acl)
-    if args.probe_id in reserved:
-        raise EnrolError(f"{args.probe_id!r} is a service account in {args.acl}")
+    if args.probe_id in args.site.service_accounts():
+        raise EnrolError(f"{args.probe_id!r} is a service account ({args.site.mosquitto}/*.acl)")
     users = read_users(args.passwd)
     if args.probe_id in users:
         raise EnrolError(f"{args.probe_id!r} is already in {args.passwd}: revoke it first")
@@ -337,10 +393,10 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
+    if args.probe_id in args.site.service_accounts():
+        raise EnrolError(f"{args.probe_id!r} is a service account, not a probe")
     users = read_users(args.passwd)
     known = args.probe_id in users
-    if args.probe_id in acl_users(args.acl):
-        raise EnrolError(f"{args.probe_id!r} is a service account in {args.acl}, not a probe")
     if known:
         del users[args.probe_id]
         write_users(args.passwd, users)
@@ -356,33 +412,67 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         shutil.rmtree(bundle)
         print(f"  deleted {bundle}/")
     reload_broker(args.reload)
+    clear_status(
+        args.clear_status, f"{args.topic_root}/{args.probe_id}/status", waited=bool(args.reload)
+    )
     return 0 if known else 1
 
 
+def clear_status(command: str, topic: str, *, waited: bool) -> None:
+    """Publish an empty retained message on the probe's status topic (the fleet admin's
+    login): the broker forgets the last "online"/"offline" it kept for the probe. A failure
+    is reported with the command to run by hand; the login is revoked either way."""
+    words = [word.replace("{topic}", topic) for word in shlex.split(command)]
+    by_hand = shlex.join(words or shlex.split(DEFAULT_CLEAR_STATUS.replace("{topic}", topic)))
+    if not words:
+        print(f"  retained status: not cleared (--clear-status ''): run {by_hand}")
+        return
+    if waited:
+        time.sleep(RELOAD_SETTLE_S)
+    try:
+        done = subprocess.run(words, cwd=HERE, check=False, capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print(f"enrol.py: clearing {topic} failed ({exc}); run: {by_hand}", file=sys.stderr)
+        return
+    if done.returncode != 0:
+        err = done.stderr.decode(errors="replace").strip()
+        print(f"enrol.py: clearing {topic} failed: {err}; run: {by_hand}", file=sys.stderr)
+        return
+    print(f"  retained status cleared: {topic}")
+
+
 def cmd_service(args: argparse.Namespace) -> int:
-    """Set a service account's password (collector, healthcheck) from a file: setup.sh's."""
-    if args.name not in acl_users(args.acl):
-        raise EnrolError(f"{args.name!r} has no 'user' block in {args.acl}: not a service account")
+    """Set a service account's password (collector, healthcheck, fleet-admin) from a file,
+    in the password file of the listener whose ACL names it: setup.sh's."""
+    role = args.site.service_role(args.name)
+    if role is None:
+        raise EnrolError(
+            f"{args.name!r} has no 'user' block in {args.site.acl('services')} or "
+            f"{args.site.acl('admin')}: not a service account"
+        )
     try:
         password = args.password_file.read_text().strip()
     except OSError as exc:
         raise EnrolError(f"{args.password_file}: {exc.strerror}") from None
     if len(password) < 16:
         raise EnrolError(f"{args.password_file}: a service password needs 16+ characters")
-    users = read_users(args.passwd)
+    if args.name in read_users(args.passwd):
+        raise EnrolError(f"{args.name!r} has a probe login in {args.passwd}: revoke it first")
+    passwd = args.site.passwd(role)
+    users = read_users(passwd)
     if args.name in users and check_password(users[args.name], password):
-        print(f"{args.name}: password unchanged")
+        print(f"{args.name}: password unchanged ({passwd})")
         return 0
     users[args.name] = hash_password(password)
-    write_users(args.passwd, users)
-    print(f"{args.name}: password set in {args.passwd}")
+    write_users(passwd, users)
+    print(f"{args.name}: password set in {passwd}")
     reload_broker(args.reload)
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     users = read_users(args.passwd)
-    service = acl_users(args.acl)
+    service = args.site.service_accounts()
     inventory = inventory_probes(args.inventory)
     for name in sorted(set(users) | inventory):
         if name in service:
@@ -402,8 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--central", type=Path, default=HERE, help="the central site folder (default: here)"
     )
-    parser.add_argument("--passwd", type=Path, help="default: CENTRAL/mosquitto/passwd")
-    parser.add_argument("--acl", type=Path, help="default: CENTRAL/mosquitto/acl")
+    parser.add_argument(
+        "--mosquitto",
+        type=Path,
+        help="the broker's password files and ACLs, *.passwd and *.acl (default: "
+        "CENTRAL/mosquitto; on a VM /etc/mosquitto)",
+    )
     parser.add_argument("--inventory", type=Path, help="default: CENTRAL/etc/inventory.toml")
     parser.add_argument("--ca", type=Path, help="default: CENTRAL/certs/ca.crt")
     parser.add_argument("--out", type=Path, help="probe bundles (default: CENTRAL/probes)")
@@ -438,10 +532,20 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = sub.add_parser("revoke", help="remove a probe's login and reload the broker")
     revoke.add_argument("probe_id", type=probe_id, metavar="PROBE_ID")
     revoke.add_argument("--forget", action="store_true", help="also drop its inventory row")
+    revoke.add_argument(
+        "--clear-status",
+        default=os.environ.get("PROBEFLEET_CLEAR_STATUS", DEFAULT_CLEAR_STATUS),
+        help="command publishing an empty retained message on {topic} with the fleet "
+        "admin's login (env PROBEFLEET_CLEAR_STATUS; default: mosquitto_pub in the "
+        "container; '' = print it)",
+    )
+    revoke.add_argument("--topic-root", default="probefleet/v1")
     revoke.set_defaults(func=cmd_revoke)
 
     service = sub.add_parser("service", help="set a service account's password (setup.sh)")
-    service.add_argument("name", help="a user the ACL names: collector, healthcheck")
+    service.add_argument(
+        "name", help="a user services.acl or admin.acl names: collector, healthcheck, fleet-admin"
+    )
     service.add_argument("--password-file", type=Path, required=True)
     service.set_defaults(func=cmd_service)
 
@@ -459,8 +563,8 @@ def probe_id(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     central: Path = args.central
-    args.passwd = args.passwd or central / "mosquitto" / "passwd"
-    args.acl = args.acl or central / "mosquitto" / "acl"
+    args.site = Site(args.mosquitto or central / "mosquitto")
+    args.passwd = args.site.passwd("probes")
     args.inventory = args.inventory or central / "etc" / "inventory.toml"
     args.ca = args.ca or central / "certs" / "ca.crt"
     args.out = args.out or central / "probes"

@@ -2,8 +2,10 @@
 # First-time set-up of the central site for compose.yaml, in this folder:
 #   sudo ./setup.sh --name mqtt.dongnai.example.vn [--ip 203.0.113.7]
 # 1. certificates (gen-certs.sh): CA, server certificate for the names probes use;
-# 2. secrets/ (mode 0700): random passwords and the InfluxDB admin token;
-# 3. mosquitto/passwd: the collector's and the health check's logins (enrol.py service);
+# 2. secrets/ (mode 0700): random passwords, the InfluxDB admin token, the collectors' share
+#    group name, mosquitto_sub/_pub options files holding a login (never a command line);
+# 3. mosquitto/*.passwd, one per listener: services.passwd (collector, healthcheck),
+#    admin.passwd (fleet-admin), an empty probes.passwd (enrol.py adds the probes);
 # 4. etc/: an empty inventory, the plan's targets and the alert rules (config/*.sample.toml).
 # Safe to run again: nothing that exists is replaced. Then: docker compose up -d --build
 set -euo pipefail
@@ -39,23 +41,51 @@ fi
 # 2. secrets: readable inside the containers (compose bind-mounts the files), protected on
 # the host by the 0700 folder.
 install -d -m 0700 secrets
-for name in mqtt-collector-password mqtt-healthcheck-password influxdb-admin-password \
-        influxdb-admin-token grafana-admin-password; do
+random_secret() { openssl rand -base64 33 | tr -d '\n/+='; }
+for name in mqtt-collector-password mqtt-healthcheck-password mqtt-fleet-admin-password \
+        influxdb-admin-password influxdb-admin-token grafana-admin-password; do
     if [ ! -s "secrets/$name" ]; then
-        openssl rand -base64 33 | tr -d '\n/+=' >"secrets/$name"
+        random_secret >"secrets/$name"
         echo "secrets/$name: made"
     fi
     chmod 0644 "secrets/$name"
 done
+# The share group of a scaled-out collector (README.md, Scale-out): a name no probe can
+# guess (Mosquitto 2.0's ACL file cannot refuse a probe's $share subscription).
+if [ ! -s secrets/mqtt-share-group ]; then
+    printf 'pf%s' "$(openssl rand -hex 16)" >secrets/mqtt-share-group
+    echo "secrets/mqtt-share-group: made"
+fi
+# Grafana's SMTP password (GF_SMTP_PASSWORD__FILE): yours to write, empty until then.
+[ -e secrets/smtp-password ] || : >secrets/smtp-password
+chmod 0644 secrets/mqtt-share-group secrets/smtp-password
+# mosquitto_sub/mosquitto_pub read -u/-P from $XDG_CONFIG_HOME/mosquitto_sub (_pub):
+# compose mounts these there, so no password is ever on a command line (/proc/*/cmdline).
+for user in healthcheck fleet-admin; do
+    options="secrets/mqtt-$user-options"
+    printf -- '-u %s\n-P %s\n' "$user" "$(cat "secrets/mqtt-$user-password")" >"$options.tmp"
+    if cmp -s "$options.tmp" "$options"; then rm "$options.tmp"; else mv "$options.tmp" "$options"; fi
+    chmod 0644 "$options"
+done
 
-# 3. the service logins in Mosquitto's password file
-for user in collector healthcheck; do
+# 3. the broker's logins, one password file per listener (mosquitto.conf)
+if [ -s mosquitto/passwd ] && [ ! -e mosquitto/probes.passwd ]; then
+    # A site made before the listeners had their own files: its probes keep their logins.
+    awk -F: '$1 != "collector" && $1 != "healthcheck"' mosquitto/passwd >mosquitto/probes.passwd
+    mv mosquitto/passwd mosquitto/passwd.old
+    echo "mosquitto/probes.passwd: the probes of mosquitto/passwd (kept as passwd.old)"
+fi
+for file in probes services admin; do
+    [ -e "mosquitto/$file.passwd" ] || install -m 0600 /dev/null "mosquitto/$file.passwd"
+done
+for user in collector healthcheck fleet-admin; do
     "$PYTHON" enrol.py --reload '' service "$user" --password-file "secrets/mqtt-$user-password"
 done
 if [ "$(id -u)" = 0 ]; then
     # eclipse-mosquitto runs as uid 1883: it must read these after dropping root.
-    chown 1883:1883 mosquitto/passwd certs/server.key
-    chmod 0600 mosquitto/passwd
+    chown 1883:1883 mosquitto/probes.passwd mosquitto/services.passwd mosquitto/admin.passwd \
+        certs/server.key
+    chmod 0600 mosquitto/probes.passwd mosquitto/services.passwd mosquitto/admin.passwd
 fi
 
 # 4. inventory and targets
@@ -76,6 +106,7 @@ fi
 cat <<NEXT
 
 Done. Next:
+  sudo nft -f nftables.conf              # per-address limits on 8883 (README.md, Capacity)
   docker compose up -d --build
   docker compose ps                      # all four healthy after a minute
   ./enrol.py enrol <probe id> --commune ... --province ... --interface eth0:fixed:VNPT \\

@@ -1,7 +1,8 @@
 """Sockets bound to a link: the one place that knows how to pin traffic to FTTH or to 4G.
 
 Every measurement that opens a socket goes through here, so `interface`, `source_address`
-and a forced IP version mean the same thing everywhere.
+and a forced IP version mean the same thing everywhere; and every name it resolves passes the
+run's destination guard (kinds.common.destinations), if one is installed, before a connect.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Literal
 
 from probefleet.kinds.base import Link
+from probefleet.kinds.common import destinations
 from probefleet.kinds.errors import MeasurementError
 
 if TYPE_CHECKING:
@@ -31,13 +33,19 @@ def version_of(family: int) -> Literal[4, 6]:
 def resolve(
     host: str, port: int, ip_version: IpPreference = 0
 ) -> list[tuple[int, tuple[str, int] | tuple[str, int, int, int]]]:
-    """(family, sockaddr) for ``host``, in the resolver's order; MeasurementError if none."""
+    """(family, sockaddr) for ``host``, in the resolver's order; MeasurementError if none.
+    Under a destination guard: only the addresses it admits (destinations.Refused if none)."""
+    guard = destinations.current()
+    if guard is not None:
+        guard.check_name(host)
     try:
         infos = socket.getaddrinfo(host, port, family_of(ip_version), socket.SOCK_STREAM)
     except socket.gaierror as exc:
         want = f" over IPv{ip_version}" if ip_version else ""
         raise MeasurementError(f"cannot resolve {host!r}{want}: {exc.strerror}") from None
-    return [(info[0], info[4]) for info in infos]  # type: ignore[misc]
+    found: list[tuple[int, tuple[str, int] | tuple[str, int, int, int]]]
+    found = [(info[0], info[4]) for info in infos]  # type: ignore[misc]
+    return found if guard is None else guard.admit(host, found)
 
 
 def bind(sock: socket.socket, link: Link) -> None:
@@ -89,6 +97,13 @@ def connect(
             sock.close()
             last = f"{sockaddr[0]}: {exc.strerror or exc}"
     raise MeasurementError(f"cannot connect to {host} port {port}: {last}")
+
+
+def screen(host: str, port: int) -> None:
+    """Under a destination guard, refuse ``host`` now (destinations.Refused) when a client
+    that resolves it by itself (httpx) is about to connect to it; no-op otherwise."""
+    if destinations.current() is not None:
+        resolve(host, port)
 
 
 def httpx_transport(link: Link, ip_version: IpPreference = 0) -> httpx.HTTPTransport:

@@ -12,13 +12,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from probefleet.kinds.common.destinations import carried
+
 T = TypeVar("T")
 
 
 def run_bounded(parts: Sequence[Callable[[], T]], deadline: float) -> list[T | None]:
     """Call every part in its own thread; return their results in order, None for a part
     still running at ``deadline`` (time.monotonic()). The first exception a part raised is
-    re-raised here, once all parts have finished or been abandoned."""
+    re-raised here, once all parts have finished or been abandoned. Each thread carries the
+    caller's destination guard."""
     results: list[T | None] = [None] * len(parts)
     errors: list[BaseException | None] = [None] * len(parts)
 
@@ -29,7 +32,7 @@ def run_bounded(parts: Sequence[Callable[[], T]], deadline: float) -> list[T | N
             errors[i] = exc
 
     threads = [
-        threading.Thread(target=call, args=(i,), name=f"measure-{i}", daemon=True)
+        threading.Thread(target=carried(call), args=(i,), name=f"measure-{i}", daemon=True)
         for i in range(len(parts))
     ]
     for thread in threads:

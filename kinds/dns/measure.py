@@ -27,6 +27,7 @@ from typing import Annotated, ClassVar
 import msgspec
 from probefleet.core import wire
 from probefleet.kinds.base import Interval, Link, Measurement, Schedule
+from probefleet.kinds.common import destinations
 from probefleet.kinds.common.binding import check_binding
 from probefleet.kinds.common.names import is_host_name
 from probefleet.kinds.common.parallel import run_bounded
@@ -41,7 +42,9 @@ _RRTYPES: tuple[query.RrType, ...] = ("A", "AAAA")
 _MAX_QUERIES = 128  # DnsData
 _GRACE_S = 0.5  # beyond the deadline, for a reply that was on its way
 
-Resolver = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Resolver = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, extra=destinations.marker("resolver"))
+]
 
 
 def _default_resolvers() -> list[str]:
@@ -123,6 +126,9 @@ class Dns(Measurement[DnsConfig]):
         used = [s for s in self.servers.values() if s is not None]
         if isinstance(system, list):
             used += system
+            guard = destinations.current()
+            if guard is not None:  # the host's own resolvers: the probe's, never the centre's
+                guard.trust(s.address for s in system)
         for version in sorted({s.version for s in used}):
             check_binding(link, version)
         parts = [

@@ -12,6 +12,9 @@ p95 interpolated between ranks, loss %, and jitter = the mean absolute differenc
 consecutive RTTs of the received replies. A target that does not answer is data (loss 100 %,
 no RTTs), not an error.
 
+A target the run's destination guard refuses (a name the centre gave that resolves to the
+office LAN, see kinds.common.destinations) is never probed: the run fails, naming it.
+
 Binding: TCP probes go through ``net.connect``, bound to the link's interface and source
 address. ICMP uses icmplib's sockets, bound the same way through ``net.bind`` (icmplib itself
 has no interface option). ICMP runs over unprivileged datagram sockets where
@@ -32,7 +35,7 @@ import msgspec
 from probefleet.core import wire
 from probefleet.core.configkit import Section
 from probefleet.kinds.base import Interval, Link, Measurement, Schedule
-from probefleet.kinds.common import net
+from probefleet.kinds.common import destinations, net
 from probefleet.kinds.common.binding import check_binding, link_for
 from probefleet.kinds.common.names import is_host_name
 from probefleet.kinds.common.parallel import run_bounded
@@ -51,7 +54,9 @@ _GRACE_S = 0.5
 class LatencyTargetConfig(Section, frozen=True, kw_only=True):
     """[[measurements.latency.targets]]: one host to measure, by ICMP echo or TCP connect."""
 
-    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+    host: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=253, extra=destinations.marker("host"))
+    ]
     method: Literal["icmp", "tcp"] = "icmp"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0  # tcp only
     ip_version: net.IpPreference = 0  # 0: each of the measurement's ip_versions
@@ -112,6 +117,7 @@ class _Job:
 class _Outcome:
     address: str | None = None  # None: the name did not resolve for this version
     samples: list[float | None] | None = None  # RTT ms per probe sent, None when lost
+    refused: str | None = None  # why the destination guard refused it
 
 
 class Latency(Measurement[LatencyConfig]):
@@ -160,6 +166,15 @@ class Latency(Measurement[LatencyConfig]):
         parts = [functools.partial(self._series, job, link, icmp_mode, deadline) for job in jobs]
         # A series still running after the deadline is stuck in its name lookup.
         outcomes = [o or _Outcome() for o in run_bounded(parts, deadline + _GRACE_S)]
+        refused = sorted(
+            {
+                f"targets[{j.index}]: {o.refused}"
+                for j, o in zip(jobs, outcomes, strict=True)
+                if o.refused
+            }
+        )
+        if refused:
+            raise MeasurementError("; ".join(refused)[:500])
         return LatencyData(targets=self._entries(jobs, outcomes))
 
     def _series(
@@ -168,6 +183,8 @@ class Latency(Measurement[LatencyConfig]):
         cfg, target = self.config, job.target
         try:
             address = str(net.resolve(target.host, target.port, job.version)[0][1][0])
+        except destinations.Refused as exc:
+            return _Outcome(refused=exc.reason)
         except MeasurementError as exc:
             log.debug("latency %s over IPv%d: %s", target.host, job.version, exc.reason)
             return _Outcome()

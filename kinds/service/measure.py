@@ -23,6 +23,7 @@ import msgspec
 from probefleet.core import wire
 from probefleet.core.configkit import Section
 from probefleet.kinds.base import Interval, Link, Measurement, Schedule
+from probefleet.kinds.common import destinations
 from probefleet.kinds.service.payload import ServiceCheck, ServiceData
 from probefleet.kinds.service.probe import Plan, Protocol, run_check
 
@@ -41,7 +42,9 @@ class ServiceTarget(Section, frozen=True, kw_only=True):
 
     name: wire.Name
     # http://host[:port]/path or https://...; "host:port" or "[IPv6]:port" for tcp.
-    target: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    target: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=500, extra=destinations.marker("service"))
+    ]
     protocol: Literal["", "http", "https", "tcp"] = ""  # "": from the target
     timeout_s: Annotated[float, msgspec.Meta(gt=0.0, le=120.0)] = 10.0  # the whole check
     expect_status: Annotated[list[StatusCode], msgspec.Meta(max_length=32)] = []

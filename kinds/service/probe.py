@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from probefleet.core import wire
 from probefleet.kinds.base import Link
-from probefleet.kinds.common import net
+from probefleet.kinds.common import destinations, net
 from probefleet.kinds.common.http import USER_AGENT, Dechunker, HttpError, ResponseHead, parse_head
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.service.payload import ServiceCheck
@@ -110,7 +110,8 @@ def _resolve(
     plan: Plan, deadline: _Deadline
 ) -> list[tuple[int, tuple[str, int] | tuple[str, int, int, int]]]:
     """net.resolve within the deadline: getaddrinfo has no timeout of its own, so it runs in
-    a daemon thread that is abandoned (and ends with the resolver's own timeout) if slow."""
+    a daemon thread that is abandoned (and ends with the resolver's own timeout) if slow.
+    The thread carries the run's destination guard: a refused address is an error here."""
     box: list[object] = []
 
     def lookup() -> None:
@@ -119,7 +120,9 @@ def _resolve(
         except MeasurementError as exc:
             box.append(exc)
 
-    thread = threading.Thread(target=lookup, name=f"resolve-{plan.name}", daemon=True)
+    thread = threading.Thread(
+        target=destinations.carried(lookup), name=f"resolve-{plan.name}", daemon=True
+    )
     thread.start()
     thread.join(deadline.left("resolving the name"))
     if not box:

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from probefleet.kinds.base import Link
-from probefleet.kinds.common import net
+from probefleet.kinds.common import destinations, net
 from probefleet.kinds.common.endpoint import reach
 from probefleet.kinds.common.http import HttpError, Target, cache_buster, parse_url, request_head
 from probefleet.kinds.errors import MeasurementError
@@ -81,11 +82,16 @@ def parse_server_list(data: Any) -> list[Server]:
 
 
 def load_server_list(location: str, link: Link, timeout_s: float) -> list[Server]:
-    """The list from a file path or an http(s) URL (fetched over ``link``)."""
+    """The list from a file path or an http(s) URL (fetched over ``link``). Under a
+    destination guard, the list's host must pass it; the servers of a list whose host the
+    probe's file names (or of a file) are trusted like it for the rest of the run."""
+    guard = destinations.current()
     try:
         if location.startswith(("http://", "https://")):
             import httpx
 
+            target = urlsplit(location)
+            net.screen(target.hostname or "", target.port or 80)
             # trust_env=False: a proxy would take the request off the link being measured.
             with httpx.Client(
                 transport=net.httpx_transport(link), timeout=timeout_s, trust_env=False
@@ -95,13 +101,24 @@ def load_server_list(location: str, link: Link, timeout_s: float) -> list[Server
                 raw = response.content[:_MAX_LIST_BYTES]
         else:
             raw = Path(location).read_bytes()[:_MAX_LIST_BYTES]
-        return parse_server_list(json.loads(raw))
+        servers = parse_server_list(json.loads(raw))
+    except destinations.Refused as exc:
+        raise destinations.Refused(f"server list {location}: {exc.reason}") from None
     except MeasurementError:
         raise
     except (OSError, ValueError) as exc:
         raise MeasurementError(f"server list {location}: {exc}") from None
     except Exception as exc:  # httpx's errors: one tree, imported lazily
         raise MeasurementError(f"server list {location}: {type(exc).__name__}: {exc}") from None
+    host = destinations.host_of("url_or_path", location)
+    if guard is not None and (host is None or guard.trusts(host)):
+        hosts = (destinations.host_of("url", u) for s in servers for u in _urls(s))
+        guard.trust(h for h in hosts if h)
+    return servers
+
+
+def _urls(server: Server) -> tuple[str, ...]:
+    return (server.base_url, server.dl_url, server.ul_url, server.ping_url, server.get_ip_url)
 
 
 def _probe(
@@ -138,7 +155,10 @@ def by_ping(
     def work(i: int) -> None:
         results[i] = _probe(servers[i], link, ip_version, timeout_s)
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(servers))]
+    threads = [
+        threading.Thread(target=destinations.carried(work), args=(i,), daemon=True)
+        for i in range(len(servers))
+    ]
     deadline = time.monotonic() + timeout_s + 1.0
     for thread in threads:
         thread.start()

@@ -21,7 +21,7 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from probefleet.core import wire
 from probefleet.kinds.base import Interval, Link, Measurement, Schedule
-from probefleet.kinds.common import net
+from probefleet.kinds.common import destinations, net
 from probefleet.kinds.common.endpoint import Endpoint, effective_ip_version, reach
 from probefleet.kinds.common.http import HttpError, Target, parse_url, request_head
 from probefleet.kinds.errors import MeasurementError
@@ -58,6 +58,10 @@ HTTP_DOWNLOAD_REQUEST_BYTES = 1 << 40
 Seconds = Annotated[float, msgspec.Meta(gt=0.0, le=120.0)]
 Grace = Annotated[float, msgspec.Meta(ge=0.0, le=30.0)]
 Streams = Annotated[int, msgspec.Meta(ge=1, le=64)]
+# Destinations (kinds.common.destinations): a remote config may name only those its probe's
+# [remote] section allows.
+Url = Annotated[str, msgspec.Meta(extra=destinations.marker("url"))]
+ListLocation = Annotated[str, msgspec.Meta(extra=destinations.marker("url_or_path"))]
 
 
 class ThroughputConfig(Schedule, frozen=True, kw_only=True):
@@ -66,12 +70,12 @@ class ThroughputConfig(Schedule, frozen=True, kw_only=True):
     interval_s: Interval = 3600
     mode: Literal["librespeed", "http"] = "librespeed"
     # LibreSpeed mode: the server list (JSON), a file path or an http(s) URL.
-    server_list: str = "https://librespeed.org/backend-servers/servers.php"
+    server_list: ListLocation = "https://librespeed.org/backend-servers/servers.php"
     server_id: Annotated[str, msgspec.Meta(max_length=64)] = ""  # "": lowest ping
     # http mode: a large file to GET, a sink that reads and discards POSTs, an empty document.
-    download_url: str = ""
-    upload_url: str = ""
-    ping_url: str = ""
+    download_url: Url = ""
+    upload_url: Url = ""
+    ping_url: Url = ""
     directions: list[Literal["download", "upload"]] = msgspec.field(
         default_factory=lambda: ["download", "upload"]
     )

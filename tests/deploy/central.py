@@ -1,5 +1,9 @@
 """deploy/central's Mosquitto config, started for real: rendered onto free loopback ports and
-temp paths (nothing else changed), and an MQTT v5 test client that records what it sees."""
+temp paths (nothing else changed), and an MQTT v5 test client that records what it sees.
+
+The broker has three listeners (mosquitto.conf), each with its own password file and ACL:
+``probes`` (8883), ``services`` (8884) and ``admin`` (8885, loopback). A :class:`Client`
+picks one with ``listener=``."""
 
 from __future__ import annotations
 
@@ -21,16 +25,21 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.harness import Mosquitto, eventually, free_port
+from tests.harness import Mosquitto, ServiceProcess, eventually, find_binary, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CENTRAL = ROOT / "deploy" / "central"
-CONF = CENTRAL / "mosquitto" / "mosquitto.conf"
-ACL = CENTRAL / "mosquitto" / "acl"
+MOSQUITTO_DIR = CENTRAL / "mosquitto"
+CONF = MOSQUITTO_DIR / "mosquitto.conf"
+# One password file and one ACL per listener; the ports mosquitto.conf declares.
+ROLES = ("probes", "services", "admin")
+PORTS = {"probes": 8883, "services": 8884, "admin": 8885}
+ACL = MOSQUITTO_DIR / "probes.acl"
 GEN_CERTS = CENTRAL / "gen-certs.sh"
 ENROL = CENTRAL / "enrol.py"
-PROBE_PORT = 8883  # the ports mosquitto.conf declares
-INTERNAL_PORT = 8884
+PROBE_PORT = PORTS["probes"]
+INTERNAL_PORT = PORTS["services"]
+ROOT_TOPIC = "probefleet/v1"
 
 
 def make_certs(directory: Path, *clients: str) -> Path:
@@ -42,16 +51,39 @@ def make_certs(directory: Path, *clients: str) -> Path:
     return directory
 
 
+def copy_acls(directory: Path) -> None:
+    """deploy's three ACLs, as they are, into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for role in ROLES:
+        shutil.copyfile(MOSQUITTO_DIR / f"{role}.acl", directory / f"{role}.acl")
+
+
+def conf_settings(text: str | None = None) -> list[tuple[str | None, str, str]]:
+    """mosquitto.conf as (listener port or None for the general section, option, value)."""
+    out: list[tuple[str | None, str, str]] = []
+    listener: str | None = None
+    for line in (CONF.read_text() if text is None else text).splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        option, _, value = line.partition(" ")
+        if option == "listener":
+            listener = value.split()[0]
+        out.append((listener, option, value))
+    return out
+
+
 def render(text: str, *, config_dir: Path, certs: Path, data: Path, log: Path,
-           ports: dict[int, int]) -> str:  # fmt: skip
-    """deploy's mosquitto.conf with only its paths and ports moved; the listeners bound to
-    127.0.0.1. Anything else must stay as written: this is what the tests exercise."""
+           ports: dict[int, int], host: str = "127.0.0.1") -> str:  # fmt: skip
+    """deploy's mosquitto.conf with only its paths and ports moved; every listener bound to
+    ``host`` (127.0.0.1: those the file binds to 127.0.0.1 stay there). Anything else must
+    stay as written: this is what the tests exercise."""
     out = []
     for line in text.splitlines():
-        listener = re.fullmatch(r"listener (\d+)", line)
+        listener = re.fullmatch(r"listener (\d+)( \S+)?", line)
         moved = line
         if listener:
-            moved = f"listener {ports[int(listener.group(1))]} 127.0.0.1"
+            bind = listener.group(2).strip() if listener.group(2) else host
+            moved = f"listener {ports[int(listener.group(1))]} {bind}"
         elif line == "log_dest stdout":
             moved = f"log_dest file {log}"
         moved = moved.replace("/mosquitto/config/", f"{config_dir}/")
@@ -68,23 +100,66 @@ def render(text: str, *, config_dir: Path, certs: Path, data: Path, log: Path,
 
 
 class CentralBroker(Mosquitto):
-    """The real mosquitto running deploy/central/mosquitto/mosquitto.conf and acl."""
+    """The real mosquitto running deploy/central/mosquitto/mosquitto.conf and its ACLs.
 
-    def __init__(self, workdir: Path, certs: Path, *, replace: Sequence[tuple[str, str]] = ()):
+    ``replace`` swaps text in mosquitto.conf first (deliberate variants, e.g. a small queue
+    bound to measure). ``netns``: run it inside that network namespace on the ports the
+    file declares, listening on ``host`` there."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        certs: Path,
+        *,
+        replace: Sequence[tuple[str, str]] = (),
+        netns: str | None = None,
+        host: str = "127.0.0.1",
+    ):
         super().__init__(workdir, anonymous=False)
         self.certs = certs
-        self.internal_port = free_port(self.host)
+        self.netns = netns
+        self.bind = host
+        if netns is None:
+            self.ports = {role: free_port(self.host) for role in ROLES}
+            self.ports["probes"] = self.port
+        else:
+            self.ports = dict(PORTS)
+            self.port = PORTS["probes"]
+            self._process = ServiceProcess(
+                "mosquitto",
+                ["ip", "netns", "exec", netns, find_binary("mosquitto", "mosquitto"),
+                 "-c", str(self.conf_path)],
+                workdir,
+                logs=[self.log_path],
+                stop_signal=signal.SIGTERM,
+            )  # fmt: skip
+        self.internal_port = self.ports["services"]
+        self.admin_port = self.ports["admin"]
         self.config_dir = workdir / "config"
-        self.config_dir.mkdir(parents=True, exist_ok=True)
-        self.password_path = self.config_dir / "passwd"
-        self.acl_path = self.config_dir / "acl"
-        shutil.copyfile(ACL, self.acl_path)
-        self.password_path.touch(mode=0o600)
+        copy_acls(self.config_dir)
+        for role in ROLES:
+            self.passwd(role).touch(mode=0o600)
+        self.password_path = self.passwd("probes")
+        self.acl_path = self.config_dir / "probes.acl"
         self.replace = list(replace)
+
+    def passwd(self, role: str) -> Path:
+        return self.config_dir / f"{role}.passwd"
+
+    def add_user(self, name: str, password: str, *, role: str = "probes") -> None:
+        """A login in ``role``'s password file (mosquitto_passwd); reloads a running broker."""
+        binary = find_binary("mosquitto_passwd", "mosquitto")
+        subprocess.run(
+            [binary, "-b", str(self.passwd(role)), name, password],
+            capture_output=True, check=True, timeout=30,
+        )  # fmt: skip
+        self.users[name] = password
+        if self.running:
+            self.reload()
 
     def config_text(self) -> str:
         text = CONF.read_text()
-        for old, new in self.replace:  # deliberate variants, e.g. require_certificate true
+        for old, new in self.replace:
             assert old in text, f"{old!r} is not in {CONF}"
             text = text.replace(old, new)
         return render(
@@ -93,26 +168,34 @@ class CentralBroker(Mosquitto):
             certs=self.certs,
             data=self.data_dir,
             log=self.log_path,
-            ports={PROBE_PORT: self.port, INTERNAL_PORT: self.internal_port},
+            ports={PORTS[role]: port for role, port in self.ports.items()},
+            host=self.bind,
         )
 
-    def write_config(self) -> None:  # the ACL and password file are deploy's, kept as they are
+    def write_config(self) -> None:  # the ACLs and password files are deploy's, kept as they are
         self.conf_path.write_text(self.config_text())
 
     def reload(self) -> None:
-        self._process.send_signal(signal.SIGHUP)  #: re-read the password file and the ACL
+        self._process.send_signal(signal.SIGHUP)  #: re-read the password files and the ACLs
+
+    def _ready(self) -> bool:
+        log = self._process.output_since_start(self.log_path)
+        listening = all(f"listen socket on port {p}." in log for p in self.ports.values())
+        if not listening or " running" not in log:
+            return False
+        return self.netns is not None or super()._ready()
 
 
 @dataclass
 class Client:
     """A paho MQTT v5 client over TLS recording CONNACK, PUBACK and SUBACK codes, messages
-    and disconnections."""
+    and disconnections. ``listener``: probes (8883), services (8884) or admin (8885)."""
 
     broker: CentralBroker
     username: str | None
     password: str | None = None
     client_id: str = ""
-    internal: bool = False
+    listener: str = "probes"
     ca: Path | None = None
     cert: tuple[Path, Path] | None = None
     clean_start: bool = True
@@ -120,6 +203,7 @@ class Client:
     pubacks: dict[int, int] = field(default_factory=dict)
     subacks: list[list[int]] = field(default_factory=list)
     messages: list[tuple[str, bytes]] = field(default_factory=list)
+    retained: list[str] = field(default_factory=list)
     disconnects: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -155,17 +239,22 @@ class Client:
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
             self.messages.append((msg.topic, bytes(msg.payload)))
+            if msg.retain:
+                self.retained.append(msg.topic)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         self.disconnects.append(rc.value)
 
+    @property
+    def port(self) -> int:
+        return self.broker.ports[self.listener]
+
     def connect(self, *, expect_ok: bool = True, session_expiry_s: int = 0) -> Client:
-        port = self.broker.internal_port if self.internal else self.broker.port
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         if session_expiry_s:
             props.SessionExpiryInterval = session_expiry_s
         self.client.connect(
-            "localhost", port, keepalive=10, clean_start=self.clean_start, properties=props
+            "localhost", self.port, keepalive=10, clean_start=self.clean_start, properties=props
         )
         self.client.loop_start()
         if expect_ok:

@@ -15,7 +15,7 @@ import yaml
 from probefleet.collector.config import load_config
 from probefleet.collector.inventory import load_inventory, load_targets
 
-from tests.deploy.central import CENTRAL, ROOT, CentralBroker, Client
+from tests.deploy.central import CENTRAL, ROOT, CentralBroker, Client, conf_settings
 from tests.deploy.test_agent_deploy import parse_unit
 
 COMPOSE = CENTRAL / "compose.yaml"
@@ -109,9 +109,14 @@ def test_setup_makes_every_file_compose_mounts_and_a_broker_that_works(
                 assert (central / source).exists(), (name, source)
             elif source.startswith("../../"):
                 assert (site / source[6:]).exists() or (ROOT / source[6:]).exists(), source
-    for secret in compose["secrets"].values():
+    for name, secret in compose["secrets"].items():
         path = central / secret["file"]
+        if name == "smtp-password":  # the operator's to fill in
+            assert path.exists(), path
+            continue
         assert path.stat().st_size >= 32, path
+    group = (central / "secrets" / "mqtt-share-group").read_text()
+    assert re.fullmatch(r"pf[0-9a-f]{32}", group), group  # collector.toml's share_group pattern
     assert (central / "secrets").stat().st_mode & 0o077 == 0
     assert load_inventory(central / "etc" / "inventory.toml").probes == {}
     assert load_targets(central / "etc" / "targets.toml").fixed.download_mbps == 150.0
@@ -132,33 +137,52 @@ def test_setup_makes_every_file_compose_mounts_and_a_broker_that_works(
     cfg = load_config(tmp_path / "collector.toml", env={"PROBEFLEET_INFLUXDB_TOKEN": "t"})
     assert (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.tls) == ("mosquitto", 8884, True)
 
-    # Mosquitto with setup's password file and certificates: the collector and the health
-    # check log in with setup's secrets; the health check can read only its topic.
+    # Mosquitto with setup's password files and certificates: every service logs in with
+    # setup's secrets on its own listener; the health check runs compose's command, its login
+    # from the options file compose mounts (no password on the command line).
     broker = CentralBroker(tmp_path / "broker", central / "certs")
-    shutil.copyfile(central / "mosquitto" / "passwd", broker.password_path)
+    for role in ("probes", "services", "admin"):
+        shutil.copyfile(central / "mosquitto" / f"{role}.passwd", broker.passwd(role))
     broker.start()
     try:
         secret = (central / "secrets" / "mqtt-collector-password").read_text()
-        collector = Client(broker, "collector", secret, internal=True).connect()
+        collector = Client(broker, "collector", secret, listener="services").connect()
         collector.close()
-        health = (central / "secrets" / "mqtt-healthcheck-password").read_text()
+        admin_pw = (central / "secrets" / "mqtt-fleet-admin-password").read_text()
+        Client(broker, "fleet-admin", admin_pw, listener="admin").connect().close()
+        options = mounted_options(compose, central, tmp_path)
         command = compose["services"]["mosquitto"]["healthcheck"]["test"][1]
         command = command.replace("$$", "$").replace("-p 8884", f"-p {broker.internal_port}")
         command = command.replace("/mosquitto/certs/", f"{central}/certs/")
-        command = command.replace("/run/secrets/", f"{central}/secrets/")
+        command = command.replace("/run/secrets/", f"{options}/")
+        assert "-P" not in command.split()
         probe = subprocess.run(
             ["sh", "-c", command], capture_output=True, text=True, timeout=30, check=False
         )
         assert probe.returncode == 0, probe.stderr
-        spy = Client(broker, "healthcheck", health, internal=True).connect()
+        health = (central / "secrets" / "mqtt-healthcheck-password").read_text()
+        spy = Client(broker, "healthcheck", health, listener="services").connect()
         spy.subscribe("probefleet/v1/#")
-        writer = Client(broker, "collector", secret, internal=True).connect()
+        writer = Client(broker, "fleet-admin", admin_pw, listener="admin").connect()
         writer.publish("probefleet/v1/p/config", b"x")
         assert spy.messages == []
         spy.close()
         writer.close()
     finally:
         broker.stop()
+
+
+def mounted_options(compose: dict[str, Any], central: Path, tmp_path: Path) -> Path:
+    """The mosquitto service's secrets laid out as compose mounts them, under one folder
+    standing for /run/secrets."""
+    root = tmp_path / "run-secrets"
+    for entry in compose["services"]["mosquitto"]["secrets"]:
+        target = Path(entry["target"])
+        assert target.parts[:3] == ("/", "run", "secrets"), target
+        inside = root.joinpath(*target.parts[3:])
+        inside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(central / compose["secrets"][entry["source"]]["file"], inside)
+    return root
 
 
 def test_influxdb_init_makes_dbrp_and_two_narrow_tokens() -> None:
@@ -207,16 +231,25 @@ def test_collector_unit_is_what_systemd_accepts(tmp_path: Path) -> None:
     assert proc.stderr.strip() == "", proc.stderr
 
 
-def test_broker_config_sizes_the_queue_for_a_week() -> None:
-    conf = (CENTRAL / "mosquitto" / "mosquitto.conf").read_text()
-    settings = dict(
-        line.split(" ", 1) for line in conf.splitlines() if line and not line.startswith("#")
-    )
-    assert settings["allow_anonymous"] == "false"
-    assert settings["persistence"] == "true"
-    # 200 probes x the sample's ~90 results an hour x 168 hours.
+def test_the_capacity_table_is_what_mosquitto_conf_says() -> None:
+    """README.md's capacity table names each limit with its value: they must be the
+    config's, and the queue bound must hold what its row says."""
+    readme = (CENTRAL / "README.md").read_text()
+    rows = re.findall(r"^\| `(\w+)`(?: \((\w+)\))? \| ([\d,]+) \|", readme, flags=re.M)
+    assert len(rows) >= 8, rows
+    settings = conf_settings()
+    ports = {"probes": "8883", "services": "8884", "admin": "8885"}
+    for option, listener, value in rows:
+        where = ports.get(listener) if listener else None
+        found = [v for lst, o, v in settings if o == option and (where is None or lst == where)]
+        if option == "LimitNOFILE":
+            found = [(CENTRAL / "mosquitto-limits.conf").read_text().split("LimitNOFILE=")[1]]
+        assert [f.split()[0] for f in found] == [value.replace(",", "")], (option, listener)
+    general = {o: v for lst, o, v in settings if lst is None}
+    # 10,000 probes x ~90 results an hour (the sample's intervals), 1.5 kB each: 2 hours.
     per_hour = 3600 / 60 + 3600 / 300 * 2 + 3600 / 900 + 1 + 1
-    assert int(settings["max_queued_messages"]) >= 200 * per_hour * 168
+    assert int(general["max_queued_messages"]) >= 10_000 * per_hour * 2
+    assert int(general["max_queued_bytes"]) >= int(general["max_queued_messages"]) * 1500
     cfg_session = load_config(
         CENTRAL / "collector" / "collector.toml",
         env={"PROBEFLEET_MQTT_PASSWORD": "x", "PROBEFLEET_INFLUXDB_TOKEN": "t"},

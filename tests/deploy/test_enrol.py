@@ -15,7 +15,7 @@ import pytest
 from probefleet.agent.config import load_config
 from probefleet.collector.inventory import load_inventory
 
-from tests.deploy.central import ACL, ENROL, ROOT
+from tests.deploy.central import ENROL, ROOT, copy_acls
 
 
 def _module() -> ModuleType:
@@ -33,8 +33,7 @@ enrol = _module()
 
 @pytest.fixture
 def central(tmp_path: Path) -> Path:
-    (tmp_path / "mosquitto").mkdir()
-    shutil.copyfile(ACL, tmp_path / "mosquitto" / "acl")
+    copy_acls(tmp_path / "mosquitto")
     (tmp_path / "etc").mkdir()
     shutil.copyfile(ROOT / "config/inventory.sample.toml", tmp_path / "etc" / "inventory.toml")
     (tmp_path / "certs").mkdir()
@@ -73,12 +72,12 @@ def test_hashes_are_mosquitto_passwds(tmp_path: Path) -> None:
 def test_enrol_writes_login_inventory_and_bundle(central: Path) -> None:
     done = run(central, "enrol", "dongnai-xuanloc-01", *ENROL_ARGS)
     assert done.returncode == 0, done.stderr
-    users = enrol.read_users(central / "mosquitto" / "passwd")
+    users = enrol.read_users(central / "mosquitto" / "probes.passwd")
     bundle = central / "probes" / "dongnai-xuanloc-01"
     password = (bundle / "dongnai-xuanloc-01.pw").read_text().strip()
     assert len(password) >= 32
     assert enrol.check_password(users["dongnai-xuanloc-01"], password)
-    assert (central / "mosquitto" / "passwd").stat().st_mode & 0o077 == 0
+    assert (central / "mosquitto" / "probes.passwd").stat().st_mode & 0o077 == 0
 
     inventory = load_inventory(central / "etc" / "inventory.toml")
     probe = inventory.probes["dongnai-xuanloc-01"]
@@ -104,7 +103,7 @@ def test_enrol_writes_login_inventory_and_bundle(central: Path) -> None:
 
 
 def test_enrol_refuses_service_accounts_duplicates_and_bad_input(central: Path) -> None:
-    for name in ("collector", "healthcheck"):
+    for name in ("collector", "healthcheck", "fleet-admin"):
         done = run(central, "enrol", name, *ENROL_ARGS)
         assert done.returncode == 2
         assert "service account" in done.stderr
@@ -125,7 +124,7 @@ def test_enrol_refuses_service_accounts_duplicates_and_bad_input(central: Path) 
     only_lat = run(central, "enrol", "probe-z", *half)
     assert only_lat.returncode == 2
     assert "--lat and --lon" in only_lat.stderr
-    assert "probe-y" not in enrol.read_users(central / "mosquitto" / "passwd")
+    assert "probe-y" not in enrol.read_users(central / "mosquitto" / "probes.passwd")
 
 
 def test_revoke_forget_keeps_the_other_rows(central: Path) -> None:
@@ -133,9 +132,49 @@ def test_revoke_forget_keeps_the_other_rows(central: Path) -> None:
     assert run(central, "enrol", "probe-y", *ENROL_ARGS).returncode == 0
     done = run(central, "revoke", "probe-x", "--forget")
     assert done.returncode == 0, done.stderr
-    assert set(enrol.read_users(central / "mosquitto" / "passwd")) == {"probe-y"}
+    assert set(enrol.read_users(central / "mosquitto" / "probes.passwd")) == {"probe-y"}
     probes = load_inventory(central / "etc" / "inventory.toml").probes
     assert set(probes) == {"dongnai-tanphu-01", "dongnai-bienhoa-01", "probe-y"}
     assert probes["probe-y"].interfaces["wwan0"].operator == "MobiFone"
     assert not (central / "probes" / "probe-x").exists()
     assert run(central, "revoke", "probe-x").returncode == 1  # nothing left to revoke
+
+
+def test_service_passwords_go_to_their_listeners_file(central: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("a-service-password-of-32-chars!!\n")
+    mosquitto = central / "mosquitto"
+    for name, role in (("collector", "services"), ("healthcheck", "services"),
+                       ("fleet-admin", "admin")):  # fmt: skip
+        done = run(central, "service", name, "--password-file", str(secret))
+        assert done.returncode == 0, done.stderr
+        assert f"{role}.passwd" in done.stdout
+        users = enrol.read_users(mosquitto / f"{role}.passwd")
+        assert enrol.check_password(users[name], "a-service-password-of-32-chars!!")
+    assert set(enrol.read_users(mosquitto / "services.passwd")) == {"collector", "healthcheck"}
+    assert set(enrol.read_users(mosquitto / "admin.passwd")) == {"fleet-admin"}
+    assert not (mosquitto / "probes.passwd").exists()  # no service login on the probes' port
+    assert (
+        "unchanged" in run(central, "service", "collector", "--password-file", str(secret)).stdout
+    )
+    unknown = run(central, "service", "probe-x", "--password-file", str(secret))
+    assert unknown.returncode == 2
+    assert "not a service account" in unknown.stderr
+    listing = run(central, "list").stdout
+    assert "collector" not in listing
+    assert "fleet-admin" not in listing
+
+
+def test_a_pattern_in_a_service_acl_is_refused(central: Path) -> None:
+    """A pattern line in services.acl would give every service login a probe's rights."""
+    acl = central / "mosquitto" / "services.acl"
+    acl.write_text(acl.read_text() + "pattern write probefleet/v1/%u/results/latency\n")
+    done = run(central, "enrol", "probe-x", *ENROL_ARGS)
+    assert done.returncode == 2
+    assert "'pattern' lines do not belong here" in done.stderr
+    probes = central / "mosquitto" / "probes.acl"
+    acl.write_text(acl.read_text().replace("pattern write", "# was"))
+    probes.write_text(probes.read_text() + "user collector\ntopic readwrite #\n")
+    done = run(central, "enrol", "probe-x", *ENROL_ARGS)
+    assert done.returncode == 2
+    assert "a 'user' line" in done.stderr

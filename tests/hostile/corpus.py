@@ -190,3 +190,50 @@ def control_cases(probe: str) -> list[Case]:
                 cases.append(Case(category, name, probe, topic, _encode(_set(doc, where, mutated))))
         cases.append(Case("valid", f"{channel}: as sent", probe, topic, _encode(doc)))
     return cases
+
+
+@dataclass(frozen=True)
+class RemoteAttack:
+    """A retained remote config that would turn a probe into a weapon (issue 17, item 9),
+    and what the probe's retained status must then say (the refused key and why)."""
+
+    name: str
+    doc: dict[str, Any]
+    named: str
+
+
+def remote_attacks(lan_port: int, lan6_port: int) -> list[RemoteAttack]:
+    """Service checks at the office LAN (a real listener waits on ``lan_port`` of 127.0.0.1
+    and ``lan6_port`` of ::1), bandwidth tests sized as a weapon, and [remote] itself."""
+
+    def check(target: str) -> dict[str, Any]:
+        return {"measurements": {"service": {"checks": [{"name": "lan", "target": target}]}}}
+
+    key = "measurements.service.checks[0].target"
+    throughput = "measurements.throughput"
+    return [
+        RemoteAttack("loopback", check(f"http://127.0.0.1:{lan_port}/"),
+                     f"{key} = 'http://127.0.0.1:{lan_port}/': 127.0.0.1 is loopback"),
+        RemoteAttack("private", check("10.0.0.1:22"),
+                     f"{key} = '10.0.0.1:22': 10.0.0.1 is private"),
+        RemoteAttack("cloud metadata", check("http://169.254.169.254/latest/meta-data/"),
+                     "169.254.169.254 is link-local"),
+        RemoteAttack("IPv6 loopback", check(f"http://[::1]:{lan6_port}/"), "::1 is loopback"),
+        RemoteAttack("tcp port scan", check(f"127.0.0.1:{lan_port}"), "127.0.0.1 is loopback"),
+        RemoteAttack("64 streams", {"measurements": {"throughput": {"streams_download": 64,
+                     "streams_upload": 64}}}, f"{throughput}.streams_upload = 64: above [remote] "
+                     "max_streams = 8"),
+        RemoteAttack("120 s", {"measurements": {"throughput": {"duration_s": 120}}},
+                     f"{throughput}.duration_s = 120.0: above [remote] max_duration_s = 20"),
+        RemoteAttack("every 10 s", {"measurements": {"throughput": {"interval_s": 10}}},
+                     f"{throughput}.interval_s = 10: closer than [remote] min_interval_s"),
+        RemoteAttack("every minute", {"measurements": {"throughput": {"cron": "* * * * *"}}},
+                     f"{throughput}.cron = '* * * * *': runs 60 s apart"),
+        RemoteAttack("huge monthly bytes", {"measurements": {"throughput": {"max_bytes": 10**15}}},
+                     f"{throughput}.max_bytes = 1000000000000000: one run may move"),
+        RemoteAttack("upload anywhere", {"measurements": {"throughput": {"mode": "http",
+                     "upload_url": "http://victim.example/", "directions": ["upload"]}}},
+                     "victim.example is not in [remote] allow_destinations"),
+        RemoteAttack("open the limits", {"remote": {"allow_private": True}},
+                     "remote: not changeable from the centre"),
+    ]  # fmt: skip

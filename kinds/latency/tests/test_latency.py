@@ -460,3 +460,24 @@ def test_silent_and_missing_hosts_in_a_namespace(tmp_path: Path) -> None:
             assert (t.sent, t.received, t.loss_pct, t.rtt_avg_ms) == (4, 0, 100.0, None), t
         # Side by side, each 4 x 0.4 s; plus the CLI's start-up.
         assert elapsed < 4 * 0.4 + 2.5
+
+
+def test_a_remote_target_resolving_to_loopback_fails_the_run_and_is_never_probed() -> None:
+    from probefleet.kinds.common.destinations import Guard, Policy, guarded
+
+    from tests.hostile.listener import CountingListener
+
+    with CountingListener() as router:
+        latency = Latency(configkit.build(
+            {"targets": [{"host": "localhost", "method": "tcp", "port": router.port}],
+             "count": 2, "timeout_s": 0.5, "max_duration_s": 5},
+            LatencyConfig,
+        ))  # fmt: skip
+        with guarded(Guard(Policy(["localhost"]))), pytest.raises(MeasurementError) as failed:
+            latency.run(Link())
+        assert failed.value.reason.startswith("targets[0]: localhost: refused") or (
+            "targets[0]: refused: localhost resolves to" in failed.value.reason
+        ), failed.value.reason
+        # The same target from the probe's own file (no guard) is measured.
+        assert latency.run(Link()).targets[0].received == 2
+    assert router.connections == 2

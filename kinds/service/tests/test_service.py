@@ -619,3 +619,27 @@ timeout_s = 3.0
         "name": "closed", "target": f"127.0.0.1:{closed}", "protocol": "tcp", "up": False,
         "error": "connection refused",
     }  # fmt: skip
+
+
+# --- under the destination guard (a remote config's names; kinds.common.destinations) -----
+
+
+def test_a_remote_name_resolving_to_loopback_is_down_and_never_reached() -> None:
+    from probefleet.kinds.common.destinations import Guard, Policy, guarded
+
+    from tests.hostile.listener import CountingListener
+
+    with CountingListener() as router, guarded(Guard(Policy(["localhost", "0.0.0.0/0"]))):
+        checks = _run(
+            {"name": "router", "target": f"http://localhost:{router.port}/", "timeout_s": 3.0},
+            {"name": "router-tcp", "target": f"127.0.0.1:{router.port}", "timeout_s": 3.0},
+        )
+    assert [c.up for c in checks] == [False, False]
+    assert checks[0].error is not None
+    assert "localhost resolves to" in checks[0].error
+    assert "loopback ([remote] allow_private = false)" in checks[0].error
+    assert (
+        checks[1].error
+        == "refused: 127.0.0.1 is loopback ([remote] allow_private = false); nothing was sent"
+    )
+    assert router.connections == 0

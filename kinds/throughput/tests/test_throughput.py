@@ -584,3 +584,47 @@ grace_upload_s = 0.3
     # server failed here).
     assert set(golden["data"]) - set(printed["data"]) == {"failed_servers", "server_id"}
     assert printed["data"]["method"] == "http"
+
+
+# --- under the destination guard (a remote config's names; kinds.common.destinations) -----
+
+
+def test_a_remote_upload_target_on_the_lan_is_never_reached() -> None:
+    from probefleet.kinds.common.destinations import Guard, Policy, guarded
+
+    from tests.hostile.listener import CountingListener
+
+    with CountingListener() as router:
+        test = Throughput(configkit.build(
+            {"mode": "http", "directions": ["upload"], "upload_url": f"http://localhost:{router.port}/up",
+             "ping_url": f"http://localhost:{router.port}/ping", "duration_s": 1.0,
+             "grace_upload_s": 0.0, "connect_timeout_s": 1.0},
+            ThroughputConfig,
+        ))  # fmt: skip
+        with guarded(Guard(Policy(["localhost"]))), pytest.raises(MeasurementError) as failed:
+            test.run(Link())
+    assert "localhost resolves to" in failed.value.reason
+    assert "loopback ([remote] allow_private = false)" in failed.value.reason
+    assert router.connections == 0
+
+
+def test_servers_of_a_list_the_file_names_are_trusted_a_remote_lists_are_not(
+    tmp_path: Path,
+) -> None:
+    from probefleet.kinds.common.destinations import Guard, Policy, Refused, guarded
+    from probefleet.kinds.throughput.librespeed import load_server_list
+
+    from tests.hostile.listener import CountingListener
+
+    listed = [{"name": "lan", "server": "http://router.lan/", "dlURL": "garbage.php",
+               "ulURL": "empty.php", "pingURL": "empty.php"}]  # fmt: skip
+    path = tmp_path / "servers.json"
+    path.write_text(json.dumps(listed))
+    guard = Guard(Policy(["localhost"]))
+    with guarded(guard):
+        load_server_list(str(path), Link(), 1.0)  # a file: only the probe's own file names one
+    assert guard.trusts("router.lan")
+    refused = pytest.raises(Refused, match=r"server list http://localhost:\d+/s\.json: refused")
+    with CountingListener() as lists, guarded(Guard(Policy(["localhost"]))), refused:
+        load_server_list(f"http://localhost:{lists.port}/s.json", Link(), 1.0)
+    assert lists.connections == 0
