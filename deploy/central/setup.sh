@@ -111,5 +111,5 @@ Done. Next:
   docker compose ps                      # all four healthy after a minute
   ./enrol.py enrol <probe id> --commune ... --province ... --interface eth0:fixed:VNPT \\
       --broker <the name given to --name>
-Grafana: http://<this host>:3000 (admin / secrets/grafana-admin-password)
+Grafana: https://<this host>/ (admin / secrets/grafana-admin-password)
 NEXT

@@ -19,7 +19,7 @@ from tests.deploy.central import CENTRAL, ROOT, CentralBroker, Client, conf_sett
 from tests.deploy.test_agent_deploy import parse_unit
 
 COMPOSE = CENTRAL / "compose.yaml"
-SERVICES = {"mosquitto", "influxdb", "collector", "grafana"}
+SERVICES = {"mosquitto", "influxdb", "collector", "grafana", "grafana-tls"}
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +28,12 @@ def compose() -> dict[str, Any]:
     return doc
 
 
-def test_compose_has_the_four_services_with_health_checks(compose: dict[str, Any]) -> None:
+def test_compose_has_the_five_services_with_health_checks(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert set(services) == SERVICES
     assert services["mosquitto"]["image"].startswith("${MOSQUITTO_IMAGE:-eclipse-mosquitto:2.")
-    assert services["influxdb"]["image"] == "influxdb:2.7"
+    assert services["influxdb"]["image"] == "${INFLUXDB_IMAGE:-influxdb:2.7}"
+    assert services["grafana-tls"]["image"].startswith("${NGINX_IMAGE:-nginx:")
     assert services["grafana"]["image"].startswith("${GRAFANA_IMAGE:-grafana/grafana:")
     assert services["collector"]["build"]["dockerfile"] == "deploy/central/Dockerfile"
     for name, service in services.items():
@@ -69,10 +70,10 @@ def test_compose_keeps_state_in_volumes_and_the_ca_key_out(compose: dict[str, An
     assert not [
         v for vs in mounts.values() for v in vs if "ca.key" in v or v.startswith("./certs:")
     ]
-    # The tokens: written by InfluxDB's init script, read-only for the others.
-    assert "influx-tokens:/var/lib/probefleet-tokens" in mounts["influxdb"]
+    # The tokens: written by InfluxDB's init script, one read-only volume per consumer.
     for name in ("collector", "grafana"):
-        assert "influx-tokens:/var/lib/probefleet-tokens:ro" in mounts[name]
+        assert f"influx-token-{name}:/var/lib/probefleet-tokens/{name}" in mounts["influxdb"]
+        assert f"influx-token-{name}:/var/lib/probefleet-tokens:ro" in mounts[name]
 
 
 @pytest.mark.integration  # starts Debian's mosquitto itself

@@ -27,30 +27,70 @@ def published(compose: dict[str, Any]) -> dict[str, list[str]]:
     return {name: [str(p) for p in s.get("ports", [])] for name, s in compose["services"].items()}
 
 
-def test_only_the_probes_port_is_open_to_the_world(compose: dict[str, Any]) -> None:
+def test_only_the_probes_port_and_grafana_behind_tls_are_open_to_the_world(
+    compose: dict[str, Any],
+) -> None:
     for name, ports in published(compose).items():
         for port in ports:
-            if name == "grafana" and port == "3000:3000":
-                continue  # test_grafana_is_not_open_to_the_world
             host = port.split(":")[0] if port.count(":") == 2 else None
             if port == "8883:8883":
                 assert name == "mosquitto"
                 continue
+            if port == "443:8443":
+                assert name == "grafana-tls"
+                continue
             assert host == "127.0.0.1", (name, port)
     assert published(compose)["mosquitto"] == ["8883:8883"]
+    assert published(compose)["grafana-tls"] == ["443:8443"]
     everything = " ".join(p for ports in published(compose).values() for p in ports)
     assert "8884" not in everything
     assert "8885" not in everything
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 item 10: Grafana is still published on 0.0.0.0:3000 over plain HTTP "
-    "(a TLS front or a loopback binding is pending)",
-)
-def test_grafana_is_not_open_to_the_world(compose: dict[str, Any]) -> None:
-    for port in published(compose)["grafana"]:
-        assert port.startswith("127.0.0.1:"), port
+def test_grafana_is_reached_only_through_tls(compose: dict[str, Any]) -> None:
+    """Grafana publishes nothing; the TLS front (nginx/grafana-tls.conf, run for real in
+    test_grafana_tls.py) is the one way in, with the site's certificate."""
+    assert published(compose)["grafana"] == []
+    front = compose["services"]["grafana-tls"]
+    mounts = front["volumes"]
+    assert "./nginx/grafana-tls.conf:/etc/nginx/conf.d/default.conf:ro" in mounts
+    assert "./certs/server.key:/etc/nginx/tls/server.key:ro" in mounts
+    assert compose["services"]["grafana"]["environment"]["GF_SERVER_ROOT_URL"].endswith(
+        "https://localhost/}"
+    )
+
+
+def test_every_container_runs_with_least_privilege(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert not service.get("privileged"), name
+        assert service.get("network_mode") != "host", name
+    # Those running as a plain user need no capability at all.
+    for name in ("collector", "grafana"):
+        assert services[name]["cap_drop"] == ["ALL"], name
+        assert not services[name].get("cap_add"), name
+    assert services["collector"]["read_only"] is True
+    assert services["grafana-tls"]["cap_drop"] == ["ALL"]
+    assert set(services["grafana-tls"]["cap_add"]) <= {"CHOWN", "SETUID", "SETGID"}
+
+
+def test_one_influxdb_token_per_consumer(compose: dict[str, Any]) -> None:
+    mounts = {name: s.get("volumes", []) for name, s in compose["services"].items()}
+    assert "influx-token-collector:/var/lib/probefleet-tokens:ro" in mounts["collector"]
+    assert "influx-token-grafana:/var/lib/probefleet-tokens:ro" in mounts["grafana"]
+    holders = {
+        name: [v.split(":")[0] for v in volumes if v.startswith("influx-token")]
+        for name, volumes in mounts.items()
+    }
+    assert holders["collector"] == ["influx-token-collector"]
+    assert holders["grafana"] == ["influx-token-grafana"]
+    assert sorted(holders["influxdb"]) == ["influx-token-collector", "influx-token-grafana"]
+    assert not holders["mosquitto"]
+    assert not holders["grafana-tls"]
+    init = (CENTRAL / "influxdb" / "init.sh").read_text()
+    assert '"$tokens/collector/collector.token"' in init
+    assert '"$tokens/grafana/grafana.token"' in init
 
 
 def test_the_admin_listener_is_the_brokers_loopback_only() -> None:

@@ -5,7 +5,8 @@
 #  1. DBRP mapping: InfluxQL database "probefleet", retention policy "autogen" -> the bucket,
 #     so Grafana's InfluxQL data source, the report and the alert rules can query it.
 #  2. Two tokens, one job each: the collector may only write the bucket, Grafana only read it.
-#     They go to /var/lib/probefleet-tokens (a volume the collector and Grafana mount read-only).
+#     Each goes to its own volume (/var/lib/probefleet-tokens/collector, .../grafana): the
+#     collector mounts only its own, read-only, and Grafana only its own.
 # Runs once, on an empty data volume. To redo it: docker compose down -v (erases the data!).
 set -euo pipefail
 
@@ -21,13 +22,13 @@ token() { # token DESCRIPTION --read-bucket|--write-bucket: print a new token
         | cut -f3
 }
 umask 077
-mkdir -p "$tokens"
-token "probefleet collector: write $bucket" --write-bucket >"$tokens/collector.token"
-token "probefleet grafana: read $bucket" --read-bucket >"$tokens/grafana.token"
+mkdir -p "$tokens/collector" "$tokens/grafana"
+token "probefleet collector: write $bucket" --write-bucket >"$tokens/collector/collector.token"
+token "probefleet grafana: read $bucket" --read-bucket >"$tokens/grafana/grafana.token"
 for name in collector grafana; do
-    [ -s "$tokens/$name.token" ] || { echo "init.sh: no $name token made" >&2; exit 1; }
+    [ -s "$tokens/$name/$name.token" ] || { echo "init.sh: no $name token made" >&2; exit 1; }
 done
-# The collector (uid 990) and Grafana (uid 472) read them; nobody else is on this volume.
-chmod 0444 "$tokens"/*.token
-chmod 0755 "$tokens"
+# The collector (uid 990) and Grafana (uid 472) each read theirs; its volume holds nothing else.
+chmod 0444 "$tokens"/collector/collector.token "$tokens"/grafana/grafana.token
+chmod 0755 "$tokens"/collector "$tokens"/grafana
 echo "probefleet: DBRP $bucket/autogen -> bucket $bucket_id; tokens in $tokens"
