@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -283,6 +284,28 @@ class CollectorProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout_s)
+
+
+def shared_collector(
+    tmp_path: Path, name: str, broker: Mosquitto, target: InfluxTarget, **sections: dict[str, Any]
+) -> CollectorProcess:
+    """Collector ``name`` of the share group "collectors": client id collector-<name>, its
+    own folder under ``tmp_path``, a window of 20 (busy long enough to be killed mid-run);
+    ``sections`` add to or override its config."""
+    home = tmp_path / name
+    home.mkdir()
+    mqtt_cfg = {"share_group": "collectors", "receive_maximum": 20, **sections.pop("mqtt", {})}
+    config, _cfg = write_config(
+        home, broker, target, client_id=f"collector-{name}", inventory=None, mqtt=mqtt_cfg,
+        **sections,
+    )  # fmt: skip
+    return CollectorProcess(config, home / "collector.log")
+
+
+def stopped_count(log: str, counter: str) -> int:
+    """``counter`` summed over every "stopped: ..." line of a collector log (one per run;
+    a run killed -9 writes none)."""
+    return sum(int(n) for n in re.findall(rf"stopped: .*\b{counter}=(\d+)", log))
 
 
 def status_payload(probe: str, state: str, *, at: dt.datetime | None = None, **extra: Any) -> bytes:

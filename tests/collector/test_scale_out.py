@@ -4,18 +4,17 @@ mid-run and restarted."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from tests.collector.helpers import (
     BROKER_CONF,
-    CollectorProcess,
     StandInProbe,
     count,
     result,
-    write_config,
+    shared_collector,
+    stopped_count,
 )
 from tests.harness import InfluxTarget, Mosquitto, MosquittoFactory, eventually
 
@@ -30,37 +29,17 @@ def broker(mosquitto_factory: MosquittoFactory) -> Mosquitto:
     return mosquitto_factory(extra_conf=BROKER_CONF)
 
 
-def _collector(
-    tmp_path: Path, name: str, broker: Mosquitto, target: InfluxTarget
-) -> CollectorProcess:
-    home = tmp_path / name
-    home.mkdir()
-    config, _cfg = write_config(
-        home,
-        broker,
-        target,
-        client_id=f"collector-{name}",
-        # A small window keeps each collector busy long enough to be killed mid-run.
-        mqtt={"share_group": "collectors", "receive_maximum": 20},
-    )
-    return CollectorProcess(config, home / "collector.log")
-
-
 def _docs(probe: str, first: int, last: int) -> list[dict[str, object]]:
     return [
         result("latency" if s % 2 else "dns", probe=probe, seq=s) for s in range(first, last + 1)
     ]
 
 
-def _received(log: str) -> int:
-    return sum(int(n) for n in re.findall(r"stopped: received=(\d+)", log))
-
-
 def test_two_collectors_share_the_stream_without_loss_or_doubles(
     tmp_path: Path, broker: Mosquitto, influx_db: InfluxTarget
 ) -> None:
-    a = _collector(tmp_path, "a", broker, influx_db)
-    b = _collector(tmp_path, "b", broker, influx_db)
+    a = shared_collector(tmp_path, "a", broker, influx_db)
+    b = shared_collector(tmp_path, "b", broker, influx_db)
     probes = [StandInProbe(broker, p).start() for p in PROBES]
     try:
         a.start()
@@ -102,7 +81,7 @@ def test_two_collectors_share_the_stream_without_loss_or_doubles(
         (tmp_path / "a/collector.log").read_text(),
         (tmp_path / "b/collector.log").read_text(),
     )
-    assert _received(log_a) > 0
-    assert _received(log_b) > 0
+    assert stopped_count(log_a, "received") > 0
+    assert stopped_count(log_b, "received") > 0
     # The others' seqs are gaps here, never losses (the summary lists non-zero counters).
     assert "seqs_lost=" not in log_a + log_b

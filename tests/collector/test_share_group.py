@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import queue
-import re
 import threading
 import time
 from collections import Counter
@@ -36,11 +35,11 @@ from probefleet.core.mqtt import MqttSection
 from tests.collector.helpers import (
     BASE_TIME,
     BROKER_CONF,
-    CollectorProcess,
     encode,
     result,
+    shared_collector,
+    stopped_count,
     topic_of,
-    write_config,
 )
 from tests.harness import InfluxTarget, Mosquitto, MosquittoFactory, eventually
 
@@ -151,34 +150,18 @@ def stored_seqs(target: InfluxTarget, probe: str) -> list[int]:
     return out
 
 
-def _collector(
-    tmp_path: Path, name: str, broker: Mosquitto, target: InfluxTarget
-) -> CollectorProcess:
-    home = tmp_path / name
-    home.mkdir()
-    config, _cfg = write_config(
-        home,
-        broker,
-        target,
-        client_id=f"collector-{name}",
-        mqtt={"share_group": "collectors", "receive_maximum": 20},
-        # Asked soon and given few attempts: a design that gives a gap up (moves the
-        # watermark past it) would name the dead collector's queued share in its acks.
-        sequences={"resend_grace_s": 1.0, "resend_interval_s": 1.0, "resend_max_attempts": 2},
-        log={"level": "INFO"},
-    )
-    return CollectorProcess(config, home / "collector.log")
-
-
-def _counters(log: str, name: str) -> int:
-    return sum(int(n) for n in re.findall(rf"stopped: .*\b{name}=(\d+)", log))
-
-
 @pytest.mark.parametrize("collectors", [2, 3])
 def test_a_share_group_stores_every_seq_once_and_acks_only_what_is_stored(
     collectors: int, tmp_path: Path, broker: Mosquitto, influx_db: InfluxTarget
 ) -> None:
-    procs = [_collector(tmp_path, chr(ord("a") + i), broker, influx_db) for i in range(collectors)]
+    # Asked soon and given few attempts: a design that gives a gap up (moves the watermark
+    # past it) would name the dead collector's queued share in its acks.
+    policy = {"resend_grace_s": 1.0, "resend_interval_s": 1.0, "resend_max_attempts": 2}
+    procs = [
+        shared_collector(tmp_path, chr(ord("a") + i), broker, influx_db, sequences=policy,
+                         log={"level": "INFO"})
+        for i in range(collectors)
+    ]  # fmt: skip
     watch = AckWatch(broker, influx_db).start()
     probes = [SimProbe(broker, f"probe-{i:02d}", tmp_path / f"p{i}") for i in range(PROBES)]
     victim = procs[0]
@@ -233,14 +216,16 @@ def test_a_share_group_stores_every_seq_once_and_acks_only_what_is_stored(
         "lost": lost,
         "acks_seen": watch.acks,
         "acked_unstored": len(watch.unstored),
-        "seqs_lost": _counters(logs, "seqs_lost"),
-        "seqs_settled": _counters(logs, "seqs_settled"),
-        "duplicates": _counters(logs, "duplicates"),
+        "seqs_lost": stopped_count(logs, "seqs_lost"),
+        "seqs_settled": stopped_count(logs, "seqs_settled"),
+        "duplicates": stopped_count(logs, "duplicates"),
     }
     print("share-group figures:", json.dumps(figures))
     assert watch.acks > PROBES
     assert watch.unstored == []
     assert "counted as lost" not in logs
     assert figures["seqs_lost"] == 0
-    assert all(_counters((tmp_path / chr(ord("a") + i) / "collector.log").read_text(), "received")
-               for i in range(collectors)), "every collector took part"  # fmt: skip
+    for i in range(collectors):  # every collector took part
+        assert stopped_count(
+            (tmp_path / chr(ord("a") + i) / "collector.log").read_text(), "received"
+        )
