@@ -7,6 +7,11 @@ time, published as fast as they come).
 What must hold: every seq 1..N of every probe stored exactly once; every seq any StoredAck
 names is in InfluxDB when the ack is seen (an ack for a seq not yet stored is what loses
 results); the probes' spools end empty; no collector counts anything as lost.
+
+The same must hold with a thief in the group (issue 17, attack 5): a client that joined the
+collectors' share group and never stores what it takes. Mosquitto 2.0 cannot refuse that
+SUBSCRIBE to a probe that knows the group's name (deploy/central/README.md, threat model);
+what it takes is never acknowledged, so the probes publish it again until a collector has it.
 """
 
 from __future__ import annotations
@@ -77,11 +82,13 @@ class SimProbe:
     """One probe: the agent's Spool and Publisher (Delivery inside), results appended to the
     spool as the runner would."""
 
-    def __init__(self, broker: Mosquitto, probe: str, state_dir: Path) -> None:
+    def __init__(
+        self, broker: Mosquitto, probe: str, state_dir: Path, *, ack_timeout_s: float = 15.0
+    ) -> None:
         self.probe = probe
         self.spool = Spool(state_dir, max_bytes=10**8)
         mqtt_cfg = MqttSection(host=broker.host, port=broker.port, tls=False, keepalive_s=10)
-        spool_cfg = SpoolSection(window=20, ack_timeout_s=15.0, retry_s=1.0)
+        spool_cfg = SpoolSection(window=20, ack_timeout_s=ack_timeout_s, retry_s=1.0)
         self.publisher = Publisher(
             probe, mqtt_cfg, spool_cfg, self.spool, boot_id=_doc(probe, 1)["boot_id"]
         )
@@ -150,9 +157,35 @@ def stored_seqs(target: InfluxTarget, probe: str) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("collectors", [2, 3])
+class Thief:
+    """A member of the collectors' share group that keeps what it is given: on the site's
+    broker a probe's read ACL drops its share unseen; here it is counted and dropped."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        self.took = 0
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id="thief",
+            protocol=mqtt.MQTTv5,
+        )  # fmt: skip
+        share = f"$share/collectors/{wire.DEFAULT_TOPIC_ROOT}/+/results/+"
+        self.client.on_connect = lambda c, *_: c.subscribe(share, 1)
+        self.client.on_message = lambda *_: self._take()
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def _take(self) -> None:
+        self.took += 1
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("collectors", "thief"), [(2, False), (3, False), (2, True)], ids=["2", "3", "2+thief"]
+)
 def test_a_share_group_stores_every_seq_once_and_acks_only_what_is_stored(
-    collectors: int, tmp_path: Path, broker: Mosquitto, influx_db: InfluxTarget
+    collectors: int, thief: bool, tmp_path: Path, broker: Mosquitto, influx_db: InfluxTarget
 ) -> None:
     # Asked soon and given few attempts: a design that gives a gap up (moves the watermark
     # past it) would name the dead collector's queued share in its acks.
@@ -163,7 +196,14 @@ def test_a_share_group_stores_every_seq_once_and_acks_only_what_is_stored(
         for i in range(collectors)
     ]  # fmt: skip
     watch = AckWatch(broker, influx_db).start()
-    probes = [SimProbe(broker, f"probe-{i:02d}", tmp_path / f"p{i}") for i in range(PROBES)]
+    taker = Thief(broker) if thief else None
+    # With a thief every result it took waits out an ack timeout: a shorter one keeps the
+    # test short (the agent's default is 60 s).
+    ack_timeout_s = 6.0 if thief else 15.0
+    probes = [
+        SimProbe(broker, f"probe-{i:02d}", tmp_path / f"p{i}", ack_timeout_s=ack_timeout_s)
+        for i in range(PROBES)
+    ]
     victim = procs[0]
     try:
         for proc in procs:
@@ -190,6 +230,8 @@ def test_a_share_group_stores_every_seq_once_and_acks_only_what_is_stored(
         for p in probes:
             p.publisher.stop(timeout_s=1.0)
         watch.stop()
+        if taker is not None:
+            taker.stop()
         for proc in procs:
             if proc.proc is not None and proc.proc.poll() is None:
                 proc.terminate()
@@ -219,12 +261,15 @@ def test_a_share_group_stores_every_seq_once_and_acks_only_what_is_stored(
         "seqs_lost": stopped_count(logs, "seqs_lost"),
         "seqs_settled": stopped_count(logs, "seqs_settled"),
         "duplicates": stopped_count(logs, "duplicates"),
+        "thief_took": taker.took if taker is not None else 0,
     }
     print("share-group figures:", json.dumps(figures))
     assert watch.acks > PROBES
     assert watch.unstored == []
     assert "counted as lost" not in logs
     assert figures["seqs_lost"] == 0
+    if taker is not None:  # the thief really was in the group, and it cost nothing
+        assert taker.took > PROBES
     for i in range(collectors):  # every collector took part
         assert stopped_count(
             (tmp_path / chr(ord("a") + i) / "collector.log").read_text(), "received"

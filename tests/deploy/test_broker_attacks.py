@@ -232,8 +232,9 @@ def test_5_a_probe_guessing_the_share_group_takes_nothing(
 @pytest.mark.xfail(
     strict=True,
     reason="open risk (README.md, threat model): Mosquitto 2.0's ACL file never checks "
-    "SUBSCRIBE, so a probe that knows the share group's name joins it and its share is "
-    "dropped by its read ACL; fixed by the dynamic-security plugin or Mosquitto 2.1",
+    "SUBSCRIBE, so a probe that knows the share group's name joins it and the deliveries "
+    "it is given are dropped by its read ACL; no result is lost (never acknowledged, so "
+    "published again: tests/collector/test_share_group.py, 2+thief)",
 )
 def test_5_a_probe_knowing_the_share_group_takes_nothing(
     scaled_out: tuple[Site, str, list[Client]],
