@@ -7,7 +7,8 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from probefleet.collector import __version__
@@ -25,24 +26,67 @@ def _load(path: Path) -> CollectorConfig:
         raise SystemExit(2) from None
 
 
+def _file_problems(what: str, path: Path, load: Callable[[Path], object]) -> list[str]:
+    """Every problem ``load`` finds in ``path`` (the config's ``what``), as printable blocks;
+    [] if it loads. A missing or unreadable file is a problem like any other."""
+    if path.is_dir():
+        return [f"{path}: is a directory, not a file ({what})"]
+    try:
+        load(path)
+    except configkit.ConfigError as exc:
+        return [str(exc)]
+    except OSError as exc:
+        return [f"{path}: cannot read it ({what}): {exc.strerror or exc}"]
+    return []
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
+    """The config file and every file it names, all checked, every problem listed at once:
+    ``run``, ``fleet`` and ``report`` fail on any of them later, so ``check`` must too."""
+    from probefleet.collector.alerts.rules import load_alerts
+    from probefleet.collector.inventory import load_inventory, load_targets
+    from probefleet.collector.report.settings import load_settings
+
     cfg = _load(args.config)
+    files: list[tuple[str, Path, Callable[[Path], object]]] = [
+        ("files.inventory", Path(cfg.files.inventory), load_inventory),
+        ("files.targets", Path(cfg.files.targets), load_targets),
+    ]
+    if cfg.files.alerts:
+        files.append(("files.alerts", Path(cfg.files.alerts), load_alerts))
+    if args.settings is not None:
+        files.append(("report --settings", args.settings, load_settings))
+    problems = [p for what, path, load in files for p in _file_problems(what, path, load)]
+    state_dir = Path(cfg.files.state_dir)
+    if state_dir.exists() and not state_dir.is_dir():
+        problems.append(f"{state_dir}: files.state_dir is not a directory")
+    if problems:
+        noun = "file has" if len(problems) == 1 else "files have"
+        print(f"{args.config}: {len(problems)} {noun} problems:", file=sys.stderr)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 2
     shared = f" (shared group {cfg.mqtt.share_group})" if cfg.mqtt.share_group else ""
-    print(f"{args.config}: OK")
+    print(f"{args.config}: OK, and every file it names")
     print(f"  broker      {cfg.mqtt.url()} as {cfg.mqtt.username}")
     print(f"  session     client id {cfg.mqtt.client_id}{shared}")
     print(f"  influxdb    {cfg.influxdb.url} bucket {cfg.influxdb.bucket}")
     print(f"  token       {'set' if cfg.influxdb.token else 'not set'}")
-    print(f"  inventory   {cfg.files.inventory}")
-    print(f"  targets     {cfg.files.targets}")
+    for what, path, _load_file in files:
+        print(f"  {what.removeprefix('files.'):<11} {path}")
     return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     """Check messages against the wire contract, e.g. from a new device's firmware."""
-    failures = 0
+    failures = unreadable = 0
     for path in args.files:
-        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        try:
+            raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        except OSError as exc:
+            unreadable += 1
+            print(f"{path}: cannot read it: {exc.strerror or exc}", file=sys.stderr)
+            continue
         try:
             message = wire.decode(raw, wire.schema_types()[args.type])
         except wire.WireError as exc:
@@ -51,7 +95,24 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             continue
         what = wire.kind_of(message) if args.type == "result" else args.type
         print(f"{path}: OK ({what})")
-    return 1 if failures else 0
+    return 2 if unreadable else 1 if failures else 0
+
+
+def writable_problem(out: Path) -> str | None:
+    """Why ``out`` cannot be written, found before any work (a report runs dozens of
+    queries first); None if a file can be created beside it. Tried for real: permission
+    bits say nothing for root or a read-only mount."""
+    if out.is_dir():
+        return f"{out}: is a directory; give a file name"
+    parent = out.parent
+    if not parent.is_dir():
+        return f"{parent}: no such directory"
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{out.name}.", delete=True):
+            pass
+    except OSError as exc:
+        return f"{parent}: cannot write there: {exc.strerror or exc}"
+    return None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -109,6 +170,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from probefleet.collector.report.run import run as run_report  # loads only for the report
 
     cfg = _load(args.config)
+    problem = writable_problem(args.out)
+    if problem is not None:
+        print(f"probe-collector: --out {problem}", file=sys.stderr)
+        return 2
     return run_report(
         cfg,
         settings_path=args.settings,
@@ -192,10 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser(
         "check",
-        help="validate a config file and show what it means",
-        description="Validate the config file; list every problem (exit 2) or summarise it.",
+        help="validate a config file, and every file it names",
+        description="Validate the config file and the inventory, targets and alerts files it "
+        "names (and report settings with --settings); list every problem of every file at "
+        "once (exit 2) or summarise them.",
     )
     configkit.add_config_option(check, "collector", DEFAULT_CONFIG)
+    check.add_argument(
+        "--settings", type=Path, metavar="FILE", help="also check these report settings"
+    )
     check.set_defaults(func=_cmd_check)
 
     validate = sub.add_parser(

@@ -13,13 +13,18 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import random
+import socket
 import ssl
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, Self
 
 import msgspec
 from probefleet.core import configkit, wire
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from paho.mqtt.client import Client
@@ -88,6 +93,10 @@ def client(cfg: MqttSection, *, client_id: str, manual_ack: bool = False) -> Cli
     # A stray exception in a callback is logged by paho, never allowed to end its thread.
     made.suppress_exceptions = True
     jitter_backoff(made, cfg)
+    # paho retries a failed connect in silence (a DEBUG line): say why, at every attempt.
+    made.on_connect_fail = lambda _client, _userdata: log.warning(
+        "cannot reach the broker %s: %s; retrying", cfg.url(), connect_failure(sys.exception())
+    )
     if cfg.username:
         made.username_pw_set(cfg.username, cfg.password or None)
     if cfg.tls:
@@ -114,3 +123,24 @@ def jitter_backoff(made: Client, cfg: MqttSection, rng: random.Random | None = N
 
 
 _RNG: Final = random.SystemRandom()
+
+
+def connect_failure(exc: BaseException | None) -> str:
+    """Why a connection attempt failed, in words a technician can act on. paho calls
+    on_connect_fail inside its ``except OSError``, so the error is the one being handled."""
+    if isinstance(exc, socket.gaierror):
+        return f"its name does not resolve ({exc.strerror or exc}): check [mqtt] host and DNS"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: is the broker running, and is [mqtt] port right?"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"TLS: its certificate is not trusted ({exc.verify_message or exc}): "
+            "check [mqtt] ca_file and host"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc}): is it a TLS port, is [mqtt] tls right?"
+    if isinstance(exc, TimeoutError):
+        return "no answer (timed out): a firewall, or the wrong address"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return "unknown reason"

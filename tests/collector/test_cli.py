@@ -1,4 +1,5 @@
-"""`probe-collector run` and `deadletters`: config and state problems end cleanly, no traceback."""
+"""`probe-collector run`, `check`, `validate`, `report` and `deadletters`: config, file and
+state problems end cleanly, every one named, no traceback."""
 
 from __future__ import annotations
 
@@ -79,3 +80,72 @@ def test_help_lists_fleet_and_alerts() -> None:
     proc = _cli("--help")
     assert "fleet" in proc.stdout
     assert "alerts" in proc.stdout
+
+
+def test_check_reads_every_file_the_config_names_and_lists_every_problem(
+    tmp_path: Path,
+) -> None:
+    """Issue 19: check said OK with a wrong inventory path or a broken targets or alerts
+    file; run, fleet and report then failed."""
+    config = _config(tmp_path, '[probes.p-1]\ncommune = "A"\n')  # province missing
+    (tmp_path / "targets.toml").write_text("[fixed\n")  # not TOML
+    (tmp_path / "alerts.toml").write_text("[[rule]]\nnonsense = 1\n")
+    text = config.read_text().replace(
+        str(ROOT / "config/targets.sample.toml"), str(tmp_path / "targets.toml")
+    )
+    config.write_text(text + f'alerts = "{tmp_path / "alerts.toml"}"\n')
+    proc = _cli("check", "--config", str(config), "--settings", str(tmp_path / "none.toml"))
+    assert proc.returncode == 2, proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert "4 files have problems" in proc.stderr, proc.stderr
+    assert "probes.p-1.province: is required" in proc.stderr
+    assert f"{tmp_path / 'targets.toml'}: 1 config problem:" in proc.stderr
+    assert "not valid TOML" in proc.stderr
+    assert f"{tmp_path / 'alerts.toml'}:" in proc.stderr
+    assert f"{tmp_path / 'none.toml'}" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_check_names_a_missing_inventory(tmp_path: Path) -> None:
+    config = _config(tmp_path, "")
+    (tmp_path / "inventory.toml").unlink()
+    proc = _cli("check", "--config", str(config))
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'inventory.toml'}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_check_says_ok_only_when_every_file_loads(tmp_path: Path) -> None:
+    config = _config(tmp_path, '[probes.p-1]\ncommune = "A"\nprovince = "B"\n')
+    proc = _cli("check", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert "OK, and every file it names" in proc.stdout
+    assert str(tmp_path / "inventory.toml") in proc.stdout
+
+
+def test_validate_names_a_missing_file_or_a_directory(tmp_path: Path) -> None:
+    good = tmp_path / "status.json"
+    good.write_text('{"schema": 1, "probe_id": "p-1", "state": "offline"}')
+    proc = _cli("validate", "--type", "status", str(tmp_path / "gone.json"), str(tmp_path),
+                str(good))  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"{tmp_path / 'gone.json'}: cannot read it" in proc.stderr
+    assert f"{tmp_path}: cannot read it" in proc.stderr
+    assert f"{good}: OK (status)" in proc.stdout  # the readable one is still checked
+
+
+def test_report_refuses_an_unwritable_output_before_any_query(tmp_path: Path) -> None:
+    """Issue 19: a traceback after all 43 queries ran. The config's InfluxDB is a closed
+    port: an exit 2 naming --out shows nothing was queried."""
+    config = _config(tmp_path, "")
+    config.write_text(config.read_text() + '[influxdb]\nurl = "http://127.0.0.1:9"\n')
+    for out, why in (
+        (tmp_path / "no" / "such" / "r.html", "no such directory"),
+        (tmp_path, "is a directory"),
+    ):
+        proc = _cli("report", "--config", str(config), "--from", "2025-01-01",
+                    "--to", "2025-12-31", "--out", str(out), "--quiet")  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert f"--out {out if why == 'is a directory' else out.parent}: {why}" in proc.stderr
+        assert "Traceback" not in proc.stderr
