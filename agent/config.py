@@ -121,10 +121,10 @@ class RemoteSection(Section, frozen=True, kw_only=True):
     # this is true or allow_destinations lists a network of such addresses.
     allow_private: bool = False
     # Caps on the bandwidth tests the centre sets: streams per direction, seconds a direction
-    # sends (duration_s + its grace period), the least spacing of runs (a schedule's, and
-    # of commanded runs).
+    # sends (duration_s + the longest its warm-up may take), the least spacing of runs (a
+    # schedule's, and of commanded runs).
     max_streams: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
-    max_duration_s: Annotated[float, msgspec.Meta(gt=0.0, le=120.0)] = 20.0
+    max_duration_s: Annotated[float, msgspec.Meta(gt=0.0, le=120.0)] = 30.0
     min_interval_s: Annotated[int, msgspec.Meta(ge=10, le=31 * 86_400)] = 900
     # Bandwidth-test traffic per calendar month (UTC) from runs the centre asked for or
     # scheduled; beyond it they are skipped until the month ends.

@@ -9,9 +9,10 @@ file's decoder accepted it). Refused, each problem naming its key and why:
   ``[remote] allow_destinations`` does not list, or that is a private, loopback,
   link-local... address; a file path where a URL goes;
 - a bandwidth test with more streams or a longer duration than ``max_streams`` /
-  ``max_duration_s``, scheduled closer than ``min_interval_s`` (its ``interval_s``, or the
-  closest two runs of its ``cron`` over a week), or with a byte cap per run beyond
-  ``max_monthly_mb``.
+  ``max_duration_s`` (with the longest warm-up it may take), scheduled closer than
+  ``min_interval_s`` (its ``interval_s``, or the closest two runs of its ``cron`` over a
+  week), or with a byte cap per run beyond ``max_monthly_mb``;
+- any change to the throughput servers' trust (``tls``: CA files and pins stay local).
 
 A value within what the file itself sets is never refused (a test the operator runs every 5
 minutes the centre may move to every 10, not to every 1). What is accepted becomes an
@@ -151,10 +152,20 @@ class _Change:
             return
 
         def seconds(table: ThroughputConfig) -> tuple[float, str]:
+            # The warm-up lasts until the streams are steady: its grace at least, and up to
+            # warmup_max_s; the cap is on the longest it may take.
             graces = {f"grace_{d}_s": getattr(table, f"grace_{d}_s") for d in table.directions}
-            key = max(graces, key=graces.__getitem__, default="grace_download_s")
-            return table.duration_s + graces.get(key, 0.0), key
+            graces["warmup_max_s"] = table.warmup_max_s
+            key = max(graces, key=graces.__getitem__)
+            return table.duration_s + graces[key], key
 
+        if theirs.tls != mine.tls:
+            # CA files and pins are what the probe trusts: a file on the probe, and the one
+            # thing that tells a real server from one in the middle. The probe's own file only.
+            problems.append(
+                f"{self.prefix}.tls: only the probe's own file may set which certificates its "
+                "throughput servers are trusted by (ca_file, pin_sha256)"
+            )
         worst, grace_key = seconds(theirs)
         if worst <= max(limits.max_duration_s, seconds(mine)[0]):
             return
@@ -162,7 +173,7 @@ class _Change:
         problems.append(
             f"{self.prefix}.{key} = {getattr(theirs, key)!r}: above [remote] "
             f"max_duration_s = {limits.max_duration_s:g} ({worst:g} s a direction with its "
-            "grace period)"
+            "longest warm-up)"
         )
 
 

@@ -1,17 +1,32 @@
-"""Throughput engine CPU cost: the same volume from the same local nginx, ours against curl.
+"""Throughput engine: CPU cost per GB on loopback (``cpu``), accuracy on shaped links (``matrix``).
 
-Downloads ``--gb`` GB (10^9 bytes) from the harness's nginx (a sparse file, so the server costs
-little) with: our engine (1 stream and ``--streams``), curl, speedtest-cli's own download
-threads (HTTPDownloader, the request built the way speedtest.py builds it), httpx
-``iter_raw()``, and blocking raw sockets in one thread per stream (the design the engine's
-single event loop was measured against). CPU = user + sys seconds of the process doing the
-work: ``getrusage(RUSAGE_SELF)`` deltas in process, ``RUSAGE_CHILDREN`` deltas for curl.
-Goal: engine CPU per GB <= 1.5 x curl's (a Pi must not be the bottleneck).
+``cpu`` (the default): downloads ``--gb`` GB (10^9 bytes) from the harness's nginx (a sparse
+file, so the server costs little) with: our engine (1 stream and ``--streams``), over HTTP
+and HTTPS, curl over both, speedtest-cli's own download threads (HTTPDownloader, the request
+built the way speedtest.py builds it), httpx ``iter_raw()``, and blocking raw sockets in one
+thread per stream (the design the engine's single event loop was measured against). CPU =
+user + sys seconds of the process doing the work: ``getrusage(RUSAGE_SELF)`` deltas in
+process, ``RUSAGE_CHILDREN`` deltas for curl. Goals: engine CPU per GB <= 1.5 x curl's over
+HTTP, <= 1.3 x curl's over HTTPS (a Pi must not be the bottleneck).
+
+``matrix`` (root, iproute2, iperf3, nginx, curl): a client and a server namespace joined by
+veth, shaped with tbf at each rate, delayed and made lossy with netem (or, where the kernel
+has no netem, lossy with an nftables input rule, and the RTT cells skipped), the congestion
+control set in both namespaces; in each cell iperf3 (same stream count, ``-O`` omitting its
+own warm-up), curl (one stream, about ``--duration`` seconds of data) and the product (the
+``throughput`` measurement, its warm-up and loaded pings included) download through the same
+link, as ratios to the shaped rate, and CPU seconds per GB for curl and the product. Targets:
+within 2 % of iperf3 wherever iperf3 reaches 90 % of the rate; the product's HTTPS CPU per
+GB <= 1.3 x curl's HTTPS. ``--quick`` runs a handful of cells::
+
+    sudo .venv/bin/python bench/bench_throughput.py matrix --quick
+    sudo .venv/bin/python bench/bench_throughput.py matrix          # every cell: hours
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import resource
 import socket
 import subprocess
@@ -28,9 +43,10 @@ from _report import header, line, spread
 from probefleet.kinds.base import Link
 from probefleet.kinds.common.endpoint import reach
 from probefleet.kinds.common.http import parse_url, request_head
+from probefleet.kinds.common.tls import TlsClient, TlsPolicy
 from probefleet.kinds.throughput.engine import Plan, run_direction
 
-from tests.harness import NginxTestServer
+from tests.harness.tls_nginx import TlsTestServer, make_cert
 
 Figures = tuple[float, float]  # (Mbit/s, CPU ms per GB)
 
@@ -47,9 +63,13 @@ def measure(work: Callable[[], int], who: int = resource.RUSAGE_SELF) -> Figures
     return got * 8 / wall / 1e6, cpu / (got / 1e9) * 1000.0
 
 
-def engine(url: str, total: int, streams: int) -> int:
+def engine(url: str, total: int, streams: int, ca_file: str = "") -> int:
     target = parse_url(url)
     endpoint, sock = reach(target, Link(), 4, 5.0)
+    tls = None
+    if target.tls:  # as the measurement does: one full handshake, then resumed streams
+        tls = TlsClient.for_server(target.host, url, TlsPolicy(ca_file=ca_file))
+        sock = tls.handshake(sock, 5.0)
     sock.close()
     plan = Plan(
         "download", streams, duration_s=600.0, grace_s=0.0, request_bytes=total, max_bytes=total
@@ -59,17 +79,19 @@ def engine(url: str, total: int, streams: int) -> int:
         Link(),
         plan,
         lambda want: (request_head("GET", target, byte_range=(0, want - 1)), want),
+        tls,
     )
     return result.total_bytes
 
 
-def curl(url: str, total: int) -> int:
+def curl(url: str, total: int, ca_file: str = "") -> int:
     out = subprocess.run(
         [
             "curl",
             "-sS",
             "--noproxy",
             "*",
+            *(["--cacert", ca_file] if ca_file else []),
             "-o",
             "/dev/null",
             "-r",
@@ -156,44 +178,93 @@ def summary(runs: list[Figures], index: int) -> tuple[float, float, float]:
     return spread([r[index] for r in runs])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--gb", type=float, default=2.0, help="GB (10^9 bytes) per download")
-    parser.add_argument("--streams", type=int, default=6)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+def cpu_main(args: argparse.Namespace) -> None:
     total = int(args.gb * 1e9)
     n = args.streams
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-tp-") as tmp,
-        NginxTestServer(Path(tmp), ipv6=False, large_size=max(total, 2 * 1024**3)) as server,
-    ):
-        url = server.large_url
-        methods: dict[str, tuple[Callable[[], int], int]] = {
-            "curl": (lambda: curl(url, total), resource.RUSAGE_CHILDREN),
-            "engine 1 stream": (lambda: engine(url, total, 1), resource.RUSAGE_SELF),
-            f"engine {n} streams": (lambda: engine(url, total, n), resource.RUSAGE_SELF),
-            f"raw threads x{n}": (lambda: raw_threads(url, total, n), resource.RUSAGE_SELF),
-            f"speedtest-cli x{n}": (lambda: speedtest_cli(url, total, n), resource.RUSAGE_SELF),
-            "httpx iter_raw": (lambda: httpx_raw(url, total), resource.RUSAGE_SELF),
-        }
-        runs: dict[str, list[Figures]] = {name: [] for name in methods}
-        for _ in range(args.repeat):  # interleaved, so drift in the machine hits all alike
-            for name, (work, who) in methods.items():
-                runs[name].append(measure(work, who))
+    with tempfile.TemporaryDirectory(prefix="bench-tp-") as tmp:
+        cert, key = _self_signed(Path(tmp) / "ca", "IP:127.0.0.1")
+        with TlsTestServer(
+            Path(tmp) / "web", cert, key, ipv6=False, large_size=max(total, 2 * 1024**3)
+        ) as server:
+            url, tls_url, ca = server.large_url, server.tls_url("/files/large.bin"), str(cert)
+            methods: dict[str, tuple[Callable[[], int], int]] = {
+                "curl": (lambda: curl(url, total), resource.RUSAGE_CHILDREN),
+                "curl https": (lambda: curl(tls_url, total, ca), resource.RUSAGE_CHILDREN),
+                "engine 1 stream": (lambda: engine(url, total, 1), resource.RUSAGE_SELF),
+                f"engine {n} streams": (lambda: engine(url, total, n), resource.RUSAGE_SELF),
+                "engine https 1 stream": (
+                    lambda: engine(tls_url, total, 1, ca),
+                    resource.RUSAGE_SELF,
+                ),
+                f"engine https {n} streams": (
+                    lambda: engine(tls_url, total, n, ca),
+                    resource.RUSAGE_SELF,
+                ),
+                f"raw threads x{n}": (lambda: raw_threads(url, total, n), resource.RUSAGE_SELF),
+                f"speedtest-cli x{n}": (
+                    lambda: speedtest_cli(url, total, n),
+                    resource.RUSAGE_SELF,
+                ),
+                "httpx iter_raw": (lambda: httpx_raw(url, total), resource.RUSAGE_SELF),
+            }
+            runs: dict[str, list[Figures]] = {name: [] for name in methods}
+            for _ in range(args.repeat):  # interleaved, so drift in the machine hits all alike
+                for name, (work, who) in methods.items():
+                    runs[name].append(measure(work, who))
     print(
         f"volume {total / 1e9:g} GB per download from nginx on 127.0.0.1; median of {args.repeat}"
     )
     header()
-    ref = "curl -o /dev/null, same bytes, same run"
     for unit, index in (("CPU ms/GB", 1), ("Mbit/s", 0)):
         for name in methods:
-            if name != "curl":
-                line(name, summary(runs[name], index), summary(runs["curl"], index), unit, ref)
-    curl_cpu = summary(runs["curl"], 1)[0]
-    worst = max(summary(runs[k], 1)[0] for k in methods if k.startswith("engine"))
-    verdict = "met" if worst <= 1.5 * curl_cpu else "MISSED"
-    print(f"goal engine CPU/GB <= 1.5 x curl's: {verdict} (worst engine {worst / curl_cpu:.2f} x)")
+            if name.startswith("curl"):
+                continue
+            ref_name = "curl https" if "https" in name else "curl"
+            ref = f"{ref_name} -o /dev/null, same bytes, same run"
+            line(name, summary(runs[name], index), summary(runs[ref_name], index), unit, ref)
+    for proto, ref_name, goal in (("http", "curl", 1.5), ("https", "curl https", 1.3)):
+        curl_cpu = summary(runs[ref_name], 1)[0]
+        engines = [
+            k for k in methods if k.startswith("engine") and (("https" in k) == (proto == "https"))
+        ]
+        worst = max(summary(runs[k], 1)[0] for k in engines)
+        verdict = "met" if worst <= goal * curl_cpu else "MISSED"
+        print(
+            f"goal engine {proto} CPU/GB <= {goal} x {ref_name}'s: {verdict} "
+            f"(worst engine {worst / curl_cpu:.2f} x)"
+        )
+
+
+def _self_signed(workdir: Path, san: str) -> tuple[Path, Path]:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return make_cert(
+        workdir,
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=7),
+        san=san,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command")
+    cpu = sub.add_parser("cpu", help="CPU per GB on loopback (the default)")
+    for p in (parser, cpu):
+        p.add_argument("--gb", type=float, default=2.0, help="GB (10^9 bytes) per download")
+        p.add_argument("--streams", type=int, default=6)
+        p.add_argument("--repeat", type=int, default=5)
+    from _tp_matrix import add_arguments, cell_main, matrix_main
+
+    add_arguments(sub)
+    args = parser.parse_args()
+    if args.command == "matrix":
+        matrix_main(args)
+    elif args.command == "_cell":
+        cell_main(args)
+    else:
+        cpu_main(args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The bit of HTTP/1.1 the throughput engine speaks: URLs, request heads, response heads, chunks.
 
-Plain HTTP only: on a Pi 4 (no AES instructions) TLS would cost more CPU than the transfer
-it measures, and self-hosted test servers (LibreSpeed, nginx) serve plain HTTP.
+http:// and https:// URLs; TLS itself (verification, cipher order, sessions) is
+:mod:`probefleet.kinds.common.tls`.
 """
 
 from __future__ import annotations
@@ -23,45 +23,45 @@ class HttpError(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """Where a request goes: ``host`` as written (no brackets), ``port``, ``path`` with query."""
+    """Where a request goes: ``host`` as written (no brackets), ``port``, ``path`` with query;
+    ``tls`` for https://."""
 
     url: str
     host: str
     port: int
     path: str
+    tls: bool = False
 
     @property
     def host_header(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == 80 else f"{host}:{self.port}"
+        return host if self.port == (443 if self.tls else 80) else f"{host}:{self.port}"
 
     def with_query(self, query: str) -> Target:
         sep = "&" if "?" in self.path else "?"
-        return Target(self.url, self.host, self.port, f"{self.path}{sep}{query}")
+        return Target(self.url, self.host, self.port, f"{self.path}{sep}{query}", self.tls)
 
 
 def parse_url(url: str) -> Target:
-    """``http://host[:port]/path?query`` -> Target; ValueError saying what is wrong.
+    """``http[s]://host[:port]/path?query`` -> Target; ValueError saying what is wrong.
 
     A protocol-relative ``//host/path`` (LibreSpeed server lists use them) means http."""
     if url.startswith("//"):
         url = "http:" + url
     parts = urlsplit(url)
-    if parts.scheme != "http":
-        raise ValueError(
-            f"{url!r}: only http:// URLs are measured (TLS would cost more CPU than the "
-            "transfer on a Pi; serve the test files over plain HTTP)"
-        )
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{url!r}: give an http:// or https:// URL")
     if not parts.hostname:
         raise ValueError(f"{url!r}: no host")
+    tls = parts.scheme == "https"
     try:
-        port = parts.port or 80
+        port = parts.port or (443 if tls else 80)
     except ValueError:
         raise ValueError(f"{url!r}: bad port") from None
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
-    return Target(url, parts.hostname, port, path)
+    return Target(url, parts.hostname, port, path, tls)
 
 
 def cache_buster() -> str:

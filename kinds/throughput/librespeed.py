@@ -4,7 +4,8 @@ A LibreSpeed backend answers ``garbage.php?ckSize=N`` with N × 1 MiB of random 
 most 1024), reads and discards ``POST empty.php`` and answers ``GET empty.php`` (ping), and
 ``getIP.php`` tells the client its address. Every request carries ``r=<random>`` against
 caches. A server list is a JSON array of ``{id, name, server, dlURL, ulURL, pingURL,
-getIpURL}``; each path is relative to ``server`` (a protocol-relative ``//host/`` means http).
+getIpURL}``; each path is relative to ``server`` (a protocol-relative ``//host/`` means http;
+an ``https://`` server is measured over TLS).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from probefleet.kinds.base import Link
 from probefleet.kinds.common import destinations, net
 from probefleet.kinds.common.endpoint import reach
 from probefleet.kinds.common.http import HttpError, Target, cache_buster, parse_url, request_head
+from probefleet.kinds.common.tls import TlsClient, TlsRefused
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.throughput.engine import MiB, RequestMaker
 from probefleet.kinds.throughput.ping import HttpPinger, ping_series
@@ -33,6 +36,7 @@ UPLOAD_REQUEST_BYTES = 20 * MiB
 MAX_CHUNKS = 1024  # garbage.php's own limit on ckSize
 SELECTION_PINGS = 3
 _MAX_LIST_BYTES = 1_000_000
+TlsFor = Callable[[Target], TlsClient | None]  # the TLS client for an https:// target
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,9 @@ def load_server_list(location: str, link: Link, timeout_s: float) -> list[Server
             import httpx
 
             target = urlsplit(location)
-            net.screen(target.hostname or "", target.port or 80)
+            net.screen(
+                target.hostname or "", target.port or (443 if target.scheme == "https" else 80)
+            )
             # trust_env=False: a proxy would take the request off the link being measured.
             with httpx.Client(
                 transport=net.httpx_transport(link), timeout=timeout_s, trust_env=False
@@ -122,20 +128,27 @@ def _urls(server: Server) -> tuple[str, ...]:
 
 
 def _probe(
-    server: Server, link: Link, ip_version: net.IpPreference, timeout_s: float
+    server: Server,
+    link: Link,
+    ip_version: net.IpPreference,
+    timeout_s: float,
+    tls_for: TlsFor,
 ) -> float | str:
     """The lowest of a few HTTP pings to ``server`` in ms, or why it did not answer."""
     deadline = time.monotonic() + timeout_s
     try:
-        endpoint, sock = reach(parse_url(server.ping_url), link, ip_version, timeout_s)
-        pinger = HttpPinger(endpoint, link, timeout_s=timeout_s, bust_cache=True, sock=sock)
+        target = parse_url(server.ping_url)
+        endpoint, sock = reach(target, link, ip_version, timeout_s)
+        pinger = HttpPinger(
+            endpoint, link, timeout_s=timeout_s, bust_cache=True, sock=sock, tls=tls_for(target)
+        )
         try:
             return min(ping_series(pinger, SELECTION_PINGS, deadline))
         finally:
             pinger.close()
     except (OSError, HttpError, ValueError) as exc:
         return describe(exc)
-    except MeasurementError as exc:
+    except (MeasurementError, TlsRefused) as exc:
         return exc.reason
 
 
@@ -145,15 +158,24 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _no_tls(target: Target) -> TlsClient | None:
+    return None
+
+
 def by_ping(
-    servers: list[Server], link: Link, ip_version: net.IpPreference, timeout_s: float
+    servers: list[Server],
+    link: Link,
+    ip_version: net.IpPreference,
+    timeout_s: float,
+    *,
+    tls_for: TlsFor = _no_tls,
 ) -> tuple[list[tuple[Server, float]], list[tuple[Server, str]]]:
     """Ping every server at once (daemon threads, so a stuck resolver cannot hold us past
     ``timeout_s`` + 1 s); return the answering ones fastest first, and the others with why."""
     results: list[float | str] = ["no answer in time"] * len(servers)
 
     def work(i: int) -> None:
-        results[i] = _probe(servers[i], link, ip_version, timeout_s)
+        results[i] = _probe(servers[i], link, ip_version, timeout_s, tls_for)
 
     threads = [
         threading.Thread(target=destinations.carried(work), args=(i,), daemon=True)

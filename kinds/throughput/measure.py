@@ -1,29 +1,36 @@
 """The `throughput` measurement: download/upload goodput over parallel TCP streams, the primary
-method, against LibreSpeed servers or any plain HTTP server (a large file plus an upload sink).
+method, against LibreSpeed servers or any HTTP(S) server (a large file plus an upload sink).
 
-Reported: goodput in Mbit/s after a grace period (no overhead factor: LibreSpeed's browser
-client multiplies by 1.06, we do not), the bytes, measured seconds and streams per direction,
+Reported: goodput in Mbit/s after a warm-up that ends in steady state (no overhead factor:
+LibreSpeed's browser client multiplies by 1.06, we do not), the bytes, measured seconds,
+warm-up and streams per direction, the TLS version and cipher over https://,
 idle latency = the *median* of 10 HTTP pings (LibreSpeed reports their minimum), jitter = mean
 |Δ| of those consecutive pings (the latency measurement's definition), and latency under load
 = the median of HTTP pings sent every 250 ms on a separate connection while each direction
-runs, after its grace period (bufferbloat). A server that is dead or refuses is recorded in
-``failed_servers`` and the next one is tried. The data path is :mod:`._engine`.
+runs, after its warm-up (bufferbloat). A server that is dead, refuses, or whose certificate
+cannot be trusted is recorded in ``failed_servers`` and the next one is tried. The data path
+is :mod:`.engine`; TLS (verification, cipher order, one session per server) is
+:mod:`probefleet.kinds.common.tls`.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from probefleet.core import wire
+from probefleet.core.configkit import Section
 from probefleet.kinds.base import Interval, Link, Measurement, Schedule
 from probefleet.kinds.common import destinations, net
 from probefleet.kinds.common.endpoint import Endpoint, effective_ip_version, reach
 from probefleet.kinds.common.http import HttpError, Target, parse_url, request_head
+from probefleet.kinds.common.tls import TlsClient, TlsPolicy, TlsRefused, parse_pin
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.throughput.engine import MiB, Plan, RequestMaker, ServerFailed, run_direction
 from probefleet.kinds.throughput.librespeed import (
@@ -64,6 +71,15 @@ Url = Annotated[str, msgspec.Meta(extra=destinations.marker("url"))]
 ListLocation = Annotated[str, msgspec.Meta(extra=destinations.marker("url_or_path"))]
 
 
+class TlsServer(Section, frozen=True, kw_only=True):
+    """[[measurements.throughput.tls]]: how one https:// server's certificate is checked
+    (instead of the system's trust store); never a way to skip the check."""
+
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]  # as in its URLs; "*": all
+    ca_file: str = ""  # PEM: the CA (or the self-signed certificate) that signed it
+    pin_sha256: str = ""  # or: the SHA-256 fingerprint of its certificate
+
+
 class ThroughputConfig(Schedule, frozen=True, kw_only=True):
     """[measurements.throughput]"""
 
@@ -81,9 +97,11 @@ class ThroughputConfig(Schedule, frozen=True, kw_only=True):
     )
     streams_download: Streams = 6
     streams_upload: Streams = 3
-    duration_s: Seconds = 10.0  # measured, after the grace period
-    grace_download_s: Grace = 1.5
+    duration_s: Seconds = 10.0  # measured, after the warm-up
+    grace_download_s: Grace = 1.5  # the warm-up's minimum
     grace_upload_s: Grace = 3.0
+    warmup_max_s: Grace = 8.0  # ... and its maximum, if the streams never get steady
+    warmup_tolerance_pct: Annotated[float, msgspec.Meta(gt=0.0, le=50.0)] = 5.0
     adaptive: bool = False
     adaptive_min_s: Seconds = 4.0
     adaptive_window_s: Seconds = 2.0
@@ -91,6 +109,7 @@ class ThroughputConfig(Schedule, frozen=True, kw_only=True):
     max_bytes: Annotated[int, msgspec.Meta(ge=0)] = 0  # per direction; 0 = no cap
     ip_version: net.IpPreference = 0  # 0: whatever the name resolves to first
     connect_timeout_s: Annotated[float, msgspec.Meta(gt=0.0, le=60.0)] = 5.0
+    tls: Annotated[list[TlsServer], msgspec.Meta(max_length=64)] = []
 
 
 @dataclass(frozen=True)
@@ -144,6 +163,7 @@ class Throughput(Measurement[ThroughputConfig]):
             )
         if cfg.max_bytes and cfg.max_bytes < MiB:
             raise ValueError(f"{_KEY}.max_bytes = {cfg.max_bytes}: 0 (no cap) or at least 1 MiB")
+        self._policies = _policies(cfg.tls)
 
     # --- run -------------------------------------------------------------------------------
 
@@ -151,10 +171,11 @@ class Throughput(Measurement[ThroughputConfig]):
         cfg = self.config
         _check_binding(link, effective_ip_version(link, cfg.ip_version))
         failed: list[tuple[str, str]] = []  # (url, reason)
+        clients = _TlsClients(self._policies)
         if cfg.mode == "http":
             candidates = [self._http_candidate()]
         else:
-            candidates = self._librespeed_candidates(link, failed)
+            candidates = self._librespeed_candidates(link, failed, clients)
         deadline = time.monotonic() + 3 * self._server_budget_s()
         for i, candidate in enumerate(candidates):
             if time.monotonic() > deadline:
@@ -162,7 +183,7 @@ class Throughput(Measurement[ThroughputConfig]):
                 failed.append((candidate.url, f"{left} server(s) not tried: time budget spent"))
                 break
             try:
-                data = self._measure(candidate, link)
+                data = self._measure(candidate, link, clients)
             except ServerFailed as exc:
                 log.warning("throughput: %s (%s) failed: %s", candidate.name, candidate.url, exc)
                 failed.append((candidate.url, str(exc)))
@@ -177,8 +198,9 @@ class Throughput(Measurement[ThroughputConfig]):
 
     def _server_budget_s(self) -> float:
         cfg = self.config
-        # A grace period may be doubled while the rate settles (see _samples).
-        per_direction = cfg.duration_s + 2 * max(cfg.grace_download_s, cfg.grace_upload_s)
+        # The warm-up lasts until steady, at most warmup_max_s (see samples).
+        warmup = max(cfg.grace_download_s, cfg.grace_upload_s, cfg.warmup_max_s)
+        per_direction = cfg.duration_s + warmup
         return 4 * cfg.connect_timeout_s + len(cfg.directions) * (
             per_direction + cfg.connect_timeout_s
         )
@@ -201,7 +223,9 @@ class Throughput(Measurement[ThroughputConfig]):
             bust_cache=False,
         )
 
-    def _librespeed_candidates(self, link: Link, failed: list[tuple[str, str]]) -> list[_Candidate]:
+    def _librespeed_candidates(
+        self, link: Link, failed: list[tuple[str, str]], clients: _TlsClients
+    ) -> list[_Candidate]:
         cfg = self.config
         servers = load_server_list(cfg.server_list, link, cfg.connect_timeout_s)
         if cfg.server_id:
@@ -213,7 +237,9 @@ class Throughput(Measurement[ThroughputConfig]):
                 )
             ordered = chosen + [s for s in servers if s.id != cfg.server_id]
         else:
-            alive, dead = by_ping(servers, link, cfg.ip_version, cfg.connect_timeout_s)
+            alive, dead = by_ping(
+                servers, link, cfg.ip_version, cfg.connect_timeout_s, tls_for=clients.get
+            )
             failed.extend((s.base_url, f"ping: {why}") for s, why in dead)
             ordered = [s for s, _ in alive]
             if alive:
@@ -226,7 +252,7 @@ class Throughput(Measurement[ThroughputConfig]):
                 failed.append((server.base_url, str(exc)))
         return candidates
 
-    def _measure(self, candidate: _Candidate, link: Link) -> ThroughputData:
+    def _measure(self, candidate: _Candidate, link: Link, clients: _TlsClients) -> ThroughputData:
         """The whole test against one server; ServerFailed if it would not carry it."""
         cfg = self.config
         timeout = cfg.connect_timeout_s
@@ -241,6 +267,12 @@ class Throughput(Measurement[ThroughputConfig]):
                 found, sock = reach(target, link, cfg.ip_version, timeout)
             except MeasurementError as exc:
                 raise ServerFailed(exc.reason) from None
+            client = clients.get(target)
+            if client is not None:  # trusted? (a clear reason now, not N failed streams)
+                try:
+                    sock = client.handshake(sock, timeout)
+                except TlsRefused as exc:
+                    raise ServerFailed(exc.reason) from None
             sock.close()
             endpoints[(target.host, target.port)] = found
             return found
@@ -254,14 +286,22 @@ class Throughput(Measurement[ThroughputConfig]):
                     raise ServerFailed(exc.reason) from None
                 endpoints[(found.target.host, found.target.port)] = found
                 pinger = HttpPinger(
-                    found, link, timeout_s=timeout, bust_cache=candidate.bust_cache, sock=sock
+                    found,
+                    link,
+                    timeout_s=timeout,
+                    bust_cache=candidate.bust_cache,
+                    sock=sock,
+                    tls=clients.get(candidate.ping),
                 )
                 try:
                     idle = ping_series(pinger, IDLE_PINGS, time.monotonic() + 2 * timeout)
+                except TlsRefused as exc:
+                    raise ServerFailed(exc.reason) from None
                 except (OSError, HttpError) as exc:
                     raise ServerFailed(f"ping: {describe(exc)}") from None
             results: dict[Direction, tuple[DirectionResult, float | None]] = {}
             ip_version: Literal[4, 6] | None = None
+            tls: TlsClient | None = None
             for direction in cfg.directions:
                 target = candidate.download if direction == "download" else candidate.upload
                 maker = (
@@ -273,7 +313,13 @@ class Throughput(Measurement[ThroughputConfig]):
                 assert maker is not None
                 endpoint = endpoint_for(target)
                 ip_version = ip_version or endpoint.ip_version
-                results[direction] = self._direction(direction, endpoint, link, maker, pinger)
+                client = clients.get(target)
+                tls = tls or client
+                results[direction] = self._direction(
+                    direction, endpoint, link, maker, pinger, client
+                )
+        except TlsRefused as exc:  # a CA file unusable
+            raise ServerFailed(exc.reason) from None
         finally:
             if pinger is not None:
                 pinger.close()
@@ -299,15 +345,20 @@ class Throughput(Measurement[ThroughputConfig]):
             latency_download_ms=_r(down[1]) if down else None,
             latency_upload_ms=_r(up[1]) if up else None,
             jitter_ms=_r(spread),
+            download_warmup_s=_r(down[0].grace_s) if down else None,
+            upload_warmup_s=_r(up[0].grace_s) if up else None,
+            tls_version=tls.version if tls else None,
+            tls_cipher=tls.cipher if tls else None,
         )
 
-    def _direction(
+    def _direction(  # noqa: PLR0917  (private; every argument is needed)
         self,
         direction: Direction,
         endpoint: Endpoint,
         link: Link,
         maker: RequestMaker,
         pinger: HttpPinger | None,
+        tls: TlsClient | None,
     ) -> tuple[DirectionResult, float | None]:
         cfg = self.config
         download = direction == "download"
@@ -319,6 +370,8 @@ class Throughput(Measurement[ThroughputConfig]):
             request_bytes=_request_bytes(cfg.mode, download),
             max_bytes=cfg.max_bytes,
             connect_timeout_s=cfg.connect_timeout_s,
+            warmup_max_s=cfg.warmup_max_s,
+            warmup_tolerance_pct=cfg.warmup_tolerance_pct,
             adaptive=(
                 Adaptive(cfg.adaptive_min_s, cfg.adaptive_window_s, cfg.adaptive_tolerance_pct)
                 if cfg.adaptive
@@ -327,10 +380,10 @@ class Throughput(Measurement[ThroughputConfig]):
         )
         loaded: float | None = None
         if pinger is None:
-            result = run_direction(endpoint, link, plan, maker)
+            result = run_direction(endpoint, link, plan, maker, tls)
         else:
             with LoadedPings(pinger, LOADED_PING_INTERVAL_S) as pings:
-                result = run_direction(endpoint, link, plan, maker)
+                result = run_direction(endpoint, link, plan, maker, tls)
             loaded = median_ms(pings.since(result.window_start))
         log.debug(
             "throughput: %s %.2f Mbit/s (%d bytes in %.2f s after %.2f s of warm-up, %d streams, "
@@ -345,7 +398,70 @@ class Throughput(Measurement[ThroughputConfig]):
             result.errors,
             result.stopped_by,
         )
+        if tls is not None:
+            log.debug(
+                "throughput: %s over %s %s, %d of %d handshakes resumed a session",
+                direction,
+                tls.version,
+                tls.cipher,
+                tls.resumed,
+                tls.handshakes,
+            )
         return result, loaded
+
+
+def _policies(servers: list[TlsServer]) -> dict[str, TlsPolicy]:
+    """[[tls]] entries by lower-case host; ValueError naming the entry and key at fault."""
+    policies: dict[str, TlsPolicy] = {}
+    for i, entry in enumerate(servers):
+        key = f"{_KEY}.tls[{i}]"
+        host = entry.host.strip("[]").lower()
+        if host in policies:
+            raise ValueError(f"{key}.host = {entry.host!r}: given twice")
+        if entry.ca_file and entry.pin_sha256:
+            raise ValueError(f"{key}: give ca_file or pin_sha256, not both")
+        if not (entry.ca_file or entry.pin_sha256):
+            raise ValueError(f"{key}: give ca_file or pin_sha256 (without both, the system's CAs)")
+        pin = b""
+        if entry.pin_sha256:
+            try:
+                pin = parse_pin(entry.pin_sha256)
+            except ValueError as exc:
+                raise ValueError(f"{key}.pin_sha256 = {exc}") from None
+        if entry.ca_file and not Path(entry.ca_file).is_file():
+            raise ValueError(f"{key}.ca_file = {entry.ca_file!r}: no such file")
+        policies[host] = TlsPolicy(ca_file=entry.ca_file, pin_sha256=pin)
+    return policies
+
+
+class _TlsClients:
+    """One TlsClient per https:// server (host, port) for a run, so its streams and pings
+    share one session; thread-safe (servers are pinged in parallel)."""
+
+    def __init__(self, policies: dict[str, TlsPolicy]) -> None:
+        self._policies = policies
+        self._clients: dict[tuple[str, int], TlsClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, target: Target | None) -> TlsClient | None:
+        """None for http://; TlsRefused if the server's CA file cannot be used."""
+        if target is None or not target.tls:
+            return None
+        key = (target.host.lower(), target.port)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                policy = self._policies.get(key[0]) or self._policies.get("*") or TlsPolicy()
+                if key[0] in self._policies or "*" in self._policies:
+                    hint = f"not the CA or pin its [[{_KEY}.tls]] entry gives"
+                else:
+                    hint = (
+                        f'to trust it, add [[{_KEY}.tls]] with host = "{key[0]}" and its CA '
+                        "as ca_file, or pin_sha256"
+                    )
+                client = TlsClient.for_server(target.host, target.url, policy, hint=hint)
+                self._clients[key] = client
+            return client
 
 
 def _librespeed_candidate(server: Server) -> _Candidate:

@@ -31,6 +31,13 @@ class ThroughputData(Strict, frozen=True, kw_only=True):
     latency_download_ms: Ms | None = None  # under load: bufferbloat
     latency_upload_ms: Ms | None = None
     jitter_ms: Ms | None = None
+    # The warm-up discarded before the counted window (at least the grace, then until
+    # steady, at most warmup_max_s).
+    download_warmup_s: Seconds | None = None
+    upload_warmup_s: Seconds | None = None
+    # https:// servers: what the handshake agreed (None over plain HTTP).
+    tls_version: Annotated[str, msgspec.Meta(max_length=16)] | None = None  # "TLSv1.3"
+    tls_cipher: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # OpenSSL's name
 
 
 class ThroughputResult(Envelope, tag="throughput", frozen=True, kw_only=True):

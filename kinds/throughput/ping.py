@@ -2,7 +2,8 @@
 
 The method VNNIC i-Speed and LibreSpeed publish: the round trip of a tiny HTTP request on a
 connection already open, so no handshake is timed. Used for choosing a server, for idle
-latency and, from a thread beside the transfer, for latency under load (bufferbloat).
+latency and, from a thread beside the transfer, for latency under load (bufferbloat). Over
+https:// the connection is TLS (its handshake, like TCP's, is not timed).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from probefleet.kinds.common.http import (
     parse_head,
     request_head,
 )
+from probefleet.kinds.common.tls import TlsClient, TlsRefused
 
 
 class Refused(HttpError):
@@ -41,27 +43,42 @@ class HttpPinger:
         timeout_s: float,
         bust_cache: bool,
         sock: socket.socket | None = None,
+        tls: TlsClient | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.link = link
         self.timeout_s = timeout_s
         self.bust_cache = bust_cache
+        self.tls = tls
         self._sock = sock
+        self._wrapped = False
         if sock is not None:
             sock.settimeout(timeout_s)
         self._buf = bytearray(16 * 1024)
 
-    def ping(self) -> float:
-        """One round trip in ms. OSError (timeout, reset), HttpError or Refused otherwise."""
+    def _connect(self) -> socket.socket:
+        """The connection to ping over, opened (and TLS negotiated) if need be; TlsRefused
+        if the server's certificate cannot be trusted."""
         if self._sock is None:
             self._sock = connect_blocking(self.endpoint, self.link, self.timeout_s)
+            self._wrapped = False
+        if self.tls is not None and not self._wrapped:
+            sock, self._sock = self._sock, None
+            self._sock = self.tls.handshake(sock, self.timeout_s)  # closes sock on failure
+            self._wrapped = True
+        return self._sock
+
+    def ping(self) -> float:
+        """One round trip in ms. OSError (timeout, reset), HttpError, Refused or TlsRefused
+        otherwise."""
+        sock = self._connect()
         target = self.endpoint.target
         if self.bust_cache:
             target = target.with_query(cache_buster())
         head = request_head("GET", target, keep_alive=True)
         try:
             started = time.perf_counter()
-            self._sock.sendall(head)
+            sock.sendall(head)
             keep = self._read_response()
             rtt_ms = (time.perf_counter() - started) * 1000.0
         except BaseException:
@@ -171,7 +188,7 @@ class LoadedPings:
         while not self._stop.is_set():
             sent = time.monotonic()
             # A ping lost under load is skipped: the next one opens a fresh connection.
-            with contextlib.suppress(OSError, HttpError):
+            with contextlib.suppress(OSError, HttpError, TlsRefused):
                 self.samples.append((sent, self.pinger.ping()))
             next_at = max(next_at + self.interval_s, time.monotonic())
             self._stop.wait(next_at - time.monotonic())

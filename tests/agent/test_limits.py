@@ -125,14 +125,23 @@ def test_the_weapon_settings_are_refused_each_named(tmp_path: Path) -> None:
     assert problems(src, {"measurements": {"throughput": big}}) == [
         "measurements.throughput.streams_download = 64: above [remote] max_streams = 8",
         "measurements.throughput.streams_upload = 64: above [remote] max_streams = 8",
-        "measurements.throughput.duration_s = 120.0: above [remote] max_duration_s = 20 "
-        "(123 s a direction with its grace period)",
+        "measurements.throughput.duration_s = 120.0: above [remote] max_duration_s = 30 "
+        "(128 s a direction with its longest warm-up)",
         "measurements.throughput.interval_s = 10: closer than [remote] min_interval_s = 900 s "
         "for a bandwidth test",
     ]
     (warm_up,) = problems(src, {"measurements": {"throughput": {"grace_upload_s": 30}}})
     assert warm_up.startswith("measurements.throughput.grace_upload_s = 30.0: above [remote] ")
-    assert warm_up.endswith("(40 s a direction with its grace period)")
+    assert warm_up.endswith("(40 s a direction with its longest warm-up)")
+    # The warm-up ends when the streams are steady, at warmup_max_s at the latest: the cap
+    # is on that (issue 20), and the probe's trust in its servers is its own file's.
+    (steady,) = problems(src, {"measurements": {"throughput": {"warmup_max_s": 30}}})
+    assert steady.startswith("measurements.throughput.warmup_max_s = 30.0: above [remote] ")
+    tls = [{"host": "speed.example.vn", "pin_sha256": "00" * 32}]
+    assert problems(src, {"measurements": {"throughput": {"tls": tls}}}) == [
+        "measurements.throughput.tls: only the probe's own file may set which certificates "
+        "its throughput servers are trusted by (ca_file, pin_sha256)"
+    ]
     (huge,) = problems(src, {"measurements": {"throughput": {"max_bytes": 10**15}}})
     assert huge.startswith("measurements.throughput.max_bytes = 1000000000000000: one run may")
     assert "more than [remote] max_monthly_mb = 100000 in a month" in huge
@@ -216,5 +225,5 @@ def test_the_spacing_of_a_cron_line(cron: str, gap: float) -> None:
 
 def test_the_default_limits_are_documented_values() -> None:
     limits = RemoteSection()
-    assert (limits.max_streams, limits.max_duration_s, limits.min_interval_s) == (8, 20.0, 900)
+    assert (limits.max_streams, limits.max_duration_s, limits.min_interval_s) == (8, 30.0, 900)
     assert (limits.allow_destinations, limits.allow_private) == ([], False)

@@ -56,7 +56,9 @@ EXPECTED: dict[str, list[tuple[str, dict[str, str], dict[str, Any]]]] = {
              "download_duration_s": 10.0, "upload_duration_s": 10.0,
              "download_streams": 6, "upload_streams": 3, "latency_idle_ms": 3.41,
              "latency_download_ms": 27.9, "latency_upload_ms": 41.2, "jitter_ms": 0.62,
-             "server_url": "http://speed.dongnai.gov.vn/backend/", "server_id": "1",
+             "download_warmup_s": 2.4, "upload_warmup_s": 3.6, "tls_version": "TLSv1.3",
+             "tls_cipher": "TLS_CHACHA20_POLY1305_SHA256",
+             "server_url": "https://speed.dongnai.gov.vn/backend/", "server_id": "1",
              "failed_servers": 1, "target_download_mbps": 150.0,
              "meets_download_target": 0},
         )

@@ -53,6 +53,17 @@ def _sample_keys(path: Path) -> set[str]:
             keys.add(prefix.rstrip("."))
 
     walk(tomllib.loads(uncommented), "")
+    # A list of tables left empty (``tls = []``) is documented by an indented, commented
+    # example inside its table ("#   [[a.b.tls]]" then "#   key = ..." lines): TOML cannot
+    # have it uncommented there, so its keys are read from the comment.
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if (m := re.match(r"^#\s+\[\[([a-z_.]+)\]\]$", line)) and m.group(1) in keys:
+            keys.discard(m.group(1))
+            for follow in lines[i + 1 :]:
+                if not (k := re.match(r"^#\s+([a-z0-9_]+) = ", follow)):
+                    break
+                keys.add(f"{m.group(1)}.{k.group(1)}")
     return keys
 
 

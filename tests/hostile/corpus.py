@@ -224,7 +224,12 @@ def remote_attacks(lan_port: int, lan6_port: int) -> list[RemoteAttack]:
                      "streams_upload": 64}}}, f"{throughput}.streams_upload = 64: above [remote] "
                      "max_streams = 8"),
         RemoteAttack("120 s", {"measurements": {"throughput": {"duration_s": 120}}},
-                     f"{throughput}.duration_s = 120.0: above [remote] max_duration_s = 20"),
+                     f"{throughput}.duration_s = 120.0: above [remote] max_duration_s = 30"),
+        RemoteAttack("endless warm-up", {"measurements": {"throughput": {"warmup_max_s": 30}}},
+                     f"{throughput}.warmup_max_s = 30.0: above [remote] max_duration_s"),
+        RemoteAttack("trust a server in the middle", {"measurements": {"throughput": {"tls": [
+                     {"host": "speed.example.vn", "pin_sha256": "00" * 32}]}}},
+                     f"{throughput}.tls: only the probe's own file may set"),
         RemoteAttack("every 10 s", {"measurements": {"throughput": {"interval_s": 10}}},
                      f"{throughput}.interval_s = 10: closer than [remote] min_interval_s"),
         RemoteAttack("every minute", {"measurements": {"throughput": {"cron": "* * * * *"}}},

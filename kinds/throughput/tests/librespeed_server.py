@@ -4,7 +4,8 @@ Faithful where the client can tell: ``garbage.php?ckSize=N`` streams exactly N Ã
 random bytes (N capped at 1024, default 4) with chunked transfer encoding, as PHP and Go
 backends do; ``empty.php`` answers GET (ping, keep-alive) and reads and discards a POST body;
 ``getIP.php`` returns the client's address as JSON. A threaded Python server, so each test can
-also refuse (HTTP 503) on chosen paths and see who connected and how many bytes moved.
+also refuse (HTTP 503) on chosen paths and see who connected and how many bytes moved. With
+``tls=(cert, key)`` it speaks HTTPS only (a LibreSpeed backend behind TLS, as public ones are).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -134,7 +136,13 @@ class LibreSpeedServer:
     same port) at ``s.base_url`` (``/`` is the backend folder). ``refuse`` names the files
     answered with 503 (``{"*"}``: everything)."""
 
-    def __init__(self, *, ipv6: bool = False, refuse: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ipv6: bool = False,
+        refuse: set[str] | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.refuse = set(refuse or ())
         self.lock = threading.Lock()
         self.peers: set[str] = set()
@@ -148,8 +156,18 @@ class LibreSpeedServer:
             self._servers.append(_V6Server(("::1", self.port), _Handler))
         for server in self._servers:
             server.owner = self
-        self.base_url = f"http://127.0.0.1:{self.port}/"
-        self.base_url_v6 = f"http://[::1]:{self.port}/"
+        scheme = "http"
+        if tls is not None:
+            scheme = "https"
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            for server in self._servers:
+                # The handshake runs in the handler's thread, on its first read.
+                server.socket = ctx.wrap_socket(
+                    server.socket, server_side=True, do_handshake_on_connect=False
+                )
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}/"
+        self.base_url_v6 = f"{scheme}://[::1]:{self.port}/"
         self._threads = [
             threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
             for s in self._servers

@@ -1,5 +1,6 @@
 """nginx as a throughput test server inside a test's server namespace: the very config of
-the harness's NginxTestServer, listening on the namespace's addresses instead of loopback."""
+the harness's NginxTestServer, listening on the namespace's addresses instead of loopback;
+with ``tls=(cert, key)`` the same paths over HTTPS too (tests/harness/tls_nginx.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from types import TracebackType
 from tests.harness import GiB, NginxTestServer, eventually, find_binary, log_tail
 from tests.harness.httpserver import READY_PATH
 from tests.harness.netns import NetnsPair
+from tests.harness.tls_nginx import TlsTestServer
 
 PORT = 8080
 SINK_PORT = 8081
+TLS_PORT = 8443
 
 
 class NetnsNginx:
@@ -20,12 +23,19 @@ class NetnsNginx:
     ``web.upload_url`` and ``web.empty_url`` on the server namespace's IPv4 address (and
     ``web.url_v6(path)`` on its IPv6 one)."""
 
-    def __init__(self, pair: NetnsPair, workdir: Path) -> None:
+    def __init__(
+        self, pair: NetnsPair, workdir: Path, *, tls: tuple[Path, Path] | None = None
+    ) -> None:
         if pair.server_v4 is None:
             raise ValueError("NetnsNginx needs a pair with IPv4")
         self.pair = pair
         # Built for its config only; never started in the root namespace.
-        self.template = NginxTestServer(workdir, ipv6=pair.server_v6 is not None)
+        self.template: NginxTestServer
+        if tls is None:
+            self.template = NginxTestServer(workdir, ipv6=pair.server_v6 is not None)
+        else:
+            self.template = TlsTestServer(workdir, *tls, ipv6=pair.server_v6 is not None)
+            self.template.tls_port = TLS_PORT
         self.template.host = pair.server_v4
         self.template.host_v6 = pair.server_v6 or "::1"
         self.template.has_ipv6 = pair.server_v6 is not None
@@ -39,6 +49,11 @@ class NetnsNginx:
 
     def url_v6(self, path: str) -> str:
         return f"http://[{self.pair.server_v6}]:{PORT}{path}"
+
+    def url(self, path: str, *, v6: bool = False, tls: bool = False) -> str:
+        """``path`` on the server namespace's address, over HTTP or (``tls``) HTTPS."""
+        host = f"[{self.pair.server_v6}]" if v6 else self.pair.server_v4
+        return f"https://{host}:{TLS_PORT}{path}" if tls else f"http://{host}:{PORT}{path}"
 
     def __enter__(self) -> NetnsNginx:
         nginx = self.template.nginx

@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[3]
 PROBE_AGENT = Path(sys.executable).with_name("probe-agent")
 LINK = Link()
 # Short tests: what is checked here is behaviour, not the line (the netns tests do that).
-FAST = {"duration_s": 1.0, "grace_download_s": 0.3, "grace_upload_s": 0.3}
+# Loopback rates never settle within 5 %: bound the warm-up as the old 2 x grace did.
+FAST = {"duration_s": 1.0, "grace_download_s": 0.3, "grace_upload_s": 0.3, "warmup_max_s": 0.6}
 
 
 def _cfg(**options: Any) -> ThroughputConfig:
@@ -73,6 +74,7 @@ def test_defaults_are_valid_and_documented_ones() -> None:
         3,
     )
     assert (cfg.duration_s, cfg.grace_download_s, cfg.grace_upload_s) == (10.0, 1.5, 3.0)
+    assert (cfg.warmup_max_s, cfg.warmup_tolerance_pct, cfg.tls) == (8.0, 5.0, [])
     assert (cfg.max_bytes, cfg.ip_version, cfg.adaptive) == (0, 0, False)
     assert cfg.directions == ["download", "upload"]
     assert Throughput.heavy
@@ -87,7 +89,7 @@ def test_defaults_are_valid_and_documented_ones() -> None:
             {"mode": "http", "download_url": "http://h/f", "directions": ["download", "upload"]},
             "measurements.throughput.upload_url: required",
         ),
-        ({"download_url": "https://h/f"}, "measurements.throughput.download_url = 'https://h/f'"),
+        ({"download_url": "ftp://h/f"}, "measurements.throughput.download_url = 'ftp://h/f'"),
         ({"ping_url": "h/empty"}, "measurements.throughput.ping_url = 'h/empty'"),
         ({"directions": []}, "measurements.throughput.directions = []"),
         ({"directions": ["upload", "upload"]}, "measurements.throughput.directions = "),
@@ -562,6 +564,7 @@ ping_url = "{http_server.empty_url}"
 duration_s = 1.0
 grace_download_s = 0.3
 grace_upload_s = 0.3
+warmup_max_s = 0.6
 """
     )
     proc = subprocess.run(
@@ -581,8 +584,13 @@ grace_upload_s = 0.3
     assert result.status == "ok"
     golden = json.loads((ROOT / "tests" / "golden" / "result-throughput.json").read_text())
     # Everything the golden example shows is filled in, except the fallback list (no
-    # server failed here).
-    assert set(golden["data"]) - set(printed["data"]) == {"failed_servers", "server_id"}
+    # server failed here) and what only HTTPS has (test_throughput_tls.py).
+    assert set(golden["data"]) - set(printed["data"]) == {
+        "failed_servers",
+        "server_id",
+        "tls_version",
+        "tls_cipher",
+    }
     assert printed["data"]["method"] == "http"
 
 
