@@ -8,7 +8,9 @@ result, no checks, no durability, 5,000 lines or 200 ms per POST).
 Throughput: N results are queued on the broker for a persistent session while the consumer
 is away; the clock runs from the moment the consumer may receive (for ours the broker is held
 with SIGSTOP while the collectors start; for the reference it starts before mosquitto_sub)
-until InfluxDB holds everything.
+until InfluxDB holds everything (``--probes``: until the StoredAcks name every result,
+then InfluxDB is checked once: polling a count over 100,000s of series loaded InfluxDB
+more than the collector did).
 Context, same broker and messages: a bare paho consumer (MQTT v5, persistent session,
 manual acks, nothing done with a message but acknowledge it), as paho ships and with the
 collector's faster PUBLISH-properties decoding. That is the ceiling of any collector built
@@ -128,11 +130,67 @@ class Publisher:
         self.client.loop_stop()
 
 
+class AckWatch:
+    """When every queued result is durable, told by the collectors' StoredAcks (sent only
+    after the write and the state commit): no count query loading InfluxDB while it
+    works — over 100,000s of series that query cost InfluxDB more than our writes."""
+
+    def __init__(self, broker: Mosquitto, msgs: list[tuple[str, bytes]]) -> None:
+        self.waiting: dict[str, set[int]] = {}
+        for _topic, payload in msgs:
+            doc = wire.decode_result(payload)
+            self.waiting.setdefault(doc.probe_id, set()).add(doc.seq)
+        self.left = sum(len(s) for s in self.waiting.values())
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"bench-acks-{os.getpid()}-{time.monotonic_ns()}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.on_message = self._on_ack
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_a: subscribed.set()
+        self.client.connect(broker.host, broker.port, keepalive=30)
+        self.client.loop_start()
+        self.client.subscribe(TOPICS.channel("+", "ack"), qos=1)
+        if not subscribed.wait(10):
+            raise RuntimeError("the StoredAck watch could not subscribe")
+
+    def _on_ack(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        ack: wire.StoredAck = wire.decode(bytes(msg.payload), wire.StoredAck)
+        with self.lock:
+            seqs = self.waiting.get(ack.probe_id)
+            if not seqs:
+                return
+            ranges = [(1, ack.stored_through_seq), *ack.also_stored]
+            covered = {s for s in seqs if any(a <= s <= b for a, b in ranges)}
+            seqs -= covered
+            self.left -= len(covered)
+            if self.left == 0:
+                self.done.set()
+
+    def wait(self, timeout_s: float = 600) -> float:
+        if not self.done.wait(timeout_s):
+            raise RuntimeError(f"{self.left} results never acknowledged as stored")
+        return time.monotonic()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
 def messages(
-    n: int, probes: list[str], first_seq: int = 1, *, recent: bool = False
+    n: int,
+    probes: list[str],
+    first_seq: int = 1,
+    *,
+    recent: bool = False,
+    held_from: int | None = None,
 ) -> tuple[list[tuple[str, bytes]], int]:
     """``recent``: measured within the last few hours, so that alert rules evaluate them
-    (older results are history to the alert engine)."""
+    (older results are history to the alert engine). ``held_from``: each result's
+    held_from_seq (the probe holds nothing older: no gap to ask for below it)."""
     out, points = [], 0
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=n // len(probes) + 3600)
     for i in range(n):
@@ -141,6 +199,8 @@ def messages(
         kind = KINDS[i % len(KINDS)]
         when = start + dt.timedelta(seconds=seq) if recent else None
         doc = result(kind, probe=probe, seq=seq, measured_at=when)
+        if held_from is not None:
+            doc["held_from_seq"] = held_from
         out.append((TOPICS.result(probe, kind), encode(doc)))
         points += POINTS[kind]
     return out, points
@@ -175,6 +235,8 @@ def run_ours(
     tag: str,
     alerts: bool = False,
     collectors: int = 1,
+    profile: Path | None = None,
+    by_acks: bool = False,
 ) -> float:
     """``collectors`` > 1: that many processes in one share group ($share), as *Scale-out*
     in collector/README.md runs them."""
@@ -193,8 +255,11 @@ def run_ours(
 
     def start(config: Path, log_path: Path, marker: bytes) -> subprocess.Popen[bytes]:
         offset = log_path.stat().st_size if log_path.exists() else 0
+        # The collector's main thread under cProfile (written when it stops).
+        prof = [] if profile is None else ["-m", "cProfile", "-o", str(profile / f"{tag}.prof")]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "probefleet.collector.cli", "run", "--config", str(config)],
+            [sys.executable, *prof, "-m", "probefleet.collector.cli", "run", "--config",
+             str(config)],
             stdout=log_path.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
@@ -216,6 +281,7 @@ def run_ours(
     # Creates the persistent sessions.
     stop([start(*home, b"subscribed to") for home in homes])
     queue_all(broker, msgs)
+    watch = AckWatch(broker, msgs) if by_acks else None
     # The broker is held (SIGSTOP) while the collectors start, so that they all begin
     # draining together when it goes on: the clock runs from there.
     assert broker.pid is not None
@@ -226,8 +292,17 @@ def run_ours(
     finally:
         os.kill(broker.pid, signal.SIGCONT)
     began = time.monotonic()
-    done = wait_until(lambda: total_points(target) >= points)
+    if watch is None:
+        done = wait_until(lambda: total_points(target) >= points)
+    else:
+        done = watch.wait()
+        watch.stop()
+        wait_until(lambda: total_points(target) >= points, timeout_s=30)
     stop(procs)
+    if profile is not None:
+        for _config, log_path in homes:
+            stopped = [ln for ln in log_path.read_text().splitlines() if "stopped:" in ln]
+            print(f"{tag}: {stopped[-1] if stopped else 'no stop line'}", file=sys.stderr)
     return len(msgs) / (done - began)
 
 
@@ -357,6 +432,120 @@ def latency(
     return sorted((publisher.stored_at[k] - t) * 1000 for k, t in sent_at.items())
 
 
+def influx_lines(msgs: list[tuple[str, bytes]]) -> list[str]:
+    """The lines ours writes for ``msgs`` (no inventory: every probe "unknown")."""
+    from probefleet.collector.inventory import Enrichment
+    from probefleet.collector.points import parse, points_from
+
+    out: list[str] = []
+    for topic, payload in msgs:
+        parsed = parse(topic, payload, TOPICS)
+        out.extend(p.line() for p in points_from(parsed.result, parsed.probe, Enrichment()))
+    return out
+
+
+def run_influx_alone(
+    influx: InfluxDB, warm: list[tuple[str, bytes]], msgs: list[tuple[str, bytes]], tag: str
+) -> float:
+    """InfluxDB's own ceiling for these results: their points (series made before by the
+    ``warm`` ones), written by a bare client in requests of 5,000 lines, one at a time."""
+    from probefleet.collector.config import InfluxSection
+    from probefleet.collector.writer import InfluxSink
+
+    db = f"bench_alone_{tag}".replace("-", "_")
+    influx.create_database(db)
+    # The test InfluxDB has no authentication: any token does.
+    sink = InfluxSink(InfluxSection(url=influx.url, bucket=db, token="x:y"))  # noqa: S106
+    try:
+        took = 0.0
+        for lines in (influx_lines(warm), influx_lines(msgs)):  # the second one is timed
+            began = time.monotonic()
+            for i in range(0, len(lines), 5000):
+                sink.write(lines[i : i + 5000])
+            took = time.monotonic() - began
+        return len(msgs) / took
+    finally:
+        sink.close()
+        influx.drop_database(db)
+
+
+def by_probes(work: Path, influx: InfluxDB, broker: Mosquitto, args: argparse.Namespace) -> None:
+    """Ours and a bare paho consumer on the same ``--n`` results from N distinct probes,
+    for each N of ``--probes``: throughput must follow results, not probes.
+
+    A real fleet's series exist in InfluxDB long before: unless ``--cold``, the probes'
+    series are made first (a warm-up run of ours), and the figure is a run of the next
+    ``--n`` results (new seqs and times, the same series) by a collector that has never
+    seen these probes (every boot new: the power cut case)."""
+    counts = [int(n) for n in args.probes.split(",")]
+    groups = [int(n) for n in args.shared.split(",") if int(n) > 1]
+    rows: list[tuple[int, list[float], list[float], list[float], dict[int, list[float]], int]] = []
+    for count in counts:
+        probes = [f"probe-{i:05d}" for i in range(count)]
+        warm, warm_points = messages(args.n, probes)
+        first = args.n // count + 2
+        msgs, points = messages(args.n, probes, first_seq=first, held_from=first)
+        ours: list[float] = []
+        paho: list[float] = []
+        alone: list[float] = []
+        shared: dict[int, list[float]] = {g: [] for g in groups}
+        for r in range(args.repeat):
+            tag = f"p{count}-{r}"
+            paho.append(run_paho_alone(broker, msgs, fast=False, tag=tag))
+            alone.append(run_influx_alone(influx, warm, msgs, tag))
+            for collectors in [1, *groups]:
+                db = f"bench_{tag}_{collectors}".replace("-", "_")
+                influx.create_database(db)
+                target = InfluxTarget(influx, db)
+                base = 0
+                if not args.cold:
+                    warm_dir = work / f"{tag}-{collectors}-warm"
+                    warm_dir.mkdir()
+                    run_ours(warm_dir, broker, target, warm, points=warm_points,
+                             tag=f"{tag}-{collectors}-warm")  # fmt: skip
+                    base = warm_points
+                run_dir = work / f"{tag}-{collectors}"
+                run_dir.mkdir()
+                rate = run_ours(run_dir, broker, target, msgs, points=base + points,
+                                tag=f"{tag}-{collectors}", alerts=args.alerts,
+                                collectors=collectors, profile=args.profile,
+                                by_acks=True)  # fmt: skip
+                (ours if collectors == 1 else shared[collectors]).append(rate)
+                influx.drop_database(db)
+        rows.append((count, ours, paho, alone, shared, points))
+    header()
+    state = "new series (--cold)" if args.cold else "series made before, boots new"
+    for count, ours, paho, alone, shared, points in rows:
+        line(
+            f"{count:,} distinct probes",
+            spread(ours),
+            spread(paho),
+            "results/s",
+            f"a bare paho consumer that only acks (as shipped), same {args.n:,} results; "
+            f"{state}; {points / args.n:.1f} points each for ours",
+        )
+        line(
+            f"{count:,} distinct probes",
+            spread(ours),
+            spread(alone),
+            "results/s",
+            "InfluxDB alone: the same points by a bare client, 5,000 a request, one at a "
+            "time (series made before): the ceiling the store sets",
+        )
+        for n, rates in shared.items():
+            line(
+                f"  {n} collectors, $share",
+                spread(rates),
+                spread(paho),
+                "results/s",
+                f"the same reference; ours as {n} processes in one share group on this host "
+                f"(x{spread(rates)[0] / spread(ours)[0]:.2f} one collector's rate)",
+            )
+    fewest = spread(rows[0][1])[0]
+    for count, ours, *_rest in rows[1:]:
+        print(f"{count:,} probes vs {counts[0]:,}: x{spread(ours)[0] / fewest:.2f} ours")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20_000, help="results per throughput run")
@@ -370,6 +559,23 @@ def main() -> None:
         "(e.g. 2,3; 0: skip); printed beside one collector",
     )
     parser.add_argument(
+        "--probes",
+        default="",
+        help="distinct probes, comma-separated (e.g. 100,3300,10000): for each, ours beside "
+        "a bare paho consumer on the same messages (intake cost per probe); skips the rest",
+    )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="with --probes: no warm-up, every point makes a new series in InfluxDB",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="with --probes: run ours under cProfile, one <tag>.prof per run in this folder",
+    )
+    parser.add_argument(
         "--alerts",
         action="store_true",
         help="ours with the sample alert rules on, on results measured in the last hours",
@@ -380,6 +586,9 @@ def main() -> None:
         influx = InfluxDB(work / "influxdb").start()
         broker = Mosquitto(work / "mosquitto", extra_conf=["max_queued_messages 0"]).start()
         try:
+            if args.probes:
+                by_probes(work, influx, broker, args)
+                return
             probes = [f"probe-{i:03d}" for i in range(100)]
             msgs, points = messages(args.n, probes, recent=args.alerts)
             ours: list[float] = []

@@ -1,12 +1,10 @@
-"""What a batch is made of (items, sealed batches), the MQTT side it needs, small helpers."""
+"""What a batch is made of (items, sealed chunks) and the MQTT side it needs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import msgspec
-from probefleet.collector import clock
 from probefleet.collector.deadletter import DeadLetter
 from probefleet.collector.lineproto import Point
 from probefleet.collector.mqtt import Inbound
@@ -15,27 +13,10 @@ from probefleet.collector.statedb import Quarantined
 from probefleet.core import wire
 
 
-def rebased_at(
-    boot_ns: int, received_ns: int, max_future_s: float, result: wire.Result
-) -> clock.Timestamp:
-    return clock.rebased(result, boot_ns, received_ns, max_future_s)
-
-
-def estimated_at(received_ns: int, result: wire.Result) -> clock.Timestamp:
-    return clock.estimated(result, received_ns)
-
-
 class Link(Protocol):
     def ack(self, message: Inbound) -> bool: ...
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None: ...
-
-
-class _Claim(msgspec.Struct):
-    """What a rejected payload says about itself, read leniently (unknown fields ignored)."""
-
-    probe_id: object = None
-    seq: object = None
 
 
 @dataclass(slots=True)
@@ -63,22 +44,3 @@ class Sealed:
     items: list[Item]
     lines: list[str]
     topics: list[str]
-
-
-def claim(message: Inbound, topics: wire.Topics) -> tuple[str | None, int | None]:
-    """The topic's probe, and the seq of a rejected result when its payload is that
-    probe's: acknowledging it stops resend loops (it is kept as a dead letter)."""
-    try:
-        probe = topics.parse(message.topic)[0]
-    except wire.WireError:
-        return None, None
-    payload = message.payload[: wire.MAX_PAYLOAD_BYTES]
-    try:
-        wire.check_nesting(payload)
-        claim = msgspec.json.decode(payload, type=_Claim)
-    except (msgspec.MsgspecError, wire.WireError, RecursionError):
-        return probe, None
-    seq = claim.seq
-    if claim.probe_id != probe or type(seq) is not int or not 1 <= seq < 2**53:
-        return probe, None
-    return probe, seq

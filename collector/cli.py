@@ -186,10 +186,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_rollup_rebuild(args: argparse.Namespace) -> int:
+    from probefleet.collector.rollups_rebuild import run as rebuild
+
+    cfg = _load(args.config)
+    return rebuild(
+        cfg,
+        start_text=args.start,
+        end_text=args.end,
+        tz=cfg.rollups.timezone,
+        peak=(cfg.rollups.peak_start_hour, cfg.rollups.peak_end_hour),
+        delete=not args.keep,
+    )
+
+
 def _cmd_fleet(args: argparse.Namespace) -> int:
     import time
 
-    from probefleet.collector import fleet, statedb
+    from probefleet.collector import fleet, lag, statedb
     from probefleet.collector.errors import StateError
     from probefleet.collector.inventory import load_inventory
 
@@ -200,17 +214,24 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
         print(f"probe-collector: {exc}", file=sys.stderr)
         return 2
     state_dir = Path(cfg.files.state_dir)
+    now_s = time.time()
+    lag_s = 0.0
     if (state_dir / statedb.FILENAME).exists():
         try:
             states = statedb.load_presence_readonly(state_dir)
+            through = statedb.read_meta_readonly(state_dir, lag.THROUGH_KEY)
         except StateError as exc:
             print(f"probe-collector: {exc}", file=sys.stderr)
             return 1
+        # What the daemon has taken from the broker reaches up to ``through`` (its newest
+        # ping back, saved every 10 s): quiet since then is its lag, not the probes'. A
+        # daemon that is down has taken nothing since: nobody is called silent for that.
+        if through is not None:
+            lag_s = max(0.0, now_s - float(through))
     else:
         print(f"probe-collector: no collector state in {state_dir} yet", file=sys.stderr)
         states = {}
-    now_s = time.time()
-    rows = fleet.fleet_rows(inventory, states, now_s, cfg.presence.offline_after_s)
+    rows = fleet.fleet_rows(inventory, states, now_s, cfg.presence.offline_after_s, lag_s)
     if args.format == "json":
         print(fleet.format_json(rows))
     else:
@@ -332,6 +353,32 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, metavar="PATH", help="file to write")
     report.add_argument("--quiet", action="store_true", help="no progress on stderr")
     report.set_defaults(func=_cmd_report)
+
+    rollup = sub.add_parser(
+        "rollup",
+        help="rollups: rebuild closed days from raw points",
+        description="The hourly and daily rollups the collector writes as results arrive "
+        "([rollups]); rebuild them from raw points for history or the hours a crash left out.",
+    )
+    rollup_sub = rollup.add_subparsers(dest="rollup_command", required=True, metavar="ACTION")
+    rebuild = rollup_sub.add_parser(
+        "rebuild",
+        help="recompute the rollups of closed local days from raw points",
+        description="Recompute the hourly and daily rollups of each local day from --from to "
+        "--to (included) from raw points; the days' rollup points are deleted first. Not "
+        "the current day while the collector runs (its parts would be deleted).",
+    )
+    configkit.add_config_option(rebuild, "collector", DEFAULT_CONFIG)
+    rebuild.add_argument("--from", dest="start", required=True, metavar="DATE",
+                         help="first day, YYYY-MM-DD (the province's time)")  # fmt: skip
+    rebuild.add_argument("--to", dest="end", required=True, metavar="DATE",
+                         help="last day, included")  # fmt: skip
+    rebuild.add_argument(
+        "--keep",
+        action="store_true",
+        help="do not DELETE the days' rollup points first (InfluxDB 2.x: `influx delete` them)",
+    )
+    rebuild.set_defaults(func=_cmd_rollup_rebuild)
 
     fleet = sub.add_parser(
         "fleet",

@@ -31,6 +31,24 @@ class MqttSection(mqtt.MqttSection, frozen=True, kw_only=True):
     receive_maximum: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 10_000
     # Empty: a plain subscription. A name: a shared one ($share/<group>/...) for scale-out.
     share_group: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{0,64}\Z")] = ""
+    # Statuses and Last Wills on a connection of their own, so that they never wait behind
+    # a results backlog (false: on the results connection, as before 0.x — then presence
+    # lags with the results). It logs in as status_username (empty: "<username>-status")
+    # with the same password; on a broker with use_username_as_clientid its client id is
+    # that username, so the broker needs that login (deploy/: enrol.py service ...).
+    status_connection: bool = True
+    status_client_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{0,64}\Z")] = ""
+    status_username: str = ""
+    # The collector publishes a ping to itself on the results connection this often: it
+    # comes back behind everything queued for us, so its round trip is our lag (README).
+    lag_ping_s: Annotated[float, msgspec.Meta(ge=0.1, le=3600)] = 5.0
+
+    def status_id(self) -> str:
+        """The status connection's client id (default "<client_id>-status")."""
+        return self.status_client_id or f"{self.client_id[:57]}-status"
+
+    def status_user(self) -> str:
+        return self.status_username or (f"{self.username}-status" if self.username else "")
 
 
 class InfluxSection(Section, frozen=True, kw_only=True):
@@ -113,6 +131,38 @@ class MetricsSection(Section, frozen=True, kw_only=True):
     interval_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
 
 
+class RollupsSection(Section, frozen=True, kw_only=True):
+    """Hourly and daily aggregates written as results arrive (collector/rollups_*.py), read
+    by the annual report and the Year dashboard instead of every raw point."""
+
+    enabled: bool = True
+    # Buckets touched since the last flush are written as a new part of their hour.
+    flush_s: Annotated[float, msgspec.Meta(ge=10, le=3600)] = 600.0
+    # The province's clock: daily rollups are local days, peak hours local hours (keep them
+    # equal to the report's [report] timezone and peak hours).
+    timezone: str = "Asia/Ho_Chi_Minh"
+    peak_start_hour: Annotated[int, msgspec.Meta(ge=0, le=23)] = 19
+    peak_end_hour: Annotated[int, msgspec.Meta(ge=1, le=24)] = 23
+    # A local day is compacted into daily rollups this long after it ends (late parts of
+    # the last flush land first).
+    compact_grace_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 7200.0
+
+    def __post_init__(self) -> None:
+        if self.peak_start_hour >= self.peak_end_hour:
+            raise msgspec.ValidationError(
+                f"`peak_start_hour` ({self.peak_start_hour}) must be before "
+                f"`peak_end_hour` ({self.peak_end_hour})"
+            )
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(self.timezone)
+        except (ValueError, KeyError, OSError):
+            raise msgspec.ValidationError(
+                f"`timezone`: {self.timezone!r} is not an IANA time zone"
+            ) from None
+
+
 class CollectorConfig(Section, frozen=True, kw_only=True):
     mqtt: MqttSection = msgspec.field(default_factory=MqttSection)
     influxdb: InfluxSection = msgspec.field(default_factory=InfluxSection)
@@ -123,6 +173,7 @@ class CollectorConfig(Section, frozen=True, kw_only=True):
     cardinality: CardinalitySection = msgspec.field(default_factory=CardinalitySection)
     presence: PresenceSection = msgspec.field(default_factory=PresenceSection)
     metrics: MetricsSection = msgspec.field(default_factory=MetricsSection)
+    rollups: RollupsSection = msgspec.field(default_factory=RollupsSection)
     log: configkit.LogSection = msgspec.field(default_factory=configkit.LogSection)
 
     def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> CollectorConfig:

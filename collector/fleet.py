@@ -42,12 +42,15 @@ def fleet_rows(
     states: Mapping[str, ProbePresence],
     now_s: float,
     offline_after_s: float,
+    lag_s: float = 0.0,
 ) -> list[FleetRow]:
+    """``lag_s``: the collector's own lag (see ProbePresence.state); the daemon knows it,
+    a reader of the state may take ``now_s - through_s`` (meta key ``lag_through_s``)."""
     rows = []
     for probe in sorted(set(inventory.probes) | set(states)):
         info = inventory.probes.get(probe)
         p = states.get(probe) or ProbePresence()
-        state = p.state(now_s, offline_after_s)
+        state = p.state(now_s, offline_after_s, lag_s)
         rows.append(
             FleetRow(
                 probe=probe,

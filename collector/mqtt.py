@@ -12,6 +12,16 @@ queue, and the service acknowledges it with :meth:`MqttLink.ack` once it is dura
   which means nothing on a later connection (the id may then name another message), so an
   ack from an older generation is not sent: the broker redelivers that message, and the
   duplicate overwrites itself in InfluxDB.
+- ``ReceiveMaximum`` does not bound what Mosquitto 2.0.11 (Debian's) sends: every PUBACK
+  lets up to another window through (measured: 20 then 80 held after 3 acks with a window
+  of 20; 100 then 400 with 100 — eclipse-mosquitto/mosquitto#2301 is the same quota code).
+  So the :class:`Inbox` bounds itself: at ``receive_maximum`` messages paho's thread waits
+  for room (TCP then holds the rest back in the broker's queue, where it belongs).
+- On a new connection the broker sends every un-acknowledged message again, so what an
+  older connection left in the :class:`Inbox` is dropped (it could not be acknowledged).
+- Presence has a connection of its own (``status_client_id``, clean start, acknowledged
+  on receipt, retained statuses replayed at every connect) into a :class:`StatusBox` that
+  keeps the latest message per topic: a Last Will never waits behind a results backlog.
 - paho spends most of its time per received message building two constant lookup tables
   for the message's (MQTT v5) properties; :func:`speed_up_publish_decoding` shares one copy.
 """
@@ -19,12 +29,12 @@ queue, and the service acknowledges it with :meth:`MqttLink.ack` once it is dura
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt._packet as paho_packet
 import paho.mqtt.client as mqtt
@@ -49,6 +59,159 @@ class Inbound:
     generation: int
     received_ns: int  # collector's wall clock, ns
     retained: bool = False  # a retained message replayed on (re-)subscription
+
+
+class Inbox:
+    """Results taken from the broker and not yet handled. With what the service holds
+    elsewhere (:meth:`set_elsewhere`: the batch, the write in flight) at most ``capacity``
+    — the window (``receive_maximum``) then bounds every message in memory, as meant.
+
+    paho's thread puts, the service's thread gets. A full inbox makes paho's thread wait
+    (up to ``max_wait_s``, then it puts anyway and says so: a stuck service must not cost
+    the connection its keep-alive). A new connection starts a new queue: the broker
+    redelivers everything un-acknowledged on it, so the old queue's messages (which could
+    no longer be acknowledged) are dropped, not held twice. :meth:`close` at shutdown
+    drops what still comes (not acknowledged: the broker's session keeps it).
+    """
+
+    def __init__(self, capacity: int = 0, *, max_wait_s: float = 20.0) -> None:
+        self.capacity = capacity  # 0: unbounded
+        self.max_wait_s = max_wait_s
+        self._queue: deque[Inbound] = deque()
+        self._event = threading.Event()  # something to get
+        self._room = threading.Event()  # room to put (set by get while a put waits)
+        self._waiting = False
+        self._closed = False
+        self._elsewhere = 0  # taken out, not yet acknowledged (the service's batch, write)
+        self.dropped = 0  # messages of older connections dropped (the broker redelivers them)
+        self.high_water = 0  # the most ever held at once
+        self.full_waits = 0  # times paho's thread waited for room
+        self.overfilled = 0  # puts beyond capacity after max_wait_s
+        # Called every 0.1 s while paho's thread waits: paho writes only from its own loop,
+        # so acknowledgements queued meanwhile would wait, the broker would hear nothing
+        # and drop the connection (keep-alive) — then redeliver a whole window again.
+        self.while_waiting: Callable[[], None] = lambda: None
+
+    def put(self, message: Inbound) -> None:
+        q = self._queue
+        if self.capacity and len(q) + self._elsewhere >= self.capacity:
+            self._wait_for_room()
+            q = self._queue
+        if self._closed:
+            return  # not acknowledged: delivered again on the next connection
+        q.append(message)
+        self.high_water = max(self.high_water, len(q))
+        self._event.set()
+
+    def _wait_for_room(self) -> None:
+        self.full_waits += 1
+        deadline = time.monotonic() + self.max_wait_s
+        self._waiting = True
+        try:
+            while len(self._queue) + self._elsewhere >= self.capacity and not self._closed:
+                self._room.clear()
+                if len(self._queue) + self._elsewhere < self.capacity:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining > 0 and not self._room.wait(min(remaining, 0.1)):
+                    self.while_waiting()
+                    continue
+                if remaining <= 0:
+                    self.overfilled += 1
+                    if self.overfilled == 1 or self.overfilled % 10_000 == 0:
+                        log.warning(
+                            "inbox full (%d) for %.0f s: taking messages beyond it (%d so far)",
+                            self.capacity, self.max_wait_s, self.overfilled,
+                        )  # fmt: skip
+                    break
+        finally:
+            self._waiting = False
+
+    def set_elsewhere(self, messages: int) -> None:
+        """From the service: how many messages it holds outside the inbox, un-acknowledged."""
+        self._elsewhere = messages
+        if self._waiting:
+            self._room.set()
+
+    def close(self) -> None:
+        """From now on nothing is kept; a waiting put returns at once."""
+        self._closed = True
+        self._room.set()
+
+    def new_connection(self, session_present: bool) -> None:
+        """From paho's thread, on connect: start afresh (see the class docstring). Without
+        the session nothing is redelivered: then the old messages are still handled (their
+        acknowledgements cannot be sent; the StoredAcks tell the probes)."""
+        if not session_present:
+            return
+        old, self._queue = self._queue, deque()
+        if old:
+            self.dropped += len(old)
+            log.info("dropped %d messages of the previous connection: redelivered", len(old))
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`get` return None (a background write finished)."""
+        self._event.set()
+
+    def get_nowait(self) -> Inbound | None:
+        try:
+            message = self._queue.popleft()
+        except IndexError:
+            return None
+        self._elsewhere += 1  # now the service's, until set_elsewhere says otherwise
+        if self._waiting:
+            self._room.set()
+        return message
+
+    def get(self, timeout_s: float) -> Inbound | None:
+        """The oldest message; None after ``timeout_s`` or a :meth:`wake`."""
+        message = self.get_nowait()
+        if message is not None:
+            return message
+        self._event.clear()
+        message = self.get_nowait()  # put just before the clear
+        if message is None and self._event.wait(timeout_s):
+            message = self.get_nowait()
+        return message
+
+    def qsize(self) -> int:
+        return len(self._queue)
+
+
+class StatusBox:
+    """The latest status message per topic, not yet handled (bounded by the fleet's size):
+    a probe that flaps, or a replay at connect, leaves one entry, the newest."""
+
+    def __init__(self, wake: Callable[[], None] = lambda: None) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[str, Inbound] = {}
+        self._wake = wake
+
+    def put(self, message: Inbound) -> None:
+        with self._lock:
+            self._latest.pop(message.topic, None)  # re-inserted last: arrival order kept
+            self._latest[message.topic] = message
+        self._wake()
+
+    def new_connection(self, session_present: bool) -> None:
+        """Nothing to drop: statuses are acknowledged on receipt."""
+
+    def take(self) -> list[Inbound]:
+        """Everything waiting, in arrival order."""
+        with self._lock:
+            taken, self._latest = self._latest, {}
+        return list(taken.values())
+
+    def qsize(self) -> int:
+        return len(self._latest)
+
+
+class Sink(Protocol):
+    """Where a link puts what it receives: an :class:`Inbox` or a :class:`StatusBox`."""
+
+    def put(self, message: Inbound) -> None: ...
+
+    def new_connection(self, session_present: bool) -> None: ...
 
 
 class _SharedTablesProperties(Properties):
@@ -98,43 +261,57 @@ def shared(topic: str, group: str) -> str:
 
 
 class MqttLink:
-    """paho behind a small interface: start, ack, publish, stop, alive."""
+    """paho behind a small interface: start, ack, publish, stop, alive.
+
+    ``persistent`` (the results connection): a session kept by the broker, manual
+    acknowledgement. Otherwise (presence): clean start, acknowledged on receipt — the
+    retained statuses are replayed at every connect, so nothing is lost by that."""
 
     def __init__(
         self,
         cfg: MqttSection,
-        inbox: queue.SimpleQueue[Inbound | None],
+        inbox: Sink,
         subscriptions: Sequence[str],
         *,
         on_session: Callable[[bool], None] | None = None,
+        client_id: str | None = None,
+        username: str | None = None,
+        persistent: bool = True,
     ) -> None:
         self.cfg = cfg
         self.inbox = inbox
         self.subscriptions = list(subscriptions)
         self.on_session = on_session
+        self.client_id = client_id or cfg.client_id
+        self.persistent = persistent
         self._lock = threading.Lock()
         self._generation = 0
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         speed_up_publish_decoding()
-        client = core_mqtt.client(cfg, client_id=cfg.client_id, manual_ack=True)
+        client = core_mqtt.client(cfg, client_id=self.client_id, manual_ack=persistent)
+        if username is not None and cfg.username:
+            client.username_pw_set(username, cfg.password or None)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         self._client = client
+        if isinstance(inbox, Inbox):
+            inbox.while_waiting = self._write_pending
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.cfg.session_expiry_s
-        props.ReceiveMaximum = self.cfg.receive_maximum
+        if self.persistent:
+            props.SessionExpiryInterval = self.cfg.session_expiry_s
+            props.ReceiveMaximum = self.cfg.receive_maximum
         self._client.connect_async(
             self.cfg.host,
             self.cfg.port,
             keepalive=self.cfg.keepalive_s,
-            clean_start=False,
+            clean_start=not self.persistent,
             properties=props,
         )
         self._client.loop_start()
@@ -159,7 +336,10 @@ class MqttLink:
     # -- used by the service ----------------------------------------------------------------
 
     def ack(self, message: Inbound) -> bool:
-        """Acknowledge ``message`` if it came on the current connection; False if not sent."""
+        """Acknowledge ``message`` if it came on the current connection; False if not sent.
+        QoS 0 (or acknowledged on receipt, as statuses are): nothing to send, True."""
+        if message.qos == 0:
+            return True
         with self._lock:
             if message.generation != self._generation or not self._connected.is_set():
                 return False
@@ -173,6 +353,14 @@ class MqttLink:
         self._client.publish(topic, payload, qos=qos, retain=retain)
 
     # -- paho callbacks (network thread; must not raise) -------------------------------------
+
+    def _write_pending(self) -> None:
+        """From paho's thread, inside on_message, while the inbox is full: send what is
+        queued (acknowledgements). paho's write path takes no lock its read path holds."""
+        try:
+            self._client.loop_write()
+        except Exception:
+            log.exception("writing while the inbox is full failed")
 
     def _on_connect(
         self,
@@ -188,12 +376,13 @@ class MqttLink:
                 return
             with self._lock:
                 self._generation += 1
+                self.inbox.new_connection(bool(flags.session_present))
                 self._connected.set()
             log.info(
                 "connected to %s:%d as %s (session %s)",
                 self.cfg.host,
                 self.cfg.port,
-                self.cfg.client_id,
+                self.client_id,
                 "resumed" if flags.session_present else "new",
             )
             client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.subscriptions])
@@ -252,7 +441,8 @@ class MqttLink:
                     topic,
                     bytes(message.payload),
                     message.mid,
-                    message.qos,
+                    # Acknowledged by paho on receipt unless persistent: nothing left to ack.
+                    message.qos if self.persistent else 0,
                     self._generation,
                     time.time_ns(),
                     bool(message.retain),

@@ -6,7 +6,9 @@ Three different questions, kept apart on purpose:
   ``ProbeStatus`` on ``<root>/<probe>/status`` (``offline`` is also its Last Will, published
   by the broker when the connection dies) and from every result it sends (health results
   are its heartbeat). ``silent``: it claims to be online but nothing was heard for
-  ``presence.offline_after_s`` — counted as offline.
+  ``presence.offline_after_s`` *plus the collector's own lag* (:mod:`collector.lag`) —
+  counted as offline. Results still queued for the collector are no silence of the
+  probe's; a Last Will (its own connection, never behind results) is offline at once.
 - **line up** — per interface: did the latest latency or throughput run on that link get
   anything through? A probe can be online over its 4G uplink while its FTTH line is down.
 - **last test ok** — did the latest measurement (any kind but health) succeed?
@@ -59,14 +61,15 @@ class ProbePresence:
     spool_depth: int | None = None
     spool_at_ns: int = 0
 
-    def state(self, now_s: float, offline_after_s: float) -> State:
+    def state(self, now_s: float, offline_after_s: float, lag_s: float = 0.0) -> State:
+        """``lag_s``: how far behind the collector is; a quiet it explains is no silence."""
         if self.last_seen_s is None and self.status is None:
             return "never seen"
         if self.status == "offline" and (
             self.last_seen_s is None or self.status_s is None or self.last_seen_s <= self.status_s
         ):
             return "offline"
-        if self.last_seen_s is None or now_s - self.last_seen_s > offline_after_s:
+        if self.last_seen_s is None or now_s - self.last_seen_s > offline_after_s + lag_s:
             return "silent"
         return "online"
 

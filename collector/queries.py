@@ -55,6 +55,8 @@ GROUP_TAGS: Final = (
     "ip_version",
     "service",
     "target",
+    "time_source",  # a tag of the rollups only
+    "hour_utc",  # throughput_hours_1d
 )
 
 # Points the collector wrote at a time it had to guess (``time_source = estimated``, see the
@@ -522,3 +524,82 @@ def peak_windows(
             out.append((a, b))
         day += dt.timedelta(days=1)
     return out
+
+
+# -- rollups ---------------------------------------------------------------------------------
+# The report's figures from the daily rollups (collector/rollups_*.py; fields in
+# rollups_spec): every point of the period, one per series and day, all tags as series
+# tags. Every number is a count, a sum, a min or a max, summed per series by InfluxDB; each
+# histogram is one string field ``"<bin>:<count> …"`` (InfluxDB 1.x/2.x pay per series, field
+# and shard read: bins as fields cost one read each), added up by the report itself.
+_DAY_AREA = (
+    '"district" =~ /^$district$/ AND "commune" =~ /^$commune$/ AND "access" =~ /^$access$/ '
+    'AND "operator" =~ /^$operator$/'
+)
+
+
+_DAY_SUMS: Final = (
+    r"SELECT sum(/(^n|_n|_sum|^hours_seen)$/), min(/(_min|^first_hour_s|^download_target_mbps)$/), "
+    r"max(/(_max|^download_target_mbps)$/)"
+)
+
+
+def _days(name: str, measurement: str, doc: str, where: str = "") -> list[tuple[str, Query]]:
+    """Two statements: the numbers summed per series by InfluxDB (one row per series), and
+    (``<name>_bins``) every point's histograms, strings the report adds up."""
+    text = f' FROM "{measurement}" WHERE $timeFilter{where} GROUP BY *'
+    return [
+        _q(Query(name=name, doc=doc, measurement=measurement, select=_DAY_SUMS + text,
+                 grafana_ok=False)),
+        _q(Query(name=f"{name}_bins", doc=doc + " Histograms.", measurement=measurement,
+                 select="SELECT /_hist$/" + text, grafana_ok=False)),
+    ]  # fmt: skip
+
+
+ROLLUPS: Final[dict[str, Query]] = dict(
+    [
+        *_days(
+            "throughput_days",
+            "throughput_1d",
+            "Every status and timestamp source (the report filters by the tags).",
+            f" AND {_DAY_AREA}",
+        ),
+        *_days(
+            "latency_days",
+            "latency_1d",
+            "Completed latency runs, every target (latency and data network figures).",
+            f" AND {_OK} AND {_DAY_AREA}",
+        ),
+        *_days(
+            "service_days",
+            "service_1d",
+            "Completed service checks of the services matching $service.",
+            f' AND {_OK} AND {_DAY_AREA} AND "service" =~ /^$service$/',
+        ),
+        *_days(
+            "ipv6_days",
+            "ipv6_1d",
+            "IPv6 summary rows.",
+            f" AND {_OK} AND {_DAY_AREA} AND \"check\" = ''",
+        ),
+        *_days(
+            "health_days",
+            "health_1d",
+            "The probes' own health rows: hours_seen and first_hour_s per day.",
+            ' AND "interface" = \'\' AND "district" =~ /^$district$/ '
+            'AND "commune" =~ /^$commune$/ AND "probe" =~ /^$probe$/',
+        ),
+        _q(
+            Query(
+                name="by_hour_rollup",
+                doc="Every (day, UTC hour) of completed downloads per province and access "
+                "type: download_mbps_n (tests), meets_download_target_sum (at target), "
+                "download_mbps_hist (bins); the time column is the local day's start.",
+                measurement="throughput_hours_1d",
+                select='SELECT * FROM "throughput_hours_1d" WHERE $timeFilter '
+                'AND "access" =~ /^$access$/',
+                grafana_ok=False,
+            )
+        ),
+    ]
+)

@@ -42,6 +42,10 @@ class Gauges:
     quarantined: int  # results waiting for their boot's time
     gaps_open: int  # seqs not handled here that the probes may still hold, all probes
     alerts_firing: int | None = None
+    lag_s: float | None = None  # how far behind the broker's queue for us is (collector.lag)
+    held: int | None = None  # results in memory, not yet handled (bounded by the window)
+    held_max: int | None = None  # the most ever held at once, since start
+    dropped_redelivered: int | None = None  # held copies dropped at a reconnect, since start
 
 
 def interval_start_ns(now_s: float, interval_s: float) -> int:
@@ -73,6 +77,10 @@ def collector_point(
         quarantined=gauges.quarantined,
         gaps_open=gauges.gaps_open,
         alerts_firing=gauges.alerts_firing,
+        lag_s=None if gauges.lag_s is None else float(gauges.lag_s),
+        held=gauges.held,
+        held_max=gauges.held_max,
+        dropped_redelivered=gauges.dropped_redelivered,
     )
     return Point.build(
         "collector", {"collector": collector}, fields, interval_start_ns(now_s, interval_s)

@@ -1,9 +1,13 @@
 """The collector daemon: wiring (MQTT, pipeline, InfluxDB, spool) and its main loop.
 
 ``run(cfg)`` is what ``probe-collector run`` calls. One thread does the work (intake,
-flushes, acknowledgements, resend requests), paho's thread only queues messages, and the
-spool replayer has its own. SIGTERM/SIGINT: stop taking messages, flush the batch (to the
-spool at once if InfluxDB is down), disconnect — the broker keeps the session.
+flushes, acknowledgements, resend requests), paho's threads only queue messages (results
+on one connection, statuses and Last Wills on another, taken first), and the spool
+replayer has its own. The collector pings itself through the broker to know its own lag
+(:mod:`collector.lag`), so that presence and alerts are judged against what it has taken.
+SIGTERM/SIGINT: stop taking messages, flush the batch (to the spool at once if InfluxDB
+is down) within a deadline, disconnect — what is still in the inbox is not acknowledged,
+and the broker's session delivers it again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 
+from probefleet.collector import lag
 from probefleet.collector.alerts.engine import AlertEngine, senders_for
 from probefleet.collector.alerts.outbox import Delivery, Outbox
 from probefleet.collector.alerts.rules import AlertsFile, load_alerts
@@ -25,8 +30,11 @@ from probefleet.collector.config import CollectorConfig
 from probefleet.collector.deadletter import DeadLetterStore
 from probefleet.collector.fleet import FleetRow, fleet_rows
 from probefleet.collector.inventory import Enrichment, load_inventory, load_targets
-from probefleet.collector.mqtt import Inbound, MqttLink, shared
+from probefleet.collector.mqtt import Inbound, Inbox, MqttLink, StatusBox, shared
 from probefleet.collector.pipeline import Pipeline
+from probefleet.collector.report.fetch import HttpInfluxQL
+from probefleet.collector.rollups_compact import Compactor
+from probefleet.collector.rollups_feeder import Rollups
 from probefleet.collector.selfmetrics import Gauges, collector_point, presence_points
 from probefleet.collector.spool import Spool
 from probefleet.collector.statedb import StateDB
@@ -39,6 +47,10 @@ log = logging.getLogger(__name__)
 _TICK_S = 1.0
 _EXPIRY_EVERY_S = 30.0
 _STATS_EVERY_S = 60.0
+# SIGTERM to exit, at any backlog: systemd's TimeoutStopSec is longer (deploy/).
+SHUTDOWN_S = 10.0
+_FLUSH_SHARE = 0.7  # of SHUTDOWN_S for the last batch; the rest for the threads to end
+_THROUGH_EVERY_S = 10.0
 
 
 def load_enrichment(cfg: CollectorConfig) -> Enrichment:
@@ -87,20 +99,35 @@ class Service:
             max_points=cfg.influxdb.batch_max_points,
             stopping=self._replay_stop,
         )
-        # None in the inbox only wakes the loop up (a background write finished).
-        # A SimpleQueue (C, no condition variable): a put per message is cheap for paho's thread.
-        self.inbox: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()
+        # Results (at most one broker window of them) and the latest status per probe.
+        # Bounded by the window itself (the broker does not keep to it, see mqtt.py): with
+        # the batch and the write in flight, at most one window of messages in memory.
+        self.inbox = Inbox(cfg.mqtt.receive_maximum, max_wait_s=cfg.mqtt.keepalive_s / 2)
+        self.statuses = StatusBox(wake=self.inbox.wake)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-writer")
         self._sessions: queue.Queue[bool] = queue.Queue()
         topics = wire.Topics(cfg.mqtt.topic_root)
-        self.link = MqttLink(
-            cfg.mqtt,
-            self.inbox,
-            # Status is never shared: every collector needs the whole fleet's presence, and
-            # a shared subscription gets no retained messages.
-            [shared(topics.all_results(), cfg.mqtt.share_group), topics.all_status()],
-            on_session=self._sessions.put,
-        )
+        stored = self.db.get_meta(lag.THROUGH_KEY)
+        self.lag = lag.Lag(float(stored) if stored else None)
+        self._through_saved = self.lag.through_s
+        self.lag_topic = lag.topic(topics.root, cfg.mqtt.client_id)
+        # The ping is never shared: it must come back to this collector, behind its queue.
+        results = [shared(topics.all_results(), cfg.mqtt.share_group), self.lag_topic]
+        # Status is never shared: every collector needs the whole fleet's presence, and
+        # a shared subscription gets no retained messages.
+        self.status_link: MqttLink | None = None
+        if cfg.mqtt.status_connection:
+            self.status_link = MqttLink(
+                cfg.mqtt,
+                self.statuses,
+                [topics.all_status()],
+                client_id=cfg.mqtt.status_id(),
+                username=cfg.mqtt.status_user(),
+                persistent=False,
+            )
+        else:
+            results.append(topics.all_status())
+        self.link = MqttLink(cfg.mqtt, self.inbox, results, on_session=self._sessions.put)
         self.pipeline = Pipeline(
             cfg,
             enrichment,
@@ -117,7 +144,9 @@ class Service:
             alerts = load_alerts(Path(cfg.files.alerts))
         if alerts is not None:
             self._start_alerting(alerts, state_dir, enrichment, topics.root)
+        self.rollups = self._start_rollups(state_dir, enrichment) if cfg.rollups.enabled else None
         self._tokens = 0.0
+        self._next_ping = self._next_through = 0.0
         self._next_expiry = self._next_stats = time.monotonic() + _TICK_S
         self._next_metrics = time.monotonic() + min(cfg.metrics.interval_s, 5.0)
         self._metrics_base = self.stats.snapshot()
@@ -160,6 +189,33 @@ class Service:
         log.info("alerting on: %d rules, notifiers: %s", len(alerts.rules),
                  ", ".join(sorted(senders)) or "none")  # fmt: skip
 
+    def _start_rollups(self, state_dir: Path, enrichment: Enrichment) -> Rollups:
+        """Hourly and daily aggregates, fed every committed batch (collector.rollups_feeder);
+        their points go through the pipeline's durable path like our own points."""
+        cfg = self.cfg
+        influxql = HttpInfluxQL(
+            cfg.influxdb.url, database=cfg.influxdb.bucket, token=cfg.influxdb.token, timeout_s=600
+        )
+        compactor = Compactor(
+            influxql,
+            state_dir,
+            emit=self.pipeline.add_lines,
+            tz=cfg.rollups.timezone,
+            peak_start_hour=cfg.rollups.peak_start_hour,
+            peak_end_hour=cfg.rollups.peak_end_hour,
+            grace_s=cfg.rollups.compact_grace_s,
+        )
+        rollups = Rollups(
+            state_dir,
+            emit=self.pipeline.add_lines,
+            targets=enrichment.targets,
+            flush_s=cfg.rollups.flush_s,
+            collector_id=cfg.mqtt.client_id,
+            compactor=compactor,
+        )
+        self.pipeline.observers.append(rollups.on_batch)
+        return rollups
+
     def request_stop(self) -> None:
         self.stopping.set()
 
@@ -175,6 +231,8 @@ class Service:
         for delivery in self.deliveries:
             delivery.start()
         self.link.start()
+        if self.status_link is not None:
+            self.status_link.start()
         self.pipeline.release_known()
         try:
             return self._loop()
@@ -192,19 +250,23 @@ class Service:
             wait = latency_s - (now - pipeline.started) if pipeline.items else _TICK_S
             if now < retry_at:  # a failed flush is retried at retry_at, not in a busy loop
                 wait = max(wait, retry_at - now)
-            try:
-                message = self.inbox.get(timeout=max(0.0, min(wait, _TICK_S)))
-            except queue.Empty:
-                message = None
-            while message is not None:  # None alone: a write finished, wake up
-                pipeline.handle(message)
+            self._take_statuses()
+            message = self.inbox.get(max(0.0, min(wait, _TICK_S)))
+            while message is not None:  # None alone: a write finished, or a status came
+                if message.topic == self.lag_topic:
+                    self._pong(message)
+                else:
+                    pipeline.handle(message)
                 if pipeline.due(time.monotonic(), window):
                     break
-                try:
-                    message = self.inbox.get_nowait()
-                except queue.Empty:
-                    break
+                if self.statuses.qsize():
+                    self._take_statuses()  # a Last Will goes ahead of the results
+                message = self.inbox.get_nowait()
+            self._take_statuses()
             now = time.monotonic()
+            if now >= self._next_ping:
+                self._next_ping = now + self.cfg.mqtt.lag_ping_s
+                self.link.publish(self.lag_topic, self.lag.ping(time.time()), qos=1)
             try:
                 if pipeline.writing is not None:
                     # A full batch waits for the write before it: that bounds batches, and
@@ -216,6 +278,7 @@ class Service:
                 # Nothing of that batch was acknowledged; it is back in front and retried.
                 log.exception("flush failed; retrying in 1 s")
                 retry_at = now + 1.0
+            self.inbox.set_elsewhere(self.queue_depth() - self.inbox.qsize())
             if now >= next_tick:
                 next_tick = now + _TICK_S
                 if not self._tick(now):
@@ -223,12 +286,33 @@ class Service:
         return 0
 
     def _wake(self) -> None:
-        self.inbox.put(None)
+        self.inbox.wake()
+
+    def _take_statuses(self) -> None:
+        for message in self.statuses.take():
+            self.pipeline.handle(message)
+
+    def _pong(self, message: Inbound) -> None:
+        """Our own ping, back through the broker: our lag (collector.lag). Acknowledged at
+        once: nothing about it needs to be durable."""
+        self.link.ack(message)
+        if not self.lag.pong(message.payload, time.time()):
+            log.warning("not a ping on our ping topic %s: ignored", message.topic)
+
+    def lag_s(self) -> float:
+        """How far behind the broker's queue for us we are, s."""
+        return self.lag.lag_s(time.time())
+
+    def _save_through(self) -> None:
+        through = self.lag.through_s
+        if through is not None and through != self._through_saved:
+            self.db.set_meta(lag.THROUGH_KEY, repr(through))
+            self._through_saved = through
 
     def _tick(self, now: float) -> bool:
         """Once a second: health of the threads, session news, resends, quarantine, stats."""
-        if not self.link.alive():
-            log.error("the MQTT network thread died; exiting so that the supervisor restarts us")
+        if not self.link.alive() or (self.status_link is not None and not self.status_link.alive()):
+            log.error("an MQTT network thread died; exiting so that the supervisor restarts us")
             return False
         if not self.replayer.is_alive():
             log.error("the spool replayer died; exiting so that the supervisor restarts us")
@@ -250,9 +334,23 @@ class Service:
                 log.info("%d quarantined results written at estimated times", expired)
         if now >= self._next_stats:
             self._next_stats = now + _STATS_EVERY_S
-            log.info("stats: %s spooled=%d", self.stats.summary() or "idle", self.spool.points)
+            log.info(
+                "stats: %s spooled=%d lag=%.1fs held=%d (max %d)",
+                self.stats.summary() or "idle",
+                self.spool.points,
+                self.lag_s(),
+                self.inbox.qsize(),
+                self.inbox.high_water,
+            )
+        if now >= self._next_through:
+            self._next_through = now + _THROUGH_EVERY_S
+            self._save_through()
         if self.alerting is not None:
-            self.alerting.tick(self.fleet(time.time()), time.time())
+            wall = time.time()
+            own = {"lag_s": self.lag.lag_s(wall)}
+            self.alerting.tick(self.fleet(wall), wall, collector=self.cfg.mqtt.client_id, own=own)
+        if self.rollups is not None:
+            self.rollups.tick()  # a flush of touched buckets every rollups.flush_s
         interval = self.cfg.metrics.interval_s
         if interval and now >= self._next_metrics:
             self._next_metrics = now + interval
@@ -271,6 +369,7 @@ class Service:
             self.pipeline.presence.states,
             now_s,
             self.cfg.presence.offline_after_s,
+            self.lag.lag_s(now_s),
         )
 
     def _write_own_points(self, interval_s: float) -> None:
@@ -286,6 +385,10 @@ class Service:
             quarantined=self.db.quarantine_count(),
             gaps_open=gaps,
             alerts_firing=len(self.alerting.active()) if self.alerting is not None else None,
+            lag_s=self.lag.lag_s(now_s),
+            held=self.inbox.qsize(),
+            held_max=self.inbox.high_water,
+            dropped_redelivered=self.inbox.dropped,
         )
         own = collector_point(
             self.cfg.mqtt.client_id,
@@ -311,25 +414,40 @@ class Service:
             self.db.set_meta("mqtt_session", self.cfg.mqtt.client_id)
 
     def _shutdown(self) -> None:
-        log.info("stopping: flushing the last batch")
-        while True:
-            try:
-                message = self.inbox.get_nowait()
-            except queue.Empty:
-                break
-            if message is not None:
-                self.pipeline.handle(message)
-        try:
-            self.pipeline.flush()  # InfluxDB down: to the spool at once (stopping is set)
-        except Exception:
-            log.exception("last flush failed; those messages will be redelivered")
-        self._writer.shutdown(wait=True)
+        """Within SHUTDOWN_S at any backlog: the inbox is left to the broker's session (not
+        acknowledged, so delivered again), only the batch taken in is made durable."""
+        deadline = time.monotonic() + SHUTDOWN_S
+        log.info(
+            "stopping: flushing the batch (%d messages); %d left to the broker's session "
+            "(held at most %d; inbox full %d times, %d taken beyond it; %d redelivered dropped)",
+            self.pipeline.messages,
+            self.inbox.qsize(),
+            self.inbox.high_water,
+            self.inbox.full_waits,
+            self.inbox.overfilled,
+            self.inbox.dropped,
+        )
+        self.inbox.close()  # what is there and what still comes: the broker delivers it again
+        self._take_statuses()  # acknowledged on receipt: handled now, or replayed next time
+        if self.rollups is not None:
+            self.rollups.flush()  # the open buckets go into the last batch
+        self._final_flush(deadline - SHUTDOWN_S * (1 - _FLUSH_SHARE))
+        if self.rollups is not None:
+            # A clean stop only if its last part was stored; else the next start names the
+            # hour to rebuild from (probe-collector rollup rebuild).
+            self.rollups.close()
+        # A write still running past the deadline is never committed (nothing of it is
+        # acknowledged); its thread ends with influxdb.timeout_s at the latest.
+        self._writer.shutdown(wait=False, cancel_futures=True)
         self.link.stop()
+        if self.status_link is not None:
+            self.status_link.stop()
+        self._save_through()
         self._replay_stop.set()
-        self.replayer.join(timeout=30)
+        self.replayer.join(timeout=max(0.1, deadline - time.monotonic()))
         for delivery in self.deliveries:
             delivery.wake.set()
-            delivery.join(timeout=30)
+            delivery.join(timeout=max(0.1, deadline - time.monotonic()))
         if self.outbox is not None:
             self.outbox.close()
         self.db.close()
@@ -338,6 +456,20 @@ class Service:
         if self._own_sink and isinstance(self.sink, InfluxSink):
             self.sink.close()
         log.info("stopped: %s", self.stats.summary() or "nothing happened")
+
+    def _final_flush(self, deadline: float) -> None:
+        """The one place the last batch is written at shutdown (``deadline``: monotonic).
+        Only what the pipeline holds (the batch, the write in flight), in chunks of
+        batch_max_points, none started that would end past the deadline; what is left is
+        not acknowledged (the broker delivers it again). InfluxDB down: to the spool at
+        once (``stopping`` is set)."""
+        try:
+            left = self.pipeline.flush(deadline_s=max(0.0, deadline - time.monotonic()))
+        except Exception:
+            log.exception("last flush failed; those messages will be redelivered")
+            return
+        if left:
+            log.info("%d messages of the batch left to the broker's session", left)
 
 
 def tune_gc() -> None:

@@ -3,8 +3,9 @@
 - ``probes``: per probe, its :class:`collector.sequences.ProbeSeqs` as JSON (max seq, gaps),
   so a restart neither re-asks everything nor forgets what is missing.
 - ``boots``: every (probe, boot) seen, its first seq, and the boot's start on the real clock
-  once learnt (see :mod:`collector.clock`). Committed as soon as learnt, before any
-  timestamp is derived from it, so re-based times never change.
+  once learnt (see :mod:`collector.clock`). Saved once per batch, all new boots in one
+  transaction, before any point timed by them is written, so re-based times never change
+  (:mod:`collector.identity`).
 - ``quarantine``: unsynchronised results waiting for their boot's start, with the time they
   first arrived.
 - ``presence``: per probe, its :class:`collector.presence.ProbePresence` as JSON (status,
@@ -14,7 +15,9 @@
 - ``alerts``: per alert subject, its evaluation state and its alert as JSON
   (:mod:`collector.alerts.lifecycle`), read by ``probe-collector alerts`` too.
 
-Used from the service thread only.
+Everything a batch changes is saved in one transaction (:mod:`collector.commit`): the
+cost of a batch follows its results, not how many probes sent them. Used from the service
+thread only.
 """
 
 from __future__ import annotations
@@ -98,6 +101,11 @@ class StateDB:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / FILENAME
         self._conn = _sqlite.connect(self.path, _SCHEMA)
+        # (probe, boot) pairs that may have quarantined rows: a boot learnt with none (the
+        # usual case) costs no query. A superset: a pair leaves it when a query finds none.
+        self._parked: set[tuple[str, str]] = set(
+            self._conn.execute("SELECT DISTINCT probe, boot_id FROM quarantine").fetchall()
+        )
 
     def close(self) -> None:
         self._conn.close()
@@ -121,6 +129,8 @@ class StateDB:
 
     def save_probes(self, states: dict[str, ProbeSeqs]) -> None:
         """Call inside :meth:`transaction`."""
+        if not states:
+            return
         self._conn.executemany(
             "INSERT OR REPLACE INTO probes (probe, seqs) VALUES (?, ?)",
             [(probe, st.to_json()) for probe, st in states.items()],
@@ -133,6 +143,8 @@ class StateDB:
 
     def save_presence(self, states: dict[str, ProbePresence]) -> None:
         """Call inside :meth:`transaction`."""
+        if not states:
+            return
         self._conn.executemany(
             "INSERT OR REPLACE INTO presence (probe, doc) VALUES (?, ?)",
             [(probe, p.to_json()) for probe, p in states.items()],
@@ -171,21 +183,30 @@ class StateDB:
         return {(p, b): Boot(first, boot_ns) for p, b, first, boot_ns in rows}
 
     def add_boot(self, probe: str, boot_id: str, boot: Boot) -> None:
-        """Committed at once (outside any transaction)."""
-        self._conn.execute(
+        """One boot, committed at once (outside any transaction): prefer :meth:`save_boots`."""
+        self.save_boots({(probe, boot_id): boot})
+
+    def save_boots(self, boots: dict[tuple[str, str], Boot]) -> None:
+        """Every boot given, in one statement: inside a :meth:`transaction` (one commit for
+        all — 3,300 boots one commit each took 11.65 s, together 0.09 s) or alone."""
+        self._conn.executemany(
             "INSERT OR REPLACE INTO boots (probe, boot_id, first_seq, boot_time_ns)"
             " VALUES (?, ?, ?, ?)",
-            (probe, boot_id, boot.first_seq, boot.boot_time_ns),
+            [(p, b, boot.first_seq, boot.boot_time_ns) for (p, b), boot in boots.items()],
         )
 
     # -- quarantine --------------------------------------------------------------------------
 
     def quarantine(self, rows: Iterable[Quarantined]) -> None:
         """Call inside :meth:`transaction`. A redelivered result keeps its first arrival."""
+        values = [(q.probe, q.boot_id, q.seq, q.topic, q.payload, q.received_ns) for q in rows]
+        if not values:
+            return
+        self._parked.update((v[0], v[1]) for v in values)
         self._conn.executemany(
             "INSERT OR IGNORE INTO quarantine (probe, boot_id, seq, topic, payload, received_ns)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            [(q.probe, q.boot_id, q.seq, q.topic, q.payload, q.received_ns) for q in rows],
+            values,
         )
 
     def _select(self, where: str, args: tuple[object, ...], limit: int = -1) -> list[Quarantined]:
@@ -198,7 +219,12 @@ class StateDB:
         return [Quarantined(p, b, s, t, bytes(pl), r, i) for i, p, b, s, t, pl, r in rows]
 
     def quarantined_of(self, probe: str, boot_id: str) -> list[Quarantined]:
-        return self._select("probe = ? AND boot_id = ?", (probe, boot_id))
+        if (probe, boot_id) not in self._parked:
+            return []
+        rows = self._select("probe = ? AND boot_id = ?", (probe, boot_id))
+        if not rows:
+            self._parked.discard((probe, boot_id))
+        return rows
 
     def quarantined_before(self, received_ns: int, limit: int = 10_000) -> list[Quarantined]:
         return self._select("received_ns < ?", (received_ns,), limit)
@@ -215,7 +241,9 @@ class StateDB:
 
     def release(self, ids: Iterable[int]) -> None:
         """Call inside :meth:`transaction`, after the released points are stored."""
-        self._conn.executemany("DELETE FROM quarantine WHERE id = ?", [(i,) for i in ids])
+        values = [(i,) for i in ids]
+        if values:
+            self._conn.executemany("DELETE FROM quarantine WHERE id = ?", values)
 
     # -- meta --------------------------------------------------------------------------------
 
@@ -241,6 +269,18 @@ def load_presence_readonly(state_dir: Path) -> dict[str, ProbePresence]:
         raise StateError(f"{state_dir / FILENAME}: cannot read presence: {exc}") from exc
     finally:
         conn.close()
+
+
+def read_meta_readonly(state_dir: Path, key: str) -> str | None:
+    """For the CLI: one value of the daemon's meta table (None if absent), never created."""
+    conn = _sqlite.connect_readonly(state_dir / FILENAME)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error as exc:
+        raise StateError(f"{state_dir / FILENAME}: cannot read {key}: {exc}") from exc
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
 
 
 def load_alert_rows_readonly(state_dir: Path) -> dict[str, str]:

@@ -68,6 +68,18 @@ class Stats:
         with self._lock:
             self._observed[name] = self._observed.get(name, Observed()).plus(value)
 
+    def observe_all(self, name: str, values: list[float]) -> None:
+        """Many values at once (a batch's lags): one lock, not one per value."""
+        if name not in OBSERVED:
+            raise KeyError(f"unknown observation {name!r}")
+        if not values:
+            return
+        with self._lock:
+            seen = self._observed.get(name, Observed())
+            self._observed[name] = Observed(
+                seen.count + len(values), seen.total + sum(values), max(seen.maximum, *values)
+            )
+
     def take_observed(self) -> dict[str, Observed]:
         """What was observed since the last call (every name present), and start afresh."""
         with self._lock:

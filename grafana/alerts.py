@@ -70,8 +70,9 @@ ROW_TAGS: Final[dict[str, frozenset[str]]] = {
     "service": frozenset({"service", "protocol"}),
     "health": frozenset(),
 }
-# presence has only probe and the place tags.
+# presence has only probe and the place tags; the collector's own points only its id.
 PRESENCE_TAGS: Final = frozenset({"probe", "commune", "district", "province", "inventory"})
+COLLECTOR_TAGS: Final = frozenset({"collector"})
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,8 @@ def group_tags(rule: Rule) -> list[str]:
     """The rule's group_by and the place, those the measurement has (the alert's labels)."""
     if rule.measurement == "presence":
         has = PRESENCE_TAGS
+    elif rule.measurement == "collector":
+        has = COLLECTOR_TAGS
     elif rule.measurement in ROW_TAGS:
         has = frozenset(COMMON_TAGS) | ROW_TAGS[rule.measurement]
     else:  # a measurement added to the rules file's schema: say where to add its tags

@@ -18,6 +18,7 @@ UIDS: Final = {
     "compliance": "probefleet-compliance",
     "ipv6": "probefleet-ipv6",
     "health": "probefleet-fleet-health",
+    "year": "probefleet-year",
 }
 # Share of tests at target, coloured like the SamKnows/Ofcom bands (below 80 %, 80-95 %, 95+).
 SHARE_BANDS: Final = [("red", None), ("orange", 0.8), ("green", 0.95)]

@@ -20,6 +20,7 @@ from grafana.model import (
     target,
     threshold_line,
 )
+from grafana.year_board import year
 
 
 def commune() -> JSON:
@@ -310,4 +311,5 @@ def all_dashboards(targets: TargetsFile) -> dict[str, JSON]:
         "compliance": compliance(targets),
         "ipv6-readiness": ipv6(targets),
         "fleet-health": fleet_health(),
+        "year": year(),
     }

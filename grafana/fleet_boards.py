@@ -321,6 +321,28 @@ def fleet_health() -> JSON:
                 ],
             ),
             panel(
+                "timeseries",
+                "Collector behind the broker: lag and results held",
+                [target("collector_behind")],
+                description="lag_s: how far behind the broker's queue the collector is (the "
+                "round trip of a ping it sends itself through that queue). Above 120 s the "
+                "collector_lag alert fires and probe_offline does not page for probes that "
+                "are merely silent; presence adds this lag to offline_after. held: results "
+                "in memory, not yet handled (at most its receive_maximum).",
+                width=12,
+                thresholds=[("green", None), ("orange", 60.0), ("red", 120.0)],
+                overrides=[
+                    {
+                        "matcher": {"id": "byRegexp", "options": "^lag_s.*"},
+                        "properties": [{"id": "unit", "value": "s"}],
+                    },
+                    {
+                        "matcher": {"id": "byRegexp", "options": "^held.*"},
+                        "properties": [{"id": "custom.axisPlacement", "value": "right"}],
+                    },
+                ],
+            ),
+            panel(
                 "stat",
                 "Dead letters in the period",
                 [target("dead_letters", ())],

@@ -17,6 +17,8 @@ from typing import Final
 from probefleet.collector import queries
 from probefleet.collector.queries import Query
 
+from grafana.year_queries import YEAR_QUERIES
+
 _OK: Final = "\"status\" = 'ok'"
 _AREA: Final = (
     '"district" =~ /^$district$/ AND "commune" =~ /^$commune$/ '
@@ -281,6 +283,18 @@ _DASHBOARD: Final[tuple[Query, ...]] = (
         columns=("lag_max_s", "write_latency_max_ms", "queue_depth", "spool_points", "gaps_open"),
     ),
     Query(
+        name="collector_behind",
+        doc="How far behind the broker's queue each collector is (lag_s: the round trip of "
+        "a ping it sends itself, max per bucket) and the results it holds in memory (held, "
+        "bounded by its receive_maximum).",
+        measurement="collector",
+        select='SELECT max("lag_s") AS "lag_s", max("held") AS "held" FROM "collector" '
+        "WHERE $timeFilter",
+        fixed_group_by=("collector",),
+        grafana_bucket="$__interval",
+        columns=("lag_s", "held"),
+    ),
+    Query(
         name="dead_letters",
         doc="rejected (messages) and points_rejected (points InfluxDB refused) that went to "
         "the dead letters in the period: the collector writes no count of the dead-letter "
@@ -292,7 +306,7 @@ _DASHBOARD: Final[tuple[Query, ...]] = (
     ),
 )
 
-DASHBOARD_ONLY: Final[dict[str, Query]] = {q.name: q for q in _DASHBOARD}
+DASHBOARD_ONLY: Final[dict[str, Query]] = {q.name: q for q in (*_DASHBOARD, *YEAR_QUERIES)}
 PANEL_QUERIES: Final[dict[str, Query]] = {**queries.grafana_queries(), **DASHBOARD_ONLY}
 if len(PANEL_QUERIES) != len(queries.grafana_queries()) + len(DASHBOARD_ONLY):
     raise RuntimeError("a dashboard query reuses a catalogue name: rename it")

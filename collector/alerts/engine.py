@@ -3,7 +3,11 @@ written to InfluxDB (measurement ``alert``) and handed to the outbox.
 
 Wired by the service: :meth:`AlertEngine.on_batch` is a pipeline observer (it runs after
 the batch is durable and acknowledged, so evaluation never delays an ack), :meth:`tick`
-runs once a second with the fleet's presence (offline rules). Notifications only go into
+runs once a second with the fleet's presence (offline rules) and the collector's own
+gauges (``collector`` rules: ``collector_lag``). While the collector is behind (a
+``collector`` rule on ``lag_s`` breaches), presence rules are not fed the silence of
+probes: one collector_lag alert instead of a probe_offline for every probe. A probe whose
+Last Will came ("offline") is still fed, whatever the lag. Notifications only go into
 the durable outbox here; :class:`collector.alerts.outbox.Delivery` sends them.
 """
 
@@ -11,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from probefleet.collector._batch import Item
 from probefleet.collector.alerts.email import EmailSender
-from probefleet.collector.alerts.evaluate import Change, step
+from probefleet.collector.alerts.evaluate import Change, breaches, step
 from probefleet.collector.alerts.lifecycle import Alert, AlertBook, Breach, subject_key
 from probefleet.collector.alerts.mqttnotify import MqttAlertSender, Publish
 from probefleet.collector.alerts.outbox import Outbox, Sender
@@ -115,14 +119,24 @@ class AlertEngine:
             rule = self.alerts.rule_for(name, probe=tags.get("probe"), commune=tags.get("commune"))
             self._feed(name, rule, tags, float(value), (at_s, now_s, tags.get("access")))
 
-    def tick(self, rows: list[FleetRow], now_s: float) -> None:
-        """Presence rules (probe offline longer than T), once a second."""
+    def tick(
+        self,
+        rows: list[FleetRow],
+        now_s: float,
+        *,
+        collector: str = "",
+        own: Mapping[str, float | None] | None = None,
+    ) -> None:
+        """Once a second: the collector's own rules on ``own`` (its gauges, e.g. lag_s),
+        then presence rules (probe offline longer than T)."""
+        behind = self._own(collector, own or {}, now_s)
         names = self.by_measurement.get("presence")
         if not names:
+            self._save()
             return
         for row in rows:
-            if row.state == "never seen":
-                continue
+            if row.state == "never seen" or (behind and row.state == "silent"):
+                continue  # held back while the collector is behind: its lag, not theirs
             tags = {
                 "probe": row.probe,
                 "commune": row.commune or "",
@@ -137,6 +151,21 @@ class AlertEngine:
                     continue
                 self._feed(name, rule, tags, float(value), (now_s, now_s, None))
         self._save()
+
+    def _own(self, collector: str, own: Mapping[str, float | None], now_s: float) -> bool:
+        """Feed the ``collector`` rules; True while one on ``lag_s`` breaches (behind)."""
+        behind = False
+        tags = {"collector": collector} if collector else {}
+        for name in self.by_measurement.get("collector", []):
+            rule = self.alerts.rules[name]
+            value = own.get(rule.field)
+            if value is None:
+                continue
+            self._feed(name, rule, tags, float(value), (now_s, now_s, None))
+            threshold = threshold_of(rule, self.enrichment.targets, None)
+            if rule.enabled and rule.field == "lag_s" and threshold is not None:
+                behind = behind or breaches(rule, threshold, float(value))
+        return behind
 
     def _feed(
         self,

@@ -26,8 +26,9 @@ from probefleet.core import configkit, wire
 from probefleet.core.configkit import Section
 
 Measurement = Literal[
-    "throughput", "ookla", "latency", "dns", "ipv6", "service", "health", "presence"
-]
+    "throughput", "ookla", "latency", "dns", "ipv6", "service", "health", "presence",
+    "collector",
+]  # fmt: skip
 TargetKey = Literal["download_mbps", "upload_mbps", "latency_ms", "loss_pct"]
 Count = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Secs = Annotated[float, msgspec.Meta(ge=0, le=30 * 86_400)]
@@ -181,6 +182,13 @@ DEFAULT_RULES: Final[dict[str, Rule]] = {
     "probe_offline": _r(measurement="presence", field="online_01", op="below", threshold=1.0,
                         count=1, clear_count=1, for_s=900.0, severity="critical",
                         group_by=["probe"], summary="probe offline"),
+    # The collector itself behind the broker's queue (collector.lag): while it breaches,
+    # probe_offline is not fed the probes' silence (their results wait in that queue).
+    "collector_lag": _r(measurement="collector", field="lag_s", op="above", threshold=120.0,
+                        count=1, clear_count=1, hysteresis_pct=50.0, for_s=30.0,
+                        group_by=["collector"],
+                        summary="the collector is behind: results and presence wait in the "
+                                "broker's queue"),
     "spool_growing": _r(measurement="health", field="spool_depth", op="above", threshold=500.0,
                         summary="results piling up on the probe"),
     "disk_full": _r(measurement="health", field="disk_full_01", op="above", threshold=0.5,

@@ -13,7 +13,7 @@ import datetime as dt
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from probefleet.collector import queries
@@ -34,6 +34,7 @@ from probefleet.collector.report.model import (
     ServiceFigures,
     Speed,
 )
+from probefleet.collector.report.rollup_gather import RollupPlan, rolled_up, whole_days
 from probefleet.collector.report.settings import ReportSettings
 from probefleet.collector.report.verdicts import apply_verdicts
 
@@ -55,6 +56,7 @@ BANDS: Final[tuple[tuple[float, float | None], ...]] = (
 _NO_LIMIT_MBPS: Final = 1_000_000.0
 
 Key = tuple[str, ...]
+Source = Literal["auto", "rollups", "raw"]
 Handler = Callable[[list[Row]], None]
 
 
@@ -92,6 +94,8 @@ class _Builder:
         self.bands: dict[str, list[Band]] = {}
         self.hourly: dict[str, dict[int, list[Row]]] = {}
         self.probe_areas: dict[str, Key] = {}
+        self.bands_exact: set[str] = set()  # rollups: bands counted with this target
+        self.rollup_hours: dict[str, list[Hour]] = {}
         for probe_id, info in inventory.probes.items():
             key = (info.province, info.district or "", info.commune)
             self.probe_areas[probe_id] = key
@@ -136,8 +140,9 @@ class _Builder:
         filters: dict[str, str | Sequence[str] | None] | None = None,
         params: dict[str, str | float] | None = None,
         windows: list[tuple[dt.datetime, dt.datetime]] | None = None,
+        catalogue: dict[str, queries.Query] = queries.CATALOGUE,
     ) -> None:
-        query = queries.CATALOGUE[name]
+        query = catalogue[name]
         text = query.render(
             start=self.start,
             end=self.end,
@@ -429,6 +434,8 @@ class _Builder:
     # -- result --------------------------------------------------------------------------
 
     def hours(self) -> dict[str, list[Hour]]:
+        if self.rollup_hours:
+            return {a: h for a, h in sorted(self.rollup_hours.items()) if any(x.tests for x in h)}
         out: dict[str, list[Hour]] = {}
         for access, by_hour in sorted(self.hourly.items()):
             out[access] = []
@@ -460,8 +467,12 @@ def gather(
     targets: TargetsFile | None,
     state_dir: str | None = None,
     latency_targets_known: list[str] | None = None,
+    source: Source = "auto",
 ) -> Report:
     """Run the report's statements (progress through ``fetcher``) and build the figures.
+
+    ``source``: "rollups" (the daily rollups: periods of whole local days), "raw" (every
+    point), "auto" (rollups when the period is whole days).
 
     ``latency_targets_known``: the latency targets in the database (SHOW TAG VALUES), to
     leave the data network's out of the latency figures when no list is configured."""
@@ -476,7 +487,17 @@ def gather(
         latency_targets = [t for t in latency_targets_known if t not in skip]
     else:
         latency_targets = None
-    builder.plan(latency_targets)
+    if source == "auto":
+        rolled = whole_days(start, end, settings.timezone) and rolled_up(fetcher.client, start, end)
+        source = "rollups" if rolled else "raw"
+        if fetcher.progress is not None:
+            fetcher.progress(f"figures from the {'daily rollups' if rolled else 'raw points'}")
+    if source == "rollups":
+        if not whole_days(start, end, settings.timezone):
+            raise ValueError(f"rollups answer whole local days only, not {start} .. {end}")
+        RollupPlan(builder).plan(latency_targets)
+    else:
+        builder.plan(latency_targets)
     fetcher.total = sum(-(-len(j.texts) // STATEMENTS_PER_REQUEST) for j in builder.jobs)
     for job in builder.jobs:
         job.handle(fetcher.rows(job.query, job.what, job.texts))

@@ -84,6 +84,7 @@ def build_report(
         targets=targets,
         state_dir=state_dir,
         latency_targets_known=known,
+        source=settings.source,
     )
 
 

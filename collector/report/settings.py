@@ -9,7 +9,7 @@ Usage::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from probefleet.collector import queries
@@ -42,6 +42,10 @@ class ReportSettings(Section, frozen=True, kw_only=True):
     service_min_availability: Share = 0.99
     # A probe counts as IPv6-ready when IPv6 worked end to end in this share of its runs.
     ipv6_ready_min_share: Share = 0.5
+    # Where the figures come from: "rollups" (the collector's daily rollups; whole days
+    # only), "raw" (every point: exact medians, slow over a year), "auto" (rollups when the
+    # period is whole days and its first and last day are rolled up, else raw).
+    source: Literal["auto", "rollups", "raw"] = "auto"
 
     def __post_init__(self) -> None:
         if self.peak_start_hour >= self.peak_end_hour:

@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from probefleet.collector.alerts.engine import AlertEngine
 from probefleet.collector.alerts.evaluate import Subject, step
 from probefleet.collector.alerts.lifecycle import AlertBook, Breach, alerts_from_rows
 from probefleet.collector.alerts.mqttnotify import alert_topic
@@ -23,7 +24,9 @@ from probefleet.collector.alerts.rules import (
     threshold_of,
 )
 from probefleet.collector.alerts.webhook import render
-from probefleet.collector.inventory import load_targets
+from probefleet.collector.fleet import FleetRow
+from probefleet.collector.inventory import Enrichment, load_inventory, load_targets
+from probefleet.collector.statedb import StateDB
 
 from tests.collector.helpers import ROOT
 from tests.harness import eventually
@@ -163,4 +166,45 @@ def test_delivery_retries_until_sent_and_survives_a_restart(tmp_path: Path) -> N
     finally:
         stop.set()
         delivery.join(5)
+        outbox.close()
+
+
+def _row(probe: str, state: str) -> FleetRow:
+    return FleetRow(probe, None, None, None, state, 1.0, None, {}, None, None, None,  # type: ignore[arg-type]
+                    False, None)  # fmt: skip
+
+
+def test_while_the_collector_is_behind_silence_is_held_back_but_a_last_will_is_not(
+    tmp_path: Path,
+) -> None:
+    rules = dict(DEFAULT_RULES)
+    rules["probe_offline"] = msgspec.structs.replace(rules["probe_offline"], for_s=0.0)
+    rules["collector_lag"] = msgspec.structs.replace(rules["collector_lag"], for_s=0.0)
+    db, outbox = StateDB(tmp_path), Outbox(tmp_path)
+    lines: list[str] = []
+    try:
+        engine = AlertEngine(
+            AlertsFile(rules=rules),
+            Enrichment(load_inventory(ROOT / "config/inventory.sample.toml"), TARGETS),
+            db=db,
+            outbox=outbox,
+            emit=lambda _topic, new: lines.extend(new),
+            channels=[],
+        )
+        rows = [_row("p-silent", "silent"), _row("p-will", "offline"), _row("p-up", "online")]
+
+        def firing() -> set[tuple[str, str]]:
+            return {(a.rule, a.labels.get("probe") or a.labels["collector"])
+                    for a in engine.active()}  # fmt: skip
+
+        engine.tick(rows, 1000.0, collector="c-1", own={"lag_s": 300.0})
+        assert firing() == {("collector_lag", "c-1"), ("probe_offline", "p-will")}
+        engine.tick(rows, 1001.0, collector="c-1", own={"lag_s": 100.0})  # hysteresis: 60 s
+        assert ("collector_lag", "c-1") in firing()
+        # Caught up: the silence is the probe's own now.
+        engine.tick(rows, 1002.0, collector="c-1", own={"lag_s": 0.5})
+        assert firing() == {("probe_offline", "p-will"), ("probe_offline", "p-silent")}
+        assert any("collector_lag" in line and "resolved" in line for line in lines)
+    finally:
+        db.close()
         outbox.close()

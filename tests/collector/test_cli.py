@@ -67,6 +67,39 @@ def test_fleet_without_state_lists_the_inventory_as_never_seen(tmp_path: Path) -
     assert "0 of 1 probes online" in proc.stdout
 
 
+def test_fleet_adds_the_collectors_lag_before_calling_a_probe_silent(tmp_path: Path) -> None:
+    """Issue 18: quiet while the collector is behind (its newest ping back, in the state) is
+    the collector's lag, not the probe's silence."""
+    import json
+    import time
+
+    from probefleet.collector import lag
+    from probefleet.collector.presence import ProbePresence
+    from probefleet.collector.statedb import StateDB
+
+    config = _config(tmp_path, '[probes.p-1]\ncommune = "A"\nprovince = "B"\n')
+    now = time.time()
+    quiet = ProbePresence(status="online", status_s=now - 2000, last_seen_s=now - 2000)
+    db = StateDB(tmp_path / "state")
+    db.save_presence({"p-1": quiet})
+    db.set_meta(lag.THROUGH_KEY, str(now - 3600))  # taken nothing for an hour
+    db.close()
+    behind = _cli("fleet", "--config", str(config), "--format", "json")
+    assert behind.returncode == 0, behind.stderr
+    db = StateDB(tmp_path / "state")
+    db.set_meta(lag.THROUGH_KEY, str(now))  # caught up: the quiet is the probe's
+    db.close()
+    caught_up = _cli("fleet", "--config", str(config), "--format", "json")
+    assert caught_up.returncode == 0, caught_up.stderr
+
+    def presence(out: str) -> str:
+        (row,) = json.loads(out)
+        return str(row["state"])
+
+    assert presence(behind.stdout) == "online"
+    assert presence(caught_up.stdout) == "silent"
+
+
 def test_alerts_without_state_says_so(tmp_path: Path) -> None:
     config = _config(tmp_path, "")
     proc = _cli("alerts", "--config", str(config))

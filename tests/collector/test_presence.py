@@ -111,3 +111,18 @@ def test_fleet_table_lists_never_seen_inventory_probes() -> None:
     assert "never seen" in table
     assert "1 of 3 probes online" in table
     assert '"state": "never seen"' in format_json(rows)
+
+
+def test_a_quiet_the_collectors_lag_explains_is_no_silence_a_last_will_is_offline() -> None:
+    book = Presence()
+    book.on_result("probe-a", _result(probe="probe-a"), 1, NOW)
+    p = book.states["probe-a"]
+    assert p.state(NOW + 901, 900) == "silent"
+    # 200 s behind: its later results may be waiting in the broker's queue for us.
+    assert p.state(NOW + 901, 900, lag_s=200) == "online"
+    assert p.state(NOW + 1101, 900, lag_s=200) == "silent"
+    book.on_status("probe-a", _status("probe-a", "offline"), NOW + 10, replayed=False)
+    assert p.state(NOW + 11, 900, lag_s=10_000) == "offline"
+    inventory = load_inventory(ROOT / "config/inventory.sample.toml")
+    rows = {r.probe: r for r in fleet_rows(inventory, book.states, NOW + 11, 900, lag_s=5)}
+    assert rows["probe-a"].state == "offline"

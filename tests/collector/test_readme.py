@@ -91,7 +91,7 @@ def own_points() -> list[Point]:
         "c-1",
         dict.fromkeys(NAMES, 1),
         {"lag_s": seen, "write_latency_s": seen},
-        Gauges(1, 2, 3, 4, alerts_firing=5),
+        Gauges(1, 2, 3, 4, alerts_firing=5, lag_s=0.5, held=6, held_max=7, dropped_redelivered=8),
         now_s=120.0,
         interval_s=60.0,
     )

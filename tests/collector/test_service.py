@@ -45,6 +45,8 @@ def collector(
     thread.start()
     try:
         assert service.link.wait_subscribed(10), "collector did not subscribe"
+        status = service.status_link
+        assert status is None or status.wait_subscribed(10), "no status subscription"
         yield service
     finally:
         service.request_stop()

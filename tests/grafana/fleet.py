@@ -372,3 +372,30 @@ def walk_strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from walk_strings(v)
+
+
+def rollups(target: InfluxTarget, now: dt.datetime) -> int:
+    """The rollups of what the collector wrote (the live feeder's figures: ``rollup
+    rebuild`` recomputes the same), for the Year board's panels. Returns the lines."""
+    from zoneinfo import ZoneInfo
+
+    from probefleet.collector.inventory import load_targets
+    from probefleet.collector.report.fetch import HttpInfluxQL
+    from probefleet.collector.rollups_compact import local_day, peak_hours_utc
+    from probefleet.collector.rollups_rebuild import rebuild_day
+
+    from tests.collector.helpers import ROOT
+
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    client = HttpInfluxQL(target.server.v1_url, database=target.db)
+    targets = load_targets(ROOT / "config" / "targets.sample.toml")
+    start = local_day((now - dt.timedelta(days=3)).timestamp(), zone)[0]
+    lines: list[str] = []
+    while start < now + dt.timedelta(days=1):
+        end = local_day(start.timestamp(), zone)[1]
+        lines += rebuild_day(
+            client, start, end, targets, peak_hours_utc=peak_hours_utc(start, 19, 23)
+        )
+        start = end
+    target.server.write_lines(target.db, lines)
+    return len(lines)

@@ -64,6 +64,7 @@ def province(
     now = dt.datetime.now(dt.UTC)
     try:
         published = fleet.fill(tmp_path_factory.mktemp("province"), target, now, alerts_path)
+        fleet.rollups(target, now)
         yield target, published, now
     finally:
         influxdb.drop_database(name)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from probefleet import kinds
+from probefleet.collector import rollups_spec
 from probefleet.collector.alerts.rules import load_alerts, threshold_of
 from probefleet.collector.inventory import load_targets
 
@@ -46,7 +47,7 @@ def targets_of(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def test_committed_files_are_what_build_writes(capsys: pytest.CaptureFixture[str]) -> None:
     assert build.main(["--check"]) == 0, capsys.readouterr().out
-    assert len(boards()) == 5
+    assert len(boards()) == 6
 
 
 def test_check_notices_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,6 +68,7 @@ def test_uids_are_stable_and_unique() -> None:
         "probefleet-compliance",
         "probefleet-ipv6",
         "probefleet-fleet-health",
+        "probefleet-year",
     }
     assert set(found) == set(UIDS.values())
     rules = build.load_yaml_json((OUT / "alerting/rules.yaml").read_text())
@@ -151,7 +153,14 @@ def data_model() -> dict[str, set[str]]:
         for name in names:
             model[name] = keys
     assert {"throughput", "latency", "dns", "ipv6", "service", "health"} <= set(model)
-    return {m: keys | common for m, keys in model.items()}
+    out = {m: keys | common for m, keys in model.items()}
+    # The rollups (collector/rollups_spec.py): the raw series' tags plus time_source.
+    for kind in rollups_spec.SPECS:
+        tags = out[kind] | {"time_source"}
+        out[rollups_spec.rollup_of(kind)] = tags | rollups_spec.field_names(kind)
+        out[f"{kind}_1d"] = tags | rollups_spec.field_names(kind, daily=True)
+    out["throughput_hours_1d"] = {"province", "access", "hour_utc"} | rollups_spec.HOURS_FIELDS
+    return out
 
 
 def referenced(text: str) -> tuple[set[str], set[str]]:
