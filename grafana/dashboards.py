@@ -27,10 +27,24 @@ def commune() -> JSON:
     speed = {"custom": {"drawStyle": "points", "pointSize": 5}}
     down = panel(
         "timeseries",
-        "Download per test against the target",
+        "Download per test against the target (lowest and highest per interval)",
         [target("download_tests", ("probe", "access"))],
         unit="Mbits",
-        overrides=[threshold_line("target_download_mbps")],
+        description="Each point: the lowest or the highest completed download in its time "
+        "interval (one test per point over a few days; over a year the spread per interval). "
+        "The line: the plan's target for the probe's access type.",
+        overrides=[
+            threshold_line("target_download_mbps"),
+            {
+                "matcher": {"id": "byRegexp", "options": "^tests.*"},
+                "properties": [
+                    {
+                        "id": "custom.hideFrom",
+                        "value": {"viz": True, "legend": True, "tooltip": False},
+                    }
+                ],
+            },
+        ],
         options={"legend": {"displayMode": "table", "placement": "bottom"}},
         width=24,
     )

@@ -365,3 +365,24 @@ def test_latency_service_and_dns_figures(
         # InfluxDB answers null, not 0, for a count over no values next to other columns.
         assert (row["answered"] or 0) == (runs if "time_ms" in query else 0)
         assert row["time_median_ms"] == query.get("time_ms")
+
+
+def test_no_panel_returns_raw_rows(
+    province: tuple[InfluxTarget, fleet.Published, dt.datetime],
+) -> None:
+    """Issue 19: a panel without GROUP BY time returned every test (212 k rows for a year at
+    25 probes). With $__interval at a day, no series of any panel may have more rows than
+    the days in the range: an aggregated panel cannot, a raw-row one has one per test."""
+    target = province[0]
+    days = 2  # grafana_fill's range
+    for board, title, t in panel_targets():
+        query = PANEL_QUERIES[t["probefleetQuery"]]
+        text = grafana_fill(t["query"]).replace("GROUP BY time(1h)", "GROUP BY time(1d)")
+        per_series: dict[tuple[tuple[str, Any], ...], int] = {}
+        for r in rows(target, text):
+            key = tuple(
+                sorted((k, v) for k, v in r.items() if k not in query.columns and k != "time")
+            )
+            per_series[key] = per_series.get(key, 0) + 1
+        worst = max(per_series.values(), default=0)
+        assert worst <= days + 1, f"{board} / {title}: {worst} rows in one series ({text})"
