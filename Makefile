@@ -83,7 +83,7 @@ lint: develop
 MYPY_TEST_PATH = $(subst $(eval) ,:,$(wildcard kinds/*/tests)):bench
 mypy: develop
 	$(PY) -m mypy
-	$(PY) -m mypy --strict grafana deploy/central/enrol.py demo
+	$(PY) -m mypy --strict grafana deploy/central/enrol.py deploy/central/broker_limits.py demo
 	MYPYPATH=$(MYPY_TEST_PATH) $(PY) -m mypy --strict --explicit-package-bases \
 		tests kinds/*/tests bench
 

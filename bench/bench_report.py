@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _report import machine
 from probefleet.collector import queries, rollups_hist
 from probefleet.collector.lineproto import FieldValue, Point
 from probefleet.collector.report import fetch, gather
@@ -47,7 +48,6 @@ from probefleet.collector.rollups_compact import peak_hours_utc
 from probefleet.collector.rollups_daily import HOURS, daily_points
 from probefleet.collector.rollups_spec import HOUR_NS
 
-from bench._report import machine
 from tests.collector.report import rollup_fleet as rf
 from tests.harness import InfluxDB
 

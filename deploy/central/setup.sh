@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
 # First-time set-up of the central site for compose.yaml, in this folder:
-#   sudo ./setup.sh --name mqtt.dongnai.example.vn [--ip 203.0.113.7]
+#   sudo ./setup.sh --name mqtt.dongnai.example.vn [--ip 203.0.113.7] \
+#       [--probes 3300 --outage-hours 24 [--queue-ram-gb 16]]
 # 1. certificates (gen-certs.sh): CA, server certificate for the names probes use;
 # 2. secrets/ (mode 0700): random passwords, the InfluxDB admin token, the collectors' share
 #    group name, mosquitto_sub/_pub options files holding a login (never a command line);
-# 3. mosquitto/*.passwd, one per listener: services.passwd (collector, healthcheck),
-#    admin.passwd (fleet-admin), an empty probes.passwd (enrol.py adds the probes);
-# 4. etc/: an empty inventory, the plan's targets and the alert rules (config/*.sample.toml).
-# Safe to run again: nothing that exists is replaced. Then: docker compose up -d --build
+# 3. mosquitto/*.passwd, one per listener: services.passwd (collector, collector-status,
+#    healthcheck), admin.passwd (fleet-admin), an empty probes.passwd (enrol.py adds them);
+# 4. etc/: an empty inventory, the plan's targets and the alert rules (config/*.sample.toml);
+# 5. with --probes: the broker's limits for that fleet and outage (broker_limits.py) written
+#    into mosquitto/mosquitto.conf and mosquitto-limits.conf (README.md, Capacity).
+# Safe to run again: nothing that exists is replaced (but the limits --probes asks for).
+# Then: docker compose up -d --build
 set -euo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd -- "$HERE/../.." && pwd)
 CERT_ARGS=()
+LIMIT_ARGS=()
 PYTHON=${PYTHON:-python3}
 
 usage() {
     echo "usage: $(basename "$0") --name DNS [--name DNS]... [--ip ADDR]...  (the broker's names)"
+    echo "       [--probes N [--outage-hours H] [--queue-ram-gb G]]  (the broker's limits)"
 }
 while [ $# -gt 0 ]; do
     case $1 in
         --name|--ip) CERT_ARGS+=("$1" "${2-}"); shift ;;
+        --probes|--outage-hours|--queue-ram-gb) LIMIT_ARGS+=("$1" "${2-}"); shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; echo "setup.sh: unknown option: $1" >&2; exit 2 ;;
     esac
@@ -29,6 +36,14 @@ done
 command -v "$PYTHON" >/dev/null || { echo "setup.sh: $PYTHON not found" >&2; exit 2; }
 command -v openssl >/dev/null || { echo "setup.sh: openssl not found" >&2; exit 2; }
 cd "$HERE"
+if [ ${#LIMIT_ARGS[@]} -gt 0 ]; then
+    case " ${LIMIT_ARGS[*]} " in
+        *" --probes "*) ;;
+        *) usage >&2; echo "setup.sh: --outage-hours and --queue-ram-gb need --probes" >&2; exit 2 ;;
+    esac
+    # Checked before anything is made: a bad value changes nothing.
+    "$PYTHON" broker_limits.py "${LIMIT_ARGS[@]}" >/dev/null
+fi
 
 # 1. certificates
 if [ -s certs/server.crt ]; then
@@ -81,6 +96,9 @@ done
 for user in collector healthcheck fleet-admin; do
     "$PYTHON" enrol.py --reload '' service "$user" --password-file "secrets/mqtt-$user-password"
 done
+# The collector's presence connection (collector.toml [mqtt] status_connection) logs in as
+# collector-status with the collector's password (services.acl: statuses only).
+"$PYTHON" enrol.py --reload '' service collector-status --password-file secrets/mqtt-collector-password
 if [ "$(id -u)" = 0 ]; then
     # eclipse-mosquitto runs as uid 1883: it must read these after dropping root.
     chown 1883:1883 mosquitto/probes.passwd mosquitto/services.passwd mosquitto/admin.passwd \
@@ -101,6 +119,18 @@ fi
 if [ ! -e etc/alerts.toml ]; then
     cp "$REPO/config/alerts.sample.toml" etc/alerts.toml
     echo "etc/alerts.toml: alert rules (set [notify.webhook] / [notify.email] to be paged)"
+fi
+
+# 5. the broker's limits for this fleet (only when asked: a re-run without --probes keeps
+# what an earlier one wrote)
+if [ ${#LIMIT_ARGS[@]} -gt 0 ]; then
+    "$PYTHON" broker_limits.py "${LIMIT_ARGS[@]}" --agent-config "$REPO/config/agent.sample.toml" \
+        --write mosquitto/mosquitto.conf --limits-file mosquitto-limits.conf
+    nofile=$(sed -n 's/^LimitNOFILE=//p' mosquitto-limits.conf)
+    compose_nofile=$(sed -n 's/^ *soft: *\([0-9]*\)$/\1/p' compose.yaml | head -n 1)
+    if [ -n "$compose_nofile" ] && [ "$nofile" -gt "$compose_nofile" ]; then
+        echo "setup.sh: raise compose.yaml's mosquitto ulimits nofile to $nofile" >&2
+    fi
 fi
 
 cat <<NEXT

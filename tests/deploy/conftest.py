@@ -16,7 +16,12 @@ from tests.deploy.central import ENROL, CentralBroker, Client, make_certs
 from tests.harness import eventually
 
 # The service accounts (services.acl, admin.acl) and the listener each logs in on.
-SERVICE_LOGINS = {"collector": "services", "healthcheck": "services", "fleet-admin": "admin"}
+SERVICE_LOGINS = {
+    "collector": "services",
+    "collector-status": "services",
+    "healthcheck": "services",
+    "fleet-admin": "admin",
+}
 
 
 def enrol_args(broker: CentralBroker, central: Path) -> list[str]:

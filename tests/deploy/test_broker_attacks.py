@@ -97,7 +97,7 @@ def test_2_the_admin_listener_is_bound_to_loopback() -> None:
 def test_3_service_logins_cannot_publish_as_a_probe(site: Site) -> None:
     watcher = site.client("collector", client_id="collector").connect()
     watcher.subscribe(RESULTS, f"{ROOT_TOPIC}/+/status")
-    for user in ("healthcheck", "collector", "fleet-admin"):
+    for user in ("healthcheck", "collector", "collector-status", "fleet-admin"):
         service = site.client(user, client_id=user).connect()
         assert service.publish(f"{ROOT_TOPIC}/{user}/results/latency") == NOT_AUTHORIZED, user
         if user != "fleet-admin":  # the admin may write a status: to clear a revoked one's
@@ -105,6 +105,30 @@ def test_3_service_logins_cannot_publish_as_a_probe(site: Site) -> None:
         service.close()
     settle()
     assert watcher.messages == []
+
+
+def test_3_the_collectors_status_login_reads_statuses_and_nothing_else(site: Site) -> None:
+    """Issue 18: the collector's presence connection has a login of its own (client id =
+    username, so it cannot share the results session's): statuses in, nothing out."""
+    status = site.client("collector-status").connect()
+    status.subscribe(RESULTS, f"{ROOT_TOPIC}/+/status", f"{ROOT_TOPIC}/+/config")
+    a = site.client("probe-a").connect()
+    a.publish(f"{ROOT_TOPIC}/probe-a/results/latency", b"{}")
+    a.publish(f"{ROOT_TOPIC}/probe-a/status", b'{"state":"online"}')
+    eventually(lambda: status.topics() == [f"{ROOT_TOPIC}/probe-a/status"], timeout_s=10,
+               message=lambda: f"collector-status saw {status.topics()}")  # fmt: skip
+    lag_topic = f"{ROOT_TOPIC}/_collectors/lag/collector"
+    for topic in (f"{ROOT_TOPIC}/probe-a/ack", f"{ROOT_TOPIC}/probe-a/config",
+                  f"{ROOT_TOPIC}/_alerts/x", lag_topic):  # fmt: skip
+        assert status.publish(topic) == NOT_AUTHORIZED, topic
+    settle()
+    assert status.topics() == [f"{ROOT_TOPIC}/probe-a/status"]
+    # The results login's lag ping comes back to it (collector/lag.py) and to nobody else.
+    collector = site.client("collector").connect()
+    collector.subscribe(f"{ROOT_TOPIC}/_collectors/lag/collector")
+    assert collector.publish(f"{ROOT_TOPIC}/_collectors/lag/collector", b"ping") != NOT_AUTHORIZED
+    eventually(lambda: f"{ROOT_TOPIC}/_collectors/lag/collector" in collector.topics(),
+               timeout_s=10, message="the lag ping did not come back")  # fmt: skip
 
 
 def test_3_the_service_acls_have_no_pattern_lines() -> None:
