@@ -16,12 +16,16 @@ How Grafana's evaluation approximates the collector's (collector/alerts/evaluate
 - ``median`` (the median of the last ``window`` values breaches): the median of the newest
   ``window`` values, only for series with ``window`` values.
 - ``for_s`` becomes the rule's ``for`` (pending period, checked every evaluation interval).
-- Series are the rule's ``group_by`` tags plus commune and district (the alert's labels).
+- Series are the rule's ``group_by`` tags plus commune and district (the alert's labels);
+  an empty ``group_by`` (the default) is every tag of the measurement but the
+  ``ATTRIBUTE_TAGS``, as in the engine (``series_tags``): IPv4 and IPv6 rows stay apart.
 - Values older than the engine's MAX_AGE_S (a day) are outside the query's range: a backlog
   pages nobody, in either place.
 - Not expressed: hysteresis and ``clear_count`` (Grafana resolves on the first evaluation
   where the condition no longer holds), the engine's arrival order (Grafana reads the
-  newest values by timestamp), and silences (Grafana has its own).
+  newest values by timestamp), silences (Grafana has its own), ``inhibits`` (use a
+  Grafana mute timing or inhibition in Alertmanager) and ``digest`` (Grafana pages
+  those rules at its repeat interval).
 
 Rules Grafana cannot or need not express are skipped with one of the SKIP_* reasons (listed
 in the generated file's header and in deploy/central/README.md).
@@ -39,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from probefleet.collector.alerts.engine import MAX_AGE_S
-from probefleet.collector.alerts.rules import AlertsFile, Rule, threshold_of
+from probefleet.collector.alerts.rules import ATTRIBUTE_TAGS, AlertsFile, Rule, threshold_of
 from probefleet.collector.inventory import TargetsFile
 from probefleet.collector.points import COMMON_TAGS
 from probefleet.collector.queries import quote_string, regex_literal
@@ -149,7 +153,8 @@ def group_tags(rule: Rule) -> list[str]:
         has = frozenset(COMMON_TAGS) | ROW_TAGS[rule.measurement]
     else:  # a measurement added to the rules file's schema: say where to add its tags
         raise ValueError(f"grafana/alerts.py ROW_TAGS: no tags listed for {rule.measurement!r}")
-    return [t for t in dict.fromkeys([*rule.group_by, *PLACE]) if t in has]
+    group = rule.group_by or sorted(has - ATTRIBUTE_TAGS)
+    return [t for t in dict.fromkeys([*group, *PLACE]) if t in has]
 
 
 def query_for(rule: Rule, access: str | None, scope: Scope) -> str:

@@ -7,15 +7,18 @@ runs once a second with the fleet's presence (offline rules) and the collector's
 gauges (``collector`` rules: ``collector_lag``). While the collector is behind (a
 ``collector`` rule on ``lag_s`` breaches), presence rules are not fed the silence of
 probes: one collector_lag alert instead of a probe_offline for every probe. A probe whose
-Last Will came ("offline") is still fed, whatever the lag. Notifications only go into
-the durable outbox here; :class:`collector.alerts.outbox.Delivery` sends them.
+Last Will came ("offline") is still fed, whatever the lag. While probe_offline (a rule
+that ``inhibits``) fires for a probe, the probe's other rules skip the values it measured
+meanwhile; ``digest`` rules are notified in one daily digest (lifecycle.py).
+Notifications only go into the durable outbox here;
+:class:`collector.alerts.outbox.Delivery` sends them.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from probefleet.collector._batch import Item
@@ -24,7 +27,7 @@ from probefleet.collector.alerts.evaluate import Change, breaches, step
 from probefleet.collector.alerts.lifecycle import Alert, AlertBook, Breach, subject_key
 from probefleet.collector.alerts.mqttnotify import MqttAlertSender, Publish
 from probefleet.collector.alerts.outbox import Outbox, Sender
-from probefleet.collector.alerts.rules import AlertsFile, Rule, threshold_of
+from probefleet.collector.alerts.rules import AlertsFile, Rule, series_tags, threshold_of
 from probefleet.collector.alerts.webhook import WebhookSender
 from probefleet.collector.fleet import FleetRow
 from probefleet.collector.inventory import Enrichment
@@ -108,6 +111,15 @@ class AlertEngine:
                 self._point(names, point, item.when_ns / 1e9, now_s)
         self._save()
 
+    def evaluate(self, points: Iterable[tuple[Point, float]], now_s: float) -> None:
+        """Stored points with the time each was measured (s): what on_batch does, without
+        the batch's parsing (a replay of history)."""
+        for point, at_s in points:
+            names = self.by_measurement.get(point.measurement)
+            if names:
+                self._point(names, point, at_s, now_s)
+        self._save()
+
     def _point(self, names: list[str], point: Point, at_s: float, now_s: float) -> None:
         tags = dict(point.tags)
         fields = dict(point.fields)
@@ -130,6 +142,7 @@ class AlertEngine:
         """Once a second: the collector's own rules on ``own`` (its gauges, e.g. lag_s),
         then presence rules (probe offline longer than T)."""
         behind = self._own(collector, own or {}, now_s)
+        self._digest(now_s)
         names = self.by_measurement.get("presence")
         if not names:
             self._save()
@@ -182,9 +195,12 @@ class AlertEngine:
         threshold = threshold_of(rule, self.enrichment.targets, access)
         if threshold is None:
             return
-        labels = {k: tags[k] for k in rule.group_by if tags.get(k)}
+        if not rule.inhibits and self.book.inhibited(tags.get("probe"), at_s):
+            return  # measured while its probe was offline: that alert says it all
+        group = series_tags(rule, tags)
+        labels = {k: tags[k] for k in group if tags.get(k)}
         labels.update({k: tags[k] for k in _PLACE if tags.get(k)})
-        key = subject_key(name, labels, rule.group_by)
+        key = subject_key(name, labels, group)
         change = step(rule, threshold, value, at_s, self.book.subject(key))
         if change is not None:
             self._change(change, Breach(key, name, rule, labels, value, threshold), now_s)
@@ -199,6 +215,18 @@ class AlertEngine:
             for channel in self.channels:
                 self.outbox.put(channel, doc)
             self.wake()
+
+    def _digest(self, now_s: float) -> None:
+        """The daily digest of ``digest`` rules, to every channel but MQTT (whose retained
+        topics are the active alerts themselves)."""
+        doc = self.book.digest(now_s, self.alerts.notify.digest_hour_utc)
+        if doc is None:
+            return
+        log.warning("%s", doc["summary"])
+        for channel in self.channels:
+            if channel != "mqtt":
+                self.outbox.put(channel, doc)
+        self.wake()
 
     def _save(self) -> None:
         dirty = self.book.take_dirty()

@@ -8,7 +8,13 @@ to notify. The rules, per subject:
 - a firing is notified unless silenced, unless the same subject was notified less than
   ``notify.renotify_min_s`` ago (a flapping subject pages once), and unless the fleet-wide
   ``notify.max_per_hour`` is spent — those are recorded (InfluxDB, ``alerts`` command) only;
-- a resolution is notified exactly when its firing was.
+- a resolution is notified exactly when its firing was;
+- a rule marked ``inhibits`` (probe_offline) that fires for a probe inhibits that probe's
+  other rules for values measured from INHIBIT_LEAD_S before its breach began until it
+  resolves (:meth:`AlertBook.inhibited`): one outage, one page — the loss, IPv6 and
+  service results the probe spooled meanwhile neither fire nor notify;
+- a ``digest = "daily"`` rule's transitions are recorded, not notified: once a day
+  :meth:`AlertBook.digest` lists those firing and those resolved since the last digest.
 """
 
 from __future__ import annotations
@@ -17,13 +23,17 @@ import datetime as dt
 import json
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 from probefleet.collector.alerts.evaluate import Change, Subject
 from probefleet.collector.alerts.rules import Notify, Rule, Silence
 
 AlertState = Literal["firing", "resolved"]
+# An outage begins before the collector sees the probe offline (the line degrades, the
+# status goes silent): values measured this long before the breach are inhibited too.
+INHIBIT_LEAD_S: Final = 900.0
+DIGEST_KEY: Final = "digest:daily"
 
 
 @dataclass(slots=True)
@@ -43,7 +53,10 @@ class Alert:
     resolved_s: float | None = None
     notified: bool = False  # its firing was notified (so its resolution will be)
     silenced: bool = False
-    suppressed: str = ""  # why a firing was not notified: "silenced", "rate limit" ...
+    suppressed: str = ""  # why a firing was not notified: "silenced", "digest" ...
+    breach_s: float | None = None  # when its run of breaches began (value time)
+    inhibits: bool = False  # its rule inhibits the probe's other rules while it fires
+    digest: str = ""  # its rule goes to the daily digest
 
     @property
     def probe(self) -> str | None:
@@ -115,6 +128,19 @@ class AlertBook:
     last_notified: dict[str, float] = field(default_factory=dict)
     sent: deque[float] = field(default_factory=deque)  # notification times, last hour
     dirty: set[str] = field(default_factory=set)
+    # probe -> (from, until) in value time: the latest inhibiting alert's span.
+    inhibitors: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def inhibited(self, probe: str | None, at_s: float) -> bool:
+        """A value of ``probe`` measured at ``at_s`` falls in its inhibiting alert's span."""
+        span = self.inhibitors.get(probe) if probe else None
+        return span is not None and span[0] <= at_s <= span[1]
+
+    def _inhibit(self, alert: Alert) -> None:
+        if alert.inhibits and alert.probe:
+            start = alert.breach_s if alert.breach_s is not None else alert.started_s
+            end = alert.resolved_s if alert.resolved_s is not None else float("inf")
+            self.inhibitors[alert.probe] = (start - INHIBIT_LEAD_S, end)
 
     def subject(self, key: str) -> Subject:
         s = self.subjects.get(key)
@@ -137,13 +163,17 @@ class AlertBook:
             if alert is None or alert.state != "firing":  # nothing to resolve: record only
                 alert = self._new(b, now_s)
             alert.state, alert.resolved_s, alert.value = "resolved", now_s, b.value
+            self._inhibit(alert)
             return alert, alert.notified
         alert = self._new(b, now_s)
         self.alerts[key] = alert
+        self._inhibit(alert)
         at = dt.datetime.fromtimestamp(now_s, dt.UTC)
         commune = labels.get("commune")
         if any(s.matches(rule_name, labels.get("probe"), commune, at) for s in self.silences):
             alert.silenced, alert.suppressed = True, "silenced"
+        elif b.rule.digest:
+            alert.suppressed = "digest"
         elif now_s - self.last_notified.get(key, -1e18) < self.notify.renotify_min_s:
             alert.suppressed = "renotify_min_s"
         else:
@@ -160,10 +190,48 @@ class AlertBook:
 
     def _new(self, b: Breach, now_s: float) -> Alert:
         r = b.rule
+        subject = self.subjects.get(b.key)
         return Alert(
             b.key, b.rule_name, dict(b.labels), r.severity, r.summary or b.rule_name,
             r.measurement, r.field, r.op, b.threshold, b.value, started_s=now_s,
+            breach_s=subject.breach_since if subject is not None else None,
+            inhibits=r.inhibits, digest=r.digest,
         )  # fmt: skip
+
+    def digest(self, now_s: float, hour_utc: int) -> dict[str, Any] | None:
+        """The daily digest once ``hour_utc`` of today has passed (else None): the digest
+        rules' alerts firing, and those resolved since the last digest; None when empty."""
+        slot = now_s - now_s % 86_400 + hour_utc * 3600
+        if now_s < slot:
+            slot -= 86_400
+        last = self.last_notified.get(DIGEST_KEY)
+        if last is not None and last >= slot:
+            return None
+        self.last_notified[DIGEST_KEY] = now_s
+        self.dirty.add(DIGEST_KEY)
+        if last is None:
+            return None  # the first start: the first digest at the next digest hour
+        since = last
+        listed = sorted(
+            (a for a in self.alerts.values() if a.digest and (
+                a.state == "firing" or (a.resolved_s or 0) > since)),
+            key=lambda a: (a.rule, a.key),
+        )  # fmt: skip
+        if not listed:
+            return None
+        firing = sum(a.state == "firing" for a in listed)
+        head = (f"[DIGEST] {firing} lasting condition(s) firing, "
+                f"{len(listed) - firing} resolved since the last digest")  # fmt: skip
+        return {
+            "event": "digest",
+            "key": DIGEST_KEY,
+            "rule": "digest",
+            "severity": "info",
+            "summary": head,
+            "labels": {},
+            "alerts": [a.document() for a in listed],
+            "text": "\n".join([head, *(a.text() for a in listed)]),
+        }
 
     # -- persistence (JSON per subject; kept in state.sqlite by collector.statedb) -------------
 
@@ -187,7 +255,10 @@ class AlertBook:
             if doc.get("subject"):
                 self.subjects[key] = Subject(**doc["subject"])
             if doc.get("alert"):
-                self.alerts[key] = Alert(**doc["alert"])
+                self.alerts[key] = alert = Alert(**doc["alert"])
+                span = self.inhibitors.get(alert.probe or "")
+                if span is None or alert.started_s - INHIBIT_LEAD_S > span[0]:
+                    self._inhibit(alert)
             if doc.get("last_notified") is not None:
                 self.last_notified[key] = float(doc["last_notified"])
 

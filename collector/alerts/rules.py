@@ -22,6 +22,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from probefleet.collector.inventory import TargetsFile
+from probefleet.collector.points import COMMON_TAGS
 from probefleet.core import configkit, wire
 from probefleet.core.configkit import Section
 
@@ -34,8 +35,16 @@ Count = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Secs = Annotated[float, msgspec.Meta(ge=0, le=30 * 86_400)]
 FieldName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]{1,64}\Z")]
 _RFC3339: Final = r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)\Z"
-# Tags an alert's subject is told apart by (those the point has).
-DEFAULT_GROUP_BY: Final = ("probe", "interface", "target", "service", "check")
+# Tags of the data model (collector.points.COMMON_TAGS) that describe a probe or a result
+# but never tell two series of one measurement apart: an alert's subject is every *other*
+# tag its point has (probe, interface and the kind's row tags: target, method, ip_version,
+# port, service, check ...), so the IPv4 and IPv6 rows of one target are two subjects.
+# `server` too: a throughput/ookla run picks its server each time (the series of one link
+# would otherwise never reach `count` values).
+ATTRIBUTE_TAGS: Final = (frozenset(COMMON_TAGS) - {"probe", "interface"}) | {"server"}
+# Empty group_by = every series tag of the point (see series_tags).
+DEFAULT_GROUP_BY: Final[tuple[str, ...]] = ()
+Digest = Literal["", "daily"]
 
 
 class Rule(Section, frozen=True, kw_only=True):
@@ -65,6 +74,12 @@ class Rule(Section, frozen=True, kw_only=True):
     enabled: bool = True
     group_by: list[FieldName] = msgspec.field(default_factory=lambda: list(DEFAULT_GROUP_BY))
     summary: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    # While this rule fires for a probe, that probe's other rules are not evaluated on
+    # values measured meanwhile (probe_offline: one outage, one page).
+    inhibits: bool = False
+    # "daily": a permanent condition: its firings and resolutions are not notified one by
+    # one but listed in one digest a day (notify.digest_hour_utc).
+    digest: Digest = ""
 
 
 class Override(Section, frozen=True, kw_only=True):
@@ -82,6 +97,7 @@ class Override(Section, frozen=True, kw_only=True):
     clear_count: Count | None = None
     for_s: Secs | None = None
     severity: Literal["info", "warning", "critical"] | None = None
+    digest: Digest | None = None
 
 
 class Silence(Section, frozen=True, kw_only=True):
@@ -151,6 +167,8 @@ class Notify(Section, frozen=True, kw_only=True):
     # Delivery: retried with back-off up to retry_max_s apart, for at most give_up_after_s.
     retry_max_s: Annotated[float, msgspec.Meta(ge=1, le=86_400)] = 300.0
     give_up_after_s: Annotated[float, msgspec.Meta(ge=10, le=30 * 86_400)] = 86_400.0
+    # When the daily digest of `digest = "daily"` rules goes out (01 UTC = 08:00 in Vietnam).
+    digest_hour_utc: Annotated[int, msgspec.Meta(ge=0, le=23)] = 1
     webhook: Webhook = msgspec.field(default_factory=Webhook)
     email: Email = msgspec.field(default_factory=Email)
     mqtt: MqttAlerts = msgspec.field(default_factory=MqttAlerts)
@@ -175,13 +193,13 @@ DEFAULT_RULES: Final[dict[str, Rule]] = {
     "loss_high": _r(measurement="latency", field="loss_pct", op="above", threshold=5.0,
                     mode="median", window=5, summary="packet loss too high"),
     "ipv6_lost": _r(measurement="ipv6", field="works_01", op="below", threshold=1.0,
-                    summary="IPv6 does not work end to end"),
+                    digest="daily", summary="IPv6 does not work end to end"),
     "service_down": _r(measurement="service", field="up_01", op="below", threshold=1.0,
                        severity="critical",
                        summary="service unreachable (e.g. the provincial data network)"),
     "probe_offline": _r(measurement="presence", field="online_01", op="below", threshold=1.0,
                         count=1, clear_count=1, for_s=900.0, severity="critical",
-                        group_by=["probe"], summary="probe offline"),
+                        group_by=["probe"], inhibits=True, summary="probe offline"),
     # The collector itself behind the broker's queue (collector.lag): while it breaches,
     # probe_offline is not fed the probes' silence (their results wait in that queue).
     "collector_lag": _r(measurement="collector", field="lag_s", op="above", threshold=120.0,
@@ -266,13 +284,22 @@ class AlertsFile(Section, frozen=True, kw_only=True):
                     changes = {
                         k: v
                         for k in ("enabled", "threshold", "target_factor", "count", "window",
-                                  "hysteresis_pct", "clear_count", "for_s", "severity")
+                                  "hysteresis_pct", "clear_count", "for_s", "severity",
+                                  "digest")
                         if (v := getattr(o, k)) is not None
                     }  # fmt: skip
                     if "threshold" in changes:
                         changes["target"] = None
                     rule = msgspec.structs.replace(rule, **changes)
         return rule
+
+
+def series_tags(rule: Rule, tags: dict[str, str]) -> list[str]:
+    """The tags that make a point's alert subject: the rule's group_by, or (empty) every
+    tag of the point but the ATTRIBUTE_TAGS, in name order."""
+    if rule.group_by:
+        return list(rule.group_by)
+    return sorted(k for k in tags if k not in ATTRIBUTE_TAGS)
 
 
 def threshold_of(rule: Rule, targets: TargetsFile | None, access: str | None) -> float | None:

@@ -21,6 +21,7 @@ from probefleet.collector.alerts.rules import (
     Override,
     Silence,
     Webhook,
+    series_tags,
     threshold_of,
 )
 from probefleet.collector.alerts.webhook import render
@@ -208,3 +209,61 @@ def test_while_the_collector_is_behind_silence_is_held_back_but_a_last_will_is_n
     finally:
         db.close()
         outbox.close()
+
+
+def test_subjects_are_told_apart_by_every_series_tag_ipv4_and_ipv6_too() -> None:
+    from grafana.alerts import group_tags
+
+    latency = DEFAULT_RULES["loss_high"]
+    tags = {"probe": "p-1", "interface": "eth0", "access": "fixed", "commune": "Tân Phú",
+            "status": "ok", "target": "t", "method": "icmp", "ip_version": "6"}  # fmt: skip
+    assert series_tags(latency, tags) == ["interface", "ip_version", "method", "probe", "target"]
+    assert series_tags(DEFAULT_RULES["probe_offline"], tags) == ["probe"]  # explicit group_by
+    # The throughput server is chosen per run: not a subject tag.
+    assert "server" not in series_tags(DOWNLOAD, {"probe": "p-1", "server": "s1"})
+    # Grafana groups its query by the same tags (plus the place).
+    assert set(group_tags(latency)) == {"interface", "ip_version", "method", "port", "probe",
+                                        "target", "commune", "district"}  # fmt: skip
+
+
+def test_offline_inhibits_the_probes_other_alerts_until_it_resolves() -> None:
+    book = AlertBook(Notify(), [])
+    offline = DEFAULT_RULES["probe_offline"]
+    book.subject("off").breach_since = 10_000.0
+    b = Breach("off", "probe_offline", offline, {"probe": "p-1"}, 0.0, 1.0)
+    assert book.change("fire", b, 10_900.0)[1]
+    assert book.inhibited("p-1", 9_200.0)  # INHIBIT_LEAD_S before the breach began
+    assert not book.inhibited("p-1", 9_000.0)
+    assert book.inhibited("p-1", 50_000.0)  # still offline
+    assert not book.inhibited("p-2", 10_500.0)
+    assert book.change("resolve", b, 20_000.0)[1]
+    assert book.inhibited("p-1", 19_999.0)  # spooled results of the outage: inhibited
+    assert not book.inhibited("p-1", 20_001.0)  # measured after it came back: evaluated
+    again = AlertBook(Notify(), [])
+    again.restore(book.take_dirty())
+    assert again.inhibitors == book.inhibitors
+
+
+def test_digest_rules_are_not_paged_but_listed_once_a_day() -> None:
+    book = AlertBook(Notify(), [])
+    ipv6 = DEFAULT_RULES["ipv6_lost"]
+    assert ipv6.digest == "daily"
+    day = 20_000 * 86_400.0
+    b = Breach("v6", "ipv6_lost", ipv6, {"probe": "p-1", "check": "tcp"}, 0.0, 1.0)
+    assert book.digest(day, hour_utc=1) is None  # the first start: from the next 01:00 on
+    alert, notify = book.change("fire", b, day + 600)
+    assert (notify, alert.suppressed) == (False, "digest")
+    assert book.digest(day + 1800, hour_utc=1) is None  # before 01:00 UTC
+    doc = book.digest(day + 3600, hour_utc=1)
+    assert doc is not None
+    assert (doc["event"], len(doc["alerts"])) == ("digest", 1)
+    assert book.digest(day + 7200, hour_utc=1) is None  # once a day
+    assert not book.change("resolve", b, day + 9000)[1]  # its firing was not paged
+    doc = book.digest(day + 86_400 + 3600, hour_utc=1)  # the next day: listed as resolved
+    assert doc is not None
+    assert [a["event"] for a in doc["alerts"]] == ["resolved"]
+    assert book.digest(day + 2 * 86_400 + 3600, hour_utc=1) is None  # nothing left
+    # An override makes a rule a digest for one probe (e.g. not on the data network).
+    alerts = AlertsFile(overrides=[Override(rule="service_down", probe="p-1", digest="daily")])
+    assert alerts.rule_for("service_down", probe="p-1", commune=None).digest == "daily"
+    assert alerts.rule_for("service_down", probe="p-2", commune=None).digest == ""
