@@ -28,6 +28,7 @@ th{background:#f3f4f6}td.l,th.l{text-align:left}
 .note{background:#fff7ed;border:1px solid #fdba74;padding:8px 12px}
 .charts{display:flex;flex-wrap:wrap;gap:24px}.charts figure{margin:0;width:640px}
 figcaption{font-size:12px;color:#4b5563}
+td.basis,span.basis{font-weight:400;font-size:11px;text-align:left}span.basis{display:block}
 """
 
 
@@ -41,6 +42,24 @@ def _th(text: str, cls: str = "") -> str:
 
 def _verdict(t: Strings, verdict: str) -> str:
     return f'<td class="v {verdict}">{escape(t.verdict(verdict))}</td>'
+
+
+def _verdict_with_basis(t: Strings, area: Area, item: str) -> str:
+    """The verdict, and under it what it was computed from (the reader must not guess)."""
+    verdict = area.verdicts.get(item, "not_measured")
+    basis = area.bases.get(item)
+    said = f'<span class="basis">{escape(t.basis(basis, area.level))}</span>' if basis else ""
+    return f'<td class="v {verdict}">{escape(t.verdict(verdict))}{said}</td>'
+
+
+def _worst_service(t: Strings, area: Area) -> str:
+    """The least available service, named (and where, above a commune): "0,0 % (DVC,
+    Nhơn Trạch)"; a bare number would not say which service to fix."""
+    b = area.bases.get("services")
+    if b is None or not b.worst_service:
+        return "–"
+    where = f", {b.worst_commune}" if area.level != "commune" and b.worst_commune else ""
+    return f"{t.pct(b.share)} ({b.worst_service}{where})"
 
 
 def _access_cells(t: Strings, a: AccessFigures | None) -> list[str]:
@@ -99,7 +118,6 @@ def _area_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...]) ->
                 f"{escape(t('no_data'))} ({area.probes} {escape(t('probes').lower())})</td></tr>"
             )
             continue
-        services = [s.availability for s in area.services.values() if s.availability is not None]
         common = [
             _td(f"{area.probes_seen}/{max(area.probes, area.probes_seen)}"),
             _td(t.pct(area.uptime)),
@@ -107,7 +125,7 @@ def _area_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...]) ->
         tail = [
             _td(f"{area.ipv6_probes_ready}/{area.ipv6_probes_measured}"),
             _td(t.pct(area.data_network_share)),
-            _td(t.pct(min(services)) if services else "–"),
+            _td(_worst_service(t, area), "l"),
         ]
         if not places:
             common, tail = [], []
@@ -139,7 +157,7 @@ def _verdict_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...])
     rows = [
         "<tr>"
         + "".join(_td(getattr(area, c) or "–", "l") for c in name_cols)
-        + "".join(_verdict(t, area.verdicts.get(item, "not_measured")) for item in PLAN_ITEMS)
+        + "".join(_verdict_with_basis(t, area, item) for item in PLAN_ITEMS)
         + "</tr>"
         for area in areas
     ]
@@ -169,11 +187,13 @@ def _summary(t: Strings, report: Report) -> str:
         for c in report.communes:
             counts[c.verdicts.get(item, "not_measured")] += 1
         verdict = province.verdicts.get(item, "not_measured") if province else "not_measured"
+        basis = province.bases.get(item) if province else None
         rows.append(
-            "<tr>"
+            f'<tr data-item="{item}">'
             + _td(t(item), "l")
             + _td(targets[item])
             + _verdict(t, verdict)
+            + _td(t.basis(basis, "province") if basis else "–", "basis")
             + _td(str(counts["met"]))
             + _td(str(counts["not_met"]))
             + _td(str(counts["not_measured"]))
@@ -184,6 +204,7 @@ def _summary(t: Strings, report: Report) -> str:
             _th(t("plan_item"), "l"),
             _th(t("target")),
             _th(f"{t('verdict')} ({t('province')})"),
+            _th(t("basis"), "l"),
             _th(f"{t('commune')}: {t('met')}"),
             _th(t("not_met")),
             _th(t("not_measured")),

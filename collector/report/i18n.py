@@ -4,12 +4,15 @@ Usage::
 
     t = Strings("vi")
     t("title"), t.num(150.25, 1), t.pct(0.953), t.verdict("met")
+    t.basis(area.bases["download_fixed"], area.level)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Final, Literal
+
+from probefleet.collector.report.model import Basis
 
 Lang = Literal["vi", "en"]
 LANGS: Final = ("vi", "en")
@@ -179,18 +182,56 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
         "Probes missing from the inventory are not counted under any commune.",
     ),
     "verdict_rules": (
-        "Tốc độ: trung vị tải xuống của khu vực so với mục tiêu. Phủ sóng: xã có ít nhất "
-        "một lần đo hoàn tất trên loại truy nhập đó. Mạng chuyên dùng: tỷ lệ lượt đo có "
-        "phản hồi đạt ngưỡng. "
+        "Tốc độ: trung vị tải xuống của khu vực so với mục tiêu; với huyện và tỉnh là một "
+        "trung vị của mọi lần đo, không phải số xã đạt. Phủ sóng thôn, ấp: chưa đo được "
+        "cho đến khi có số liệu đo ở cấp thôn, ấp (thiết bị tại trụ sở UBND xã không đo "
+        "được). Mạng chuyên dùng: tỷ lệ lượt đo có phản hồi đạt ngưỡng. "
         "IPv6: tỷ lệ thiết bị sẵn sàng IPv6 đạt chỉ tiêu. Dịch vụ: mọi dịch vụ đạt ngưỡng "
         "khả dụng. "
-        "Huyện và tỉnh đạt khi mọi xã đã đo đều đạt.",
-        "Speeds: the area's median download against the target. Coverage: the commune completed "
-        "at least one test on that access type. Data network: the share of runs answered reaches "
+        "Huyện và tỉnh đạt chỉ tiêu mạng chuyên dùng và dịch vụ khi mọi xã đã đo đều đạt.",
+        "Speeds: the area's median download against the target; for a district or the "
+        "province one median over all its tests, not a count of communes. Hamlet coverage: "
+        "not measured until hamlet-level evidence exists (a probe at the commune office "
+        "cannot measure it). Data network: the share of runs answered reaches "
         "the threshold. IPv6: the share of IPv6-ready probes reaches the target. Services: every "
-        "service reaches the availability threshold. A district or the province meets an item "
-        "when every commune measured meets it.",
+        "service reaches the availability threshold. A district or the province meets the "
+        "data network and services items when every commune measured meets them.",
     ),
+    "basis": ("Căn cứ", "Basis"),
+    "basis_median_province": ("trung vị toàn tỉnh", "province median"),
+    "basis_median_district": ("trung vị của huyện", "district median"),
+    "basis_median_commune": ("trung vị của xã", "commune median"),
+    "basis_of_tests": ("của {tests} lần đo", "of {tests} tests"),
+    "basis_from_communes": ("từ {communes} xã", "from {communes} communes"),
+    "basis_no_tests": ("không có lần đo nào trong kỳ", "no tests in the period"),
+    "basis_communes": (
+        "số xã đạt / không đạt / chưa đo được: {met} / {not_met} / {not_measured}",
+        "communes met / not met / not measured: {met} / {not_met} / {not_measured}",
+    ),
+    "basis_no_hamlet_evidence": (
+        "chưa có số liệu đo ở cấp thôn, ấp; thiết bị đặt tại trụ sở UBND xã không đo được "
+        "độ phủ của thôn, ấp",
+        "no hamlet-level evidence; commune office probes do not measure hamlet coverage",
+    ),
+    "basis_data_network": (
+        "có phản hồi {share} của {runs} lượt đo (ngưỡng {threshold})",
+        "answered {share} of {runs} runs (threshold {threshold})",
+    ),
+    "basis_no_runs": ("không có lượt đo nào trong kỳ", "no runs in the period"),
+    "basis_ipv6": (
+        "{ready}/{probes} thiết bị sẵn sàng IPv6 = {share} (chỉ tiêu {threshold})",
+        "{ready}/{probes} probes IPv6-ready = {share} (target {threshold})",
+    ),
+    "basis_worst_service": (
+        "thấp nhất: {service} {share} của {checks} lượt kiểm tra (ngưỡng {threshold})",
+        "worst: {service} {share} of {checks} checks (threshold {threshold})",
+    ),
+    "basis_worst_service_in": (
+        "thấp nhất: {service} tại {commune}, {share} của {checks} lượt kiểm tra "
+        "(ngưỡng {threshold})",
+        "worst: {service} in {commune}, {share} of {checks} checks (threshold {threshold})",
+    ),
+    "basis_no_checks": ("không có lượt kiểm tra nào trong kỳ", "no checks in the period"),
     "queries_note": ("Truy vấn", "Queries"),
     "mbps": ("Mbit/s", "Mbit/s"),
     "ms": ("ms", "ms"),
@@ -209,6 +250,59 @@ class Strings:
 
     def verdict(self, verdict: str) -> str:
         return self(verdict)
+
+    def basis(self, basis: Basis, level: str) -> str:
+        """What a verdict was computed from, in words, e.g. "province median 154.7 Mbit/s of
+        1,234 tests from 25 communes; communes met / not met / not measured: 13 / 12 / 0"."""
+        b = basis
+        rollup = level in ("district", "province")
+        counts = self("basis_communes").format(
+            met=b.communes_met, not_met=b.communes_not_met, not_measured=b.communes_not_measured
+        )
+        if b.rule == "no_hamlet_evidence":
+            return self("basis_no_hamlet_evidence")
+        if b.rule == "median":
+            if not b.tests or b.median_mbps is None:
+                text = self("basis_no_tests")
+            else:
+                text = f"{self(f'basis_median_{level}')} {self.num(b.median_mbps)} Mbit/s " + self(
+                    "basis_of_tests"
+                ).format(tests=self.num(b.tests, 0))
+                if rollup:
+                    text += " " + self("basis_from_communes").format(communes=b.communes_tested)
+        elif b.rule == "data_network":
+            text = (
+                self("basis_data_network").format(
+                    share=self.pct(b.share),
+                    runs=self.num(b.whole, 0),
+                    threshold=self.pct(b.threshold),
+                )
+                if b.whole
+                else self("basis_no_runs")
+            )
+        elif b.rule == "ipv6":
+            text = (
+                self("basis_ipv6").format(
+                    ready=b.part,
+                    probes=b.whole,
+                    share=self.pct(b.share),
+                    threshold=self.pct(b.threshold),
+                )
+                if b.whole
+                else self("basis_no_runs")
+            )
+        elif not b.worst_service:
+            text = self("basis_no_checks")
+        else:
+            key = "basis_worst_service_in" if rollup else "basis_worst_service"
+            text = self(key).format(
+                service=b.worst_service,
+                commune=b.worst_commune,
+                share=self.pct(b.share),
+                checks=self.num(b.tests, 0),
+                threshold=self.pct(b.threshold),
+            )
+        return f"{text}; {counts}" if rollup else text
 
     def num(self, value: float | None, digits: int = 1) -> str:
         """Vietnamese writes 1.234,5; English 1,234.5. None is a dash."""

@@ -83,6 +83,32 @@ class ServiceFigures:
     total_median_ms: float | None = None
 
 
+# What a verdict was computed from (verdicts.py sets it, i18n.Strings.basis says it):
+# "median": the area's one median over all its tests; "no_hamlet_evidence": a hamlet item
+# that commune-office probes cannot answer; "data_network", "ipv6", "services": the
+# commune-level figure (or, for a district or the province, its communes' verdicts).
+BasisRule = Literal["median", "no_hamlet_evidence", "data_network", "ipv6", "services"]
+
+
+@dataclass
+class Basis:
+    """The basis of one verdict of one area, in figures; None / 0 = not measured."""
+
+    rule: BasisRule
+    median_mbps: float | None = None  # "median"
+    tests: int = 0  # "median": tests in that median; "services": checks of the worst
+    communes_tested: int = 0  # "median", districts and the province: communes in it
+    share: float | None = None  # data network answered / IPv6-ready probes / availability
+    part: int = 0  # answered runs, ready probes
+    whole: int = 0  # runs, probes measured
+    threshold: float | None = None  # the share the item needs (0-1)
+    worst_service: str = ""  # "services": the least available service ...
+    worst_commune: str = ""  # ... and, for a district or the province, where
+    communes_met: int = 0  # districts and the province: their communes' verdicts
+    communes_not_met: int = 0
+    communes_not_measured: int = 0
+
+
 @dataclass
 class Area:
     """A commune, a district, the province, or an operator (province-wide)."""
@@ -109,6 +135,7 @@ class Area:
     communes_with_data: int = 0
     communes_connected: int = 0  # roll-ups: to the data network
     verdicts: dict[str, Verdict] = field(default_factory=dict)
+    bases: dict[str, Basis] = field(default_factory=dict)  # per plan item, like verdicts
 
     @property
     def name(self) -> str:

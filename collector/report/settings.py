@@ -2,14 +2,16 @@
 
 Usage::
 
-    settings = load_settings(path)        # ConfigError names the key and the file
+    settings = load_settings(path)        # ConfigError: every problem, key and file
     settings = ReportSettings()            # the defaults
 """
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import msgspec
 from probefleet.collector import queries
@@ -47,28 +49,65 @@ class ReportSettings(Section, frozen=True, kw_only=True):
     # period is whole days and its first and last day are rolled up, else raw).
     source: Literal["auto", "rollups", "raw"] = "auto"
 
-    def __post_init__(self) -> None:
-        if self.peak_start_hour >= self.peak_end_hour:
-            raise msgspec.ValidationError(
-                f"`peak_start_hour` ({self.peak_start_hour}) must be before "
-                f"`peak_end_hour` ({self.peak_end_hour})"
-            )
-        try:
-            from zoneinfo import ZoneInfo
+    def problems(self) -> list[str]:
+        """The cross-key rules the types cannot say, one line per problem (key = value: why)."""
+        return cross_key_problems(msgspec.structs.asdict(self), "report.")
 
-            ZoneInfo(self.timezone)
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def cross_key_problems(table: dict[str, Any], prefix: str = "") -> list[str]:
+    """Rules across keys of a raw ``[report]`` table; values of the wrong type are skipped
+    (configkit reports those), so this runs before the struct exists."""
+    found: list[str] = []
+    start, end = table.get("peak_start_hour"), table.get("peak_end_hour")
+    start = queries.PEAK_START_HOUR if start is None else start
+    end = queries.PEAK_END_HOUR if end is None else end
+    if _is_int(start) and _is_int(end) and start >= end:
+        found.append(
+            f"{prefix}peak_start_hour = {start}: must be before {prefix}peak_end_hour ({end})"
+        )
+    zone = table.get("timezone")
+    if isinstance(zone, str):
+        try:
+            ZoneInfo(zone)
         except (ValueError, KeyError, OSError):
-            raise msgspec.ValidationError(
-                f"`timezone`: {self.timezone!r} is not an IANA time zone"
-            ) from None
+            found.append(
+                f"{prefix}timezone = {zone!r}: not an IANA time zone (e.g. {queries.LOCAL_TZ!r})"
+            )
+    return found
 
 
 class ReportFile(Section, frozen=True, kw_only=True):
     report: ReportSettings = msgspec.field(default_factory=ReportSettings)
+
+    def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> ReportFile:
+        """Cross-key rules; appends to ``problems`` rather than stopping (configkit.load)."""
+        problems.extend(self.report.problems())
+        return self
 
 
 def load_settings(path: Path | None) -> ReportSettings:
     """The ``[report]`` table of ``path`` (None: the defaults)."""
     if path is None:
         return ReportSettings()
-    return configkit.load(path, ReportFile).report
+    try:
+        return configkit.load(path, ReportFile).report
+    except configkit.ConfigError as exc:
+        # A wrong type stops configkit before resolve(): add the cross-key problems of the
+        # raw table, so that the file's every problem is listed at once.
+        extra = [p for p in _raw_problems(path) if p not in exc.problems]
+        if not extra:
+            raise
+        raise configkit.ConfigError(path, [*exc.problems, *extra]) from None
+
+
+def _raw_problems(path: Path) -> list[str]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []  # configkit already said why
+    table = data.get("report")
+    return cross_key_problems(table, "report.") if isinstance(table, dict) else []

@@ -1,13 +1,15 @@
 """CSV and JSON writers: the same figures as the HTML, with stable English keys.
 
 CSV: one row per area and access type (``level`` = commune, district, province, operator),
-areas without data included with ``has_data`` = 0. JSON: the whole report, one document.
+areas without data included with ``has_data`` = 0; ``basis_<item>`` says in the report's
+language what ``verdict_<item>`` was computed from. JSON: the whole report, one document.
 Shares are 0-1; None is an empty CSV cell and a JSON null.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -51,7 +53,11 @@ CSV_COLUMNS: Final = (
     "data_network_runs",
     "data_network_reachable_share",
     "services_min_availability",
+    "services_worst_service",
+    "services_worst_commune",
+    "services_worst_availability",
     *(f"verdict_{item}" for item in PLAN_ITEMS),
+    *(f"basis_{item}" for item in PLAN_ITEMS),
 )
 
 
@@ -96,7 +102,15 @@ def _min_availability(area: Area) -> float | None:
     return min(values) if values else None
 
 
-def area_doc(area: Area) -> dict[str, Any]:
+def _bases(area: Area, t: Strings) -> dict[str, Any]:
+    """Per plan item: the basis in figures, and in the report's words (``text``)."""
+    return {
+        item: {**dataclasses.asdict(b), "text": t.basis(b, area.level)}
+        for item, b in area.bases.items()
+    }
+
+
+def area_doc(area: Area, t: Strings) -> dict[str, Any]:
     return {
         "level": area.level,
         "name": area.name,
@@ -134,6 +148,7 @@ def area_doc(area: Area) -> dict[str, Any]:
         "communes": area.communes,
         "communes_with_data": area.communes_with_data,
         "verdicts": dict(area.verdicts),
+        "verdict_basis": _bases(area, t),
     }
 
 
@@ -150,11 +165,11 @@ def render_json(report: Report, t: Strings) -> str:
         "targets_download_mbps": report.targets_mbps,
         "verdict_labels": {v: t(v) for v in ("met", "not_met", "not_measured")},
         "plan_items": {item: t(item) for item in PLAN_ITEMS},
-        "province": [area_doc(a) for a in report.province],
-        "districts": [area_doc(a) for a in report.districts],
-        "communes": [area_doc(a) for a in report.communes],
+        "province": [area_doc(a, t) for a in report.province],
+        "districts": [area_doc(a, t) for a in report.districts],
+        "communes": [area_doc(a, t) for a in report.communes],
         "communes_without_data": [c.commune for c in report.communes if not c.has_data],
-        "operators": [area_doc(a) for a in report.operators],
+        "operators": [area_doc(a, t) for a in report.operators],
         "charts": {
             "download_bands": {
                 access: [
@@ -216,7 +231,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def render_csv(report: Report, _t: Strings) -> str:
+def render_csv(report: Report, t: Strings) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -238,7 +253,15 @@ def render_csv(report: Report, _t: Strings) -> str:
             "data_network_reachable_share": area.data_network_share,
             "services_min_availability": _min_availability(area),
             **{f"verdict_{i}": area.verdicts.get(i, "") for i in PLAN_ITEMS},
+            **{f"basis_{i}": t.basis(b, area.level) for i, b in area.bases.items()},
         }
+        worst = area.bases.get("services")
+        if worst is not None and worst.worst_service:
+            base.update(
+                services_worst_service=worst.worst_service,
+                services_worst_commune=worst.worst_commune,
+                services_worst_availability=worst.share,
+            )
         for access in sorted(area.access) or [""]:
             row = dict(base, access=access)
             a = area.access.get(access)

@@ -203,6 +203,7 @@ def _compare(raw: Any, rolled: Any, path: str, out: list[str]) -> None:
         out.append(f"{path}: {raw!r} vs {rolled!r}")
 
 
+@pytest.mark.integration  # a real InfluxDB
 def test_report_figures_from_rollups_equal_raw_ones_within_the_bounds(loaded: Loaded) -> None:
     assert loaded.feeder.rollups.duplicates >= loaded.duplicates
     raw, rolled = loaded.report("raw"), loaded.report("rollups")
@@ -214,6 +215,7 @@ def test_report_figures_from_rollups_equal_raw_ones_within_the_bounds(loaded: Lo
     assert rolled.statements < raw.statements
 
 
+@pytest.mark.integration  # a real InfluxDB
 def test_a_late_result_and_a_duplicate_update_their_bucket(loaded: Loaded) -> None:
     """Per hourly bucket (summed over parts) and per day: what raw InfluxQL counts."""
     q = loaded.server.query_points
@@ -249,6 +251,7 @@ def test_buckets_fold_what_the_feeder_folds() -> None:
     assert n == sum(len(r.points) for r in results)
 
 
+@pytest.mark.integration  # a real InfluxDB
 def test_daily_points_in_memory_equal_the_compacted_ones(loaded: Loaded) -> None:
     """``daily_points`` (rebuild, benches) and ``compact_day`` (InfluxQL) agree."""
     from probefleet.collector.rollups_compact import peak_hours_utc
@@ -276,6 +279,7 @@ def test_daily_points_in_memory_equal_the_compacted_ones(loaded: Loaded) -> None
             _same(fields, want[(series["name"], tags)], series["name"])
 
 
+@pytest.mark.integration  # a real InfluxDB
 def test_a_rebuild_from_raw_points_gives_the_feeders_days(loaded: Loaded) -> None:
     from probefleet.collector.rollups_compact import peak_hours_utc
     from probefleet.collector.rollups_daily import compact_points, daily_points

@@ -157,6 +157,7 @@ def test_tls_to_a_plain_port_is_reported(caplog: pytest.LogCaptureFixture) -> No
     assert "[mqtt] tls" in seen[0], seen
 
 
+@pytest.mark.integration  # the real daemon as a process
 def test_the_collector_says_so_within_seconds(tmp_path: Path) -> None:
     """The real `probe-collector run` on a closed port: the reason is in its log at once."""
     port = free_port()

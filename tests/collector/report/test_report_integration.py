@@ -303,7 +303,9 @@ def test_verdicts_follow_the_plan(doc: dict[str, Any]) -> None:
     assert v["download_fixed"] == ("met" if median_fixed >= 150 else "not_met")
     assert v["download_mobile"] == "met"  # 45-110 Mbit/s (x0.8 at peak)
     assert tanphu["access"]["mobile"]["download"]["median_mbps"] >= 60
-    assert v["coverage_fixed"] == v["coverage_mobile"] == "met"
+    # A probe at the commune office says nothing about hamlets: not measured, and why.
+    assert v["coverage_fixed"] == v["coverage_mobile"] == "not_measured"
+    assert tanphu["verdict_basis"]["coverage_fixed"]["rule"] == "no_hamlet_evidence"
     assert v["data_network"] == "met"
     assert v["ipv6"] == "met"
     assert v["services"] == "met"
@@ -319,8 +321,16 @@ def test_verdicts_follow_the_plan(doc: dict[str, Any]) -> None:
     assert doc["communes_without_data"] == ["Long Thành"]
     province = doc["province"][0]["verdicts"]
     assert province["data_network"] == "not_met"
-    assert province["coverage_fixed"] == "met"
+    assert province["coverage_fixed"] == "not_measured"
     assert province["ipv6"] == "not_met"  # 1 of 2 probes ready < 100 %
+    basis = doc["province"][0]["verdict_basis"]
+    fixed = doc["province"][0]["access"]["fixed"]["download"]
+    assert basis["download_fixed"]["tests"] == fixed["tests"]
+    assert basis["download_fixed"]["communes_tested"] == 2  # Long Thành has no data
+    assert f"of {fixed['tests']:,} tests from 2 communes" in basis["download_fixed"]["text"]
+    assert basis["ipv6"]["text"].startswith("1/2 probes IPv6-ready = 50.0 %")
+    assert basis["services"]["worst_commune"] == "Phường Trấn Biên"
+    assert "in Phường Trấn Biên" in basis["services"]["text"]
 
 
 def test_methodology_counts_exclusions(published: Published, doc: dict[str, Any]) -> None:
@@ -393,6 +403,13 @@ def test_csv_parses_and_agrees_with_json(published: Published, doc: dict[str, An
     empty = by[("commune", "Long Thành", "")]
     assert empty["has_data"] == "0"
     assert empty["verdict_download_fixed"] == "not_measured"
+    assert empty["basis_download_fixed"] == "no tests in the period"
+    assert by[("commune", "Tân Phú", "fixed")]["verdict_coverage_fixed"] == "not_measured"
+    province = by[("province", "Đồng Nai", "fixed")]
+    assert (
+        province["basis_download_fixed"]
+        == doc["province"][0]["verdict_basis"]["download_fixed"]["text"]
+    )
     assert {r["level"] for r in rows} == {"commune", "district", "province", "operator"}
 
 
