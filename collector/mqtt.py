@@ -179,18 +179,29 @@ class Inbox:
 
 
 class StatusBox:
-    """The latest status message per topic, not yet handled (bounded by the fleet's size):
-    a probe that flaps, or a replay at connect, leaves one entry, the newest."""
+    """Status messages not yet handled, in arrival order. Every one is handled (a malformed
+    one gets its dead letter like any message); only past ``max_held`` — a flapping fleet,
+    or a replay of every retained status while the service is stuck — are the older ones
+    of a topic dropped for its newest (``superseded`` counts them), so it stays bounded by
+    the fleet's size."""
 
-    def __init__(self, wake: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, wake: Callable[[], None] = lambda: None, *, max_held: int = 50_000) -> None:
         self._lock = threading.Lock()
-        self._latest: dict[str, Inbound] = {}
+        self._queue: deque[Inbound] = deque()
         self._wake = wake
+        self.max_held = max_held
+        self.superseded = 0
 
     def put(self, message: Inbound) -> None:
         with self._lock:
-            self._latest.pop(message.topic, None)  # re-inserted last: arrival order kept
-            self._latest[message.topic] = message
+            self._queue.append(message)
+            if len(self._queue) > self.max_held:
+                newest = {m.topic: m for m in self._queue}  # the last per topic wins
+                kept = deque(m for m in self._queue if newest[m.topic] is m)
+                self.superseded += len(self._queue) - len(kept)
+                self._queue = kept
+                log.warning("%d statuses waiting: older ones of the same probe dropped (%d so far)",
+                            self.max_held, self.superseded)  # fmt: skip
         self._wake()
 
     def new_connection(self, session_present: bool) -> None:
@@ -199,11 +210,11 @@ class StatusBox:
     def take(self) -> list[Inbound]:
         """Everything waiting, in arrival order."""
         with self._lock:
-            taken, self._latest = self._latest, {}
-        return list(taken.values())
+            taken, self._queue = self._queue, deque()
+        return list(taken)
 
     def qsize(self) -> int:
-        return len(self._latest)
+        return len(self._queue)
 
 
 class Sink(Protocol):

@@ -106,16 +106,24 @@ def test_get_wakes_up_on_wake() -> None:
     assert time.monotonic() - started < 4
 
 
-def test_the_status_box_keeps_the_latest_per_probe_in_arrival_order() -> None:
+def test_the_status_box_hands_over_every_status_in_arrival_order() -> None:
+    """Each status is handled (a malformed one must get its dead letter, issue 15's
+    corpus); only past max_held are a probe's older ones dropped for its newest."""
     woken: list[bool] = []
     box = StatusBox(wake=lambda: woken.append(True))
     a1, b1, a2 = _msg("r/a/status"), _msg("r/b/status"), _msg("r/a/status")
     for m in (a1, b1, a2):
         box.put(m)
-    assert box.qsize() == 2
-    assert box.take() == [b1, a2]
+    assert box.qsize() == 3
+    assert box.take() == [a1, b1, a2]
     assert box.take() == []
     assert len(woken) == 3
+    small = StatusBox(max_held=3)
+    c1, d1, c2, c3 = (_msg(t) for t in ("r/c/status", "r/d/status", "r/c/status", "r/c/status"))
+    for m in (c1, d1, c2, c3):
+        small.put(m)
+    assert small.take() == [d1, c3]  # bounded by the fleet: the newest per probe, in order
+    assert small.superseded == 2
 
 
 def test_what_the_service_holds_elsewhere_counts_against_the_inbox() -> None:
