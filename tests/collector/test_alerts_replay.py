@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from probefleet.collector.alerts.engine import AlertEngine
 from probefleet.collector.alerts.outbox import Outbox
 from probefleet.collector.alerts.rules import DEFAULT_RULES, AlertsFile, Rule
@@ -131,6 +132,7 @@ def _show(title: str, counts: Counter[tuple[str, str]]) -> None:
         print(f"  {rule:<16} {probe:<10} {n}")
 
 
+@pytest.mark.slow  # a simulated week: ~4 s
 def test_one_incident_one_notification_over_a_simulated_week(tmp_path: Path) -> None:
     before = replay(before_rules(), tmp_path / "before")
     after = replay(dict(DEFAULT_RULES), tmp_path / "after")

@@ -123,6 +123,7 @@ def site_copy(tmp_path: Path) -> Path:
     return tmp_path / "repo" / "deploy" / "central"
 
 
+@pytest.mark.slow  # runs setup.sh (certificates, logins): seconds
 def test_setup_writes_the_limits_for_the_fleet(site_copy: Path) -> None:
     conf = site_copy / "mosquitto" / "mosquitto.conf"
     done = _setup(
@@ -150,6 +151,7 @@ def test_setup_writes_the_limits_for_the_fleet(site_copy: Path) -> None:
     assert _values(conf.read_text())["max_queued_messages"] == 4_200_000
 
 
+@pytest.mark.slow  # runs setup.sh (certificates, logins): seconds
 def test_setup_refuses_bad_limits_before_making_anything(site_copy: Path) -> None:
     before = (site_copy / "mosquitto" / "mosquitto.conf").read_text()
     for args in (["--probes", "0"], ["--outage-hours", "3"], ["--probes", "x"]):

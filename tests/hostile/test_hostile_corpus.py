@@ -40,6 +40,7 @@ def outcome(case: Case) -> tuple[str, Counter[str]]:
     return verdict, Counter(p.measurement for p in points)
 
 
+@pytest.mark.slow  # 2,000 cases through jsonschema: ~6 s
 def test_the_schema_accepts_exactly_what_the_decoder_accepts() -> None:
     """Left out: duplicate keys (JSON parsers differ on which copy wins; RFC 8259 leaves it
     open) and payloads over the size limit (a schema cannot say it)."""
