@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -111,7 +112,18 @@ def test_agent_killed_mid_publish_loses_nothing(
         collector.start()
         agent.start(wait_for="MQTT connected")
         eventually(lambda: len(stored_seqs(influx_db)) >= 20, timeout_s=60, message="no flow")
+        # StoredAcks (QoS 0) arrive within milliseconds: hold the collector so that results
+        # pile up unconfirmed, then kill the agent among them.
+        assert collector.proc is not None
+        collector.proc.send_signal(signal.SIGSTOP)
+
+        def unconfirmed() -> int:
+            with contextlib.closing(sqlite3.connect(state / "spool.db")) as db:
+                return int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+        eventually(lambda: unconfirmed() >= 5, timeout_s=30, message="nothing unconfirmed")
         agent.kill()  # results in the spool, some in flight, some PUBACKed, not yet confirmed
+        collector.proc.send_signal(signal.SIGCONT)
         # kill -9 wrote no status.json at the end: the spool itself says what was given.
         with contextlib.closing(sqlite3.connect(state / "spool.db")) as db:
             n = int(db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0]) - 1
