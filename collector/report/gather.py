@@ -38,21 +38,15 @@ from probefleet.collector.report.rollup_gather import RollupPlan, rolled_up, who
 from probefleet.collector.report.settings import ReportSettings
 from probefleet.collector.report.verdicts import apply_verdicts
 
+# One band table for the raw path and the rollups (a second copy could drift from it).
+from probefleet.collector.rollups_spec import BANDS
+
 AREA_TAGS: Final[dict[Level, tuple[str, ...]]] = {
     "commune": ("province", "district", "commune"),
     "district": ("province", "district"),
     "province": ("province",),
     "operator": ("operator",),
 }
-# Bands of the distribution chart, as multiples of the target (SamKnows: 80 %, 95 %).
-BANDS: Final[tuple[tuple[float, float | None], ...]] = (
-    (0.0, 0.5),
-    (0.5, 0.8),
-    (0.8, 0.95),
-    (0.95, 1.0),
-    (1.0, 1.5),
-    (1.5, None),
-)
 _NO_LIMIT_MBPS: Final = 1_000_000.0
 
 Key = tuple[str, ...]
