@@ -94,6 +94,23 @@ class SpoolSection(Section, frozen=True, kw_only=True):
     reserve_mb: Annotated[float, msgspec.Meta(ge=0.0, le=1000.0)] = 4.0
 
 
+class RadioSection(Section, frozen=True, kw_only=True):
+    """[radio]: the radio context (technology, operator, signal, cell) that results measured
+    on a mobile interface carry, read from ModemManager over D-Bus."""
+
+    # Attach a `radio` context to results measured on a mobile interface. A collector older
+    # than this field refuses such results (they are dead-lettered): upgrade the centre
+    # first; false for a fleet whose collectors are older. The radio kind runs either way.
+    attach: bool = True
+    # The D-Bus bus ModemManager is on: "system", "session" or an address (unix:path=...).
+    bus: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] = "system"
+    # Seconds between the modem's refreshes of its extended signal figures (RSRP, RSRQ,
+    # SNR ...), set once per modem with Modem.Signal.Setup; 0: leave the modem as it is.
+    signal_rate_s: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 10
+    # Each D-Bus call waits at most this long (a read makes at most seven).
+    timeout_s: Annotated[float, msgspec.Meta(ge=0.05, le=30.0)] = 2.0
+
+
 class Overlay(msgspec.Struct, frozen=True, kw_only=True):
     """What the centre's remote config changed, as agent.limits judged it. Never read from
     a file: agent.fleet attaches it to the config in force (:class:`RemoteInForce`)."""
@@ -159,6 +176,7 @@ class AgentConfigBase(Section, frozen=True, kw_only=True):
     budget: BudgetConfig = msgspec.field(default_factory=BudgetConfig)
     spool: SpoolSection = msgspec.field(default_factory=SpoolSection)
     remote: RemoteSection = msgspec.field(default_factory=RemoteSection)
+    radio: RadioSection = msgspec.field(default_factory=RadioSection)
     log: configkit.LogSection = msgspec.field(default_factory=configkit.LogSection)
 
     def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> Self:
@@ -184,6 +202,12 @@ class AgentConfigBase(Section, frozen=True, kw_only=True):
                 destinations.Policy([entry])
             except ValueError as exc:
                 problems.append(f"remote.allow_destinations[{i}] = {entry!r}: {exc}")
+        bus = self.radio.bus
+        if bus not in ("system", "session") and not bus.startswith(("unix:", "tcp:")):
+            problems.append(
+                f'radio.bus = {bus!r}: expected "system", "session" or a D-Bus address '
+                "(unix:path=... or tcp:host=...,port=...)"
+            )
         mqtt = self.mqtt.resolved(env, base, problems)
         mqtt = msgspec.structs.replace(mqtt, username=mqtt.username or self.probe.id)
         return msgspec.structs.replace(self, mqtt=mqtt)

@@ -175,6 +175,8 @@ class Daemon:
             )
 
     def _missed(self, kind: wire.Kind, link: Link, why: str) -> None:
+        if not self.runner.runs_on(kind, link):
+            return  # it would not have run there (the radio kind on a fixed link)
         self.runner.record(kind, link, MeasurementError(why), skipped=True)
 
     # --- running -----------------------------------------------------------------------------
@@ -358,6 +360,8 @@ class Daemon:
             },
             "budgets": budgets,
             "last_results": [r.__dict__ for r in self.runner.last_results()],
+            # Why mobile results carry no radio context, per interface ("ok": they do).
+            "radio": self.runner.radio.status(),
             "next_runs": self.scheduler.next_runs() if self.measuring else {},
         }
 

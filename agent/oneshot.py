@@ -10,10 +10,12 @@ from probefleet import kinds
 from probefleet.agent import results
 from probefleet.agent.clock import ClockWatch, boot_id
 from probefleet.agent.config import AgentConfig
+from probefleet.agent.radio import RadioSource, Snapshots, attach
 from probefleet.core import wire
 from probefleet.kinds import Link, Measurement
 from probefleet.kinds.base import DEFAULT_LINK
 from probefleet.kinds.errors import MeasurementError
+from probefleet.kinds.radio.measure import Radio
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,16 @@ def links_for(cfg: AgentConfig, kind: wire.Kind, interface: str | None = None) -
 def measure(cfg: AgentConfig, kind: wire.Kind, link: Link, seq: int = 1) -> wire.Result:
     """Run ``kind`` over ``link`` and wrap the outcome; failures are results too."""
     measurement: Measurement[Any] = kinds.spec(kind).measurement()(cfg.measurements.of(kind))
+    # The modem as the daemon reads it: this config's [radio], a snapshot at the start (and
+    # the end of a bandwidth test) on a mobile link.
+    radio, took = RadioSource(cfg.radio), Snapshots()
+    if isinstance(measurement, Radio):
+        measurement.read = radio.read
     measured_at, clock = ClockWatch().reading()  # one moment for both, as the daemon does
     started = time.monotonic()
     outcome: Any
     try:
-        outcome = measurement.run(link)
+        outcome = radio.around(measurement, link, took)
     except MeasurementError as exc:
         outcome = exc
     elapsed = time.monotonic() - started
@@ -53,7 +60,7 @@ def measure(cfg: AgentConfig, kind: wire.Kind, link: Link, seq: int = 1) -> wire
         "failed" if isinstance(outcome, MeasurementError) else "ok",
         elapsed,
     )
-    return results.build(
+    result = results.build(
         kind=kind,
         outcome=outcome,
         probe_id=cfg.probe.id,
@@ -62,4 +69,7 @@ def measure(cfg: AgentConfig, kind: wire.Kind, link: Link, seq: int = 1) -> wire
         measured_at=measured_at,
         clock=clock,
         link=link,
+        # "Nothing to read" (the radio kind without a modem) is a skip, as in the daemon.
+        skipped=isinstance(outcome, MeasurementError) and getattr(outcome, "skip", False),
     )
+    return attach(result, took.context())

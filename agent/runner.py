@@ -8,6 +8,12 @@ The order of a bandwidth-heavy run (``Measurement.heavy``)::
       -> busy-line gate (agent.gate)                busy: a skipped result with the values
       -> run, booked against the budget (Budget.metered)
 
+A run on a mobile link (``access = "mobile"``) carries a radio context (agent.radio): the
+modem read just before the measurement starts (after the lock, budget and gate) and, for a
+bandwidth test, again when it ends. No modem or no ModemManager: no context, the run is
+otherwise the same; a measurement that raises ``skip`` (the radio kind without a modem) is a
+skipped result.
+
 Every run of a kind whose remote config named destinations of its own runs under a guard
 that checks every address it connects to (agent.allowance, kinds.common.destinations).
 
@@ -48,12 +54,14 @@ from probefleet.agent.config import AgentConfig
 from probefleet.agent.errors import ResultTooLarge, StateError
 from probefleet.agent.gate import BusyLineGate
 from probefleet.agent.losses import LossBook
+from probefleet.agent.radio import RadioSource, Snapshots, attach
 from probefleet.agent.spool import Spool, is_disk_full
 from probefleet.core import configkit, wire
 from probefleet.kinds import Link, Measurement
 from probefleet.kinds.common import destinations
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.health.measure import Health, RuntimeFigures
+from probefleet.kinds.radio.measure import Radio
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +92,7 @@ class _Pending:
     skipped: bool
     clock: wire.Clock
     request_id: str | None = None  # set when a Command asked for this run
+    radio: wire.RadioContext | None = None  # mobile links: the modem at start (and end)
 
 
 @dataclass
@@ -147,6 +156,7 @@ class Runner:
         self.storage_error: str | None = None
         self.storage_since: float | None = None  # wall clock, when the disk began refusing
         self.allowance = Allowance(cfg.probe.state_dir)
+        self.radio = RadioSource(cfg.radio)
         self.configure(cfg)
 
     def configure(self, cfg: AgentConfig) -> None:
@@ -165,6 +175,10 @@ class Runner:
         if problems:
             raise configkit.ConfigError("<config in force>", problems)
         self.cfg = cfg
+        self.radio.configure(cfg.radio)
+        for measurement in measurements.values():
+            if isinstance(measurement, Radio):
+                measurement.read = self.radio.read  # reads as this [radio] says
         self.gate = BusyLineGate(cfg.gate)
         self.measurements = measurements
         self.allowance.configure(cfg.remote)
@@ -208,25 +222,31 @@ class Runner:
         """Measure ``kind`` over ``link`` now and spool the result; its seq, or None when it
         could not be spooled. ``gated=False`` (an on-demand command) skips the busy-line gate
         but never the lock or the budget; ``request_id`` (a command's) goes into the result."""
+        measurement = self.measurements[kind]
+        if not self.runs_on(kind, link):
+            log.debug("%s: not run on %s, not a mobile link", kind, link.interface)
+            return None  # the radio kind: a fixed link has no modem, nothing to record
         with self._active_lock:
             self.active += 1
         try:
-            measurement = self.measurements[kind]
             measured_at, clock = self.clock.reading()  # one moment for both
             started = time.monotonic()
             outcome: Any
             skipped = False
             guard = self.allowance.guard(kind)
+            box = Snapshots()
             try:
                 with destinations.guarded(guard, process_wide=measurement.heavy):
                     if measurement.heavy:
-                        outcome = self._run_heavy(measurement, link, gated, request_id is not None)
+                        outcome = self._run_heavy(
+                            measurement, link, gated, request_id is not None, box
+                        )
                     else:
-                        outcome = measurement.run(link)
+                        outcome = self.radio.around(measurement, link, box)
             except Skip as exc:
                 outcome, skipped = MeasurementError(exc.reason, exc.detail), True
             except MeasurementError as exc:
-                outcome = exc
+                outcome, skipped = exc, bool(getattr(exc, "skip", False))
             except Exception as exc:  # a bug in a measurement is a failed result, not a crash
                 log.exception("%s crashed", kind)
                 outcome = MeasurementError(f"{kind} crashed: {exc!r}")
@@ -244,14 +264,25 @@ class Runner:
             )
             return self.record(
                 kind, link, outcome, measured_at=measured_at, clock=clock, skipped=skipped,
-                request_id=request_id,
+                request_id=request_id, radio=box.context(),
             )  # fmt: skip
         finally:
             with self._active_lock:
                 self.active -= 1
 
+    def runs_on(self, kind: wire.Kind, link: Link) -> bool:
+        """Whether ``kind`` runs over ``link`` at all: a measurement that reads a modem
+        (``mobile_only``: the radio kind) has nothing to say about a fixed link."""
+        mobile_only = getattr(self.measurements[kind], "mobile_only", False)
+        return not mobile_only or link.access == "mobile"
+
     def _run_heavy(
-        self, measurement: Measurement[Any], link: Link, gated: bool, on_demand: bool
+        self,
+        measurement: Measurement[Any],
+        link: Link,
+        gated: bool,
+        on_demand: bool,
+        box: Snapshots,
     ) -> Any:
         kind = measurement.name
         wait_s = self.cfg.schedule.heavy_wait_s
@@ -280,7 +311,7 @@ class Runner:
                 self.budget.metered(link.interface, kind=kind),
                 self.allowance.metered(kind, on_demand=on_demand) as book,
             ):
-                return book(measurement.run(link))
+                return book(self.radio.around(measurement, link, box))
         finally:
             self.heavy_lock.release()
 
@@ -294,6 +325,7 @@ class Runner:
         clock: wire.Clock | None = None,
         skipped: bool = False,
         request_id: str | None = None,
+        radio: wire.RadioContext | None = None,
     ) -> int | None:
         """Wrap ``outcome`` in an envelope with the next seq and spool it durably; its seq,
         or None when it was not spooled now (held in memory while the disk refuses it, or
@@ -302,7 +334,7 @@ class Runner:
         if measured_at is None or clock is None:
             now, state = self.clock.reading()
             measured_at, clock = measured_at or now, clock or state
-        pending = _Pending(kind, link, outcome, measured_at, skipped, clock, request_id)
+        pending = _Pending(kind, link, outcome, measured_at, skipped, clock, request_id, radio)
         log.debug("%s result recorded, measured at %s", kind, _utc(measured_at))
         with self._spill_lock:
             if self._spill():  # the older ones first: seqs follow the order of results
@@ -408,6 +440,9 @@ class Runner:
             return 0  # refused by the wire contract: lost, counted, when its turn comes
 
     def _build(self, pending: _Pending, seq: int) -> wire.Result:
+        return attach(self._build_bare(pending, seq), pending.radio)
+
+    def _build_bare(self, pending: _Pending, seq: int) -> wire.Result:
         return results.build(
             kind=pending.kind,
             outcome=pending.outcome,

@@ -76,7 +76,11 @@ def job_specs(cfg: AgentConfig, interval_override_s: float | None = None) -> lis
         section = cfg.measurements.of(kind)
         if not section.enabled:
             continue
+        # A kind about the mobile link alone (radio) gets no job on a fixed one.
+        mobile_only = getattr(kinds.spec(kind).measurement(), "mobile_only", False)
         for link in oneshot.links_for(cfg, kind):
+            if mobile_only and link.access != "mobile":
+                continue
             job_id = f"{kind}@{link.interface or 'default'}"
             interval = interval_override_s or float(section.interval_s)
             cron = "" if interval_override_s else section.cron

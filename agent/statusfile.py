@@ -187,6 +187,11 @@ def render(doc: dict[str, Any], now: float | None = None) -> tuple[str, bool]:
             )
     else:
         lines.append("budget      no metered link")
+    radio = doc.get("radio") or {}
+    if not radio.get("attach", True):
+        lines.append("radio       not attached to results ([radio] attach = false)")
+    for iface, why in sorted((radio.get("interfaces") or {}).items()):
+        lines.append(f"radio       {iface} " + ("ok" if why == "ok" else f"absent: {why}"))
     lines.append("last results")
     for r in doc.get("last_results") or []:
         where = r.get("interface") or "default"

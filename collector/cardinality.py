@@ -6,7 +6,10 @@ acknowledged, so every probe deletes them. So the collector refuses first, and o
 culprit's results: per measurement and tag key, a probe may bring at most
 ``tag_values_per_probe`` values no one brought before, and the fleet at most
 ``tag_values``; per measurement at most ``field_keys`` distinct field keys (a failed result
-names its own ``detail_*`` keys). What was admitted is kept in the state database, so a
+names its own ``detail_*`` keys). ``radio_operator`` (an MCC+MNC the probe's modem reports)
+has a budget of its own, :data:`RADIO_OPERATORS_PER_PROBE`: a probe sees a handful of
+networks, and a forged stream of codes must not spread over every measurement's series.
+What was admitted is kept in the state database, so a
 restart does not reopen the budget. Tags that come from the inventory or are closed sets
 (commune, operator, access, status ...) are not counted: a probe cannot choose them.
 
@@ -28,10 +31,26 @@ from probefleet.collector.errors import Rejected
 from probefleet.collector.lineproto import Point
 from probefleet.core.configkit import Section
 
-# Tags a probe cannot choose: from its topic, the inventory, or a closed set of the wire.
+# Tags a probe cannot choose: from its topic, the inventory, or a closed set of the wire
+# (radio_technology: one of five technologies).
 UNCOUNTED_TAGS: Final = frozenset(
-    {"probe", "status", "access", "operator", "commune", "district", "province", "inventory"}
+    {
+        "probe",
+        "status",
+        "access",
+        "operator",
+        "commune",
+        "district",
+        "province",
+        "inventory",
+        "radio_technology",
+    }
 )
+# Distinct radio_operator values (MCC+MNC) one probe may bring, per measurement: its SIMs'
+# networks and those it roams on, with room to spare (Vietnam has five networks).
+RADIO_OPERATORS_PER_PROBE: Final = 16
+# Tag keys with a tighter per-probe budget than tag_values_per_probe.
+_TIGHT_TAGS: Final = {"radio_operator": RADIO_OPERATORS_PER_PROBE}
 # (measurement, "tag" | "field", key, value or "", the probe that brought it)
 Entry = tuple[str, str, str, str, str]
 
@@ -44,7 +63,8 @@ class CardinalitySection(Section, frozen=True, kw_only=True):
     tag_values_per_probe: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 500
     # The same for the whole fleet: below InfluxDB's max-values-per-tag (100,000).
     tag_values: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 50_000
-    # Distinct field keys of one measurement (throughput writes 24; detail_* keys add up).
+    # Distinct field keys of one measurement (throughput writes 24, and 45 radio_* on a
+    # mobile link; detail_* keys add up).
     field_keys: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 200
 
 
@@ -95,12 +115,17 @@ class CardinalityGuard:
                 tags[(m, key)] += 1
         probe = new[0][4]
         for (m, key), count in tags.items():
-            if self._brought[(m, key, probe)] + count > self.cfg.tag_values_per_probe:
+            limit = _TIGHT_TAGS.get(key, self.cfg.tag_values_per_probe)
+            if self._brought[(m, key, probe)] + count > limit:
+                setting = (
+                    "the collector's radio_operator limit"
+                    if key in _TIGHT_TAGS
+                    else "cardinality.tag_values_per_probe"
+                )
                 raise Rejected(
                     f"tags.{key}",
                     f"cardinality: probe {probe} has brought {self._brought[(m, key, probe)]} "
-                    f"values of {m}.{key}; cardinality.tag_values_per_probe is "
-                    f"{self.cfg.tag_values_per_probe}",
+                    f"values of {m}.{key}; {setting} is {limit}",
                 )
             if len(self._values[(m, key)]) + count > self.cfg.tag_values:
                 raise Rejected(

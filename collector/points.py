@@ -20,6 +20,7 @@ from probefleet.collector.errors import Rejected
 from probefleet.collector.inventory import Enrichment
 from probefleet.collector.lineproto import FieldValue, Point
 from probefleet.core import wire
+from probefleet.kinds.radio import fields as radio_fields
 
 # Tags every point may carry (besides the per-row identifiers of list payloads).
 COMMON_TAGS: Final = (
@@ -33,9 +34,12 @@ COMMON_TAGS: Final = (
     "province",
     "inventory",
 )
+# Tags of every point of a result measured on a mobile interface (its radio context's start:
+# technology and MCC+MNC); the radio kind's points carry them too.
+RADIO_TAGS: Final = tuple(radio_fields.TAGS.values())
 UNKNOWN_PROBE: Final = "unknown"
 # Tags that never tell two rows of one payload apart (interface does, for health).
-_NOT_ROW_IDS: Final = frozenset(COMMON_TAGS) - {"interface"}
+_NOT_ROW_IDS: Final = (frozenset(COMMON_TAGS) - {"interface"}) | frozenset(RADIO_TAGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,10 @@ def _common(
         "time_source": when.source,
         "request_id": result.request_id,  # None (left out) for scheduled runs
     }
+    if result.radio is not None:
+        # What the modem said at the start (tags and radio_* fields) and end (radio_end_*).
+        tags.update(radio_fields.tags(result.radio.start))
+        fields.update(radio_fields.context_fields(result.radio))
     if result.status != "ok":
         fields["reason"] = result.reason
         for key, value in sorted((result.detail or {}).items()):

@@ -111,6 +111,66 @@ class Clock(Strict, frozen=True, kw_only=True):
     since_sync_s: Seconds | None = None  # None: not synchronised since boot
 
 
+# --- radio context (results measured on a mobile interface) --------------------------------
+
+# The radio technology in use, from ModemManager's AccessTechnologies: gsm (2G), umts (3G),
+# lte (4G), nr5g_nsa (5G with an LTE anchor: LTE and 5GNR bits), nr5g_sa (5GNR alone).
+Technology = Literal["gsm", "umts", "lte", "nr5g_nsa", "nr5g_sa"]
+Registration = Literal[
+    "home", "roaming", "searching", "denied", "idle", "emergency_only", "unknown"
+]
+# MCC (3 digits) + MNC (2 or 3): "45204" is Viettel.
+OperatorCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{5,6}\Z")]
+# A name a modem reports: printable, no control characters (it ends up in texts and logs).
+OperatorName = Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,64}\Z")]
+# Physical ranges, with a margin beyond what 3GPP reports (TS 36.133, 38.133, 25.133): a
+# figure outside them is a broken modem or a forged message, never a radio.
+Dbm = Annotated[float, msgspec.Meta(ge=-160.0, le=0.0)]
+RsrqDb = Annotated[float, msgspec.Meta(ge=-50.0, le=20.0)]
+SnrDb = Annotated[float, msgspec.Meta(ge=-50.0, le=60.0)]
+EcioDb = Annotated[float, msgspec.Meta(ge=-50.0, le=5.0)]
+BandName = Annotated[str, msgspec.Meta(pattern=r"^(geran|utran|eutran|ngran)-[0-9]{1,3}\Z")]
+
+
+class RadioSnapshot(Strict, frozen=True, kw_only=True):
+    """What the modem said at one moment. Every field is optional: a modem that does not
+    report a figure leaves it absent (ModemManager's NaN, 0 or "" for unknown are never
+    sent as numbers)."""
+
+    technology: Technology | None = None  # None: no service / not registered
+    registration: Registration | None = None
+    operator_code: OperatorCode | None = None  # the serving network's MCC+MNC
+    operator_name: OperatorName | None = None
+    sim_operator_code: OperatorCode | None = None  # the SIM's home network
+    sim_operator_name: OperatorName | None = None
+    signal_quality_pct: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    rssi_dbm: Dbm | None = None  # LTE's, else UMTS's, else GSM's
+    rsrp_dbm: Dbm | None = None  # LTE
+    rsrq_db: RsrqDb | None = None
+    snr_db: SnrDb | None = None  # ModemManager's `snr`, what modems call SINR
+    nr_rsrp_dbm: Dbm | None = None  # the 5G NR leg (NSA or SA)
+    nr_rsrq_db: RsrqDb | None = None
+    nr_snr_db: SnrDb | None = None
+    rscp_dbm: Dbm | None = None  # UMTS
+    ecio_db: EcioDb | None = None
+    # The serving cell. cell_id: 16 bits (GSM), 28 (UMTS, LTE ECI) or 36 (NR NCI); tac: 16
+    # bits (LTE) or 24 (NR); lac: 16 bits; arfcn: (E/U/NR-)ARFCN, NR's reach 3,279,165.
+    cell_id: Annotated[int, msgspec.Meta(ge=0, le=2**36 - 1)] | None = None
+    tac: Annotated[int, msgspec.Meta(ge=0, le=2**24 - 1)] | None = None
+    lac: Annotated[int, msgspec.Meta(ge=0, le=2**16 - 1)] | None = None
+    arfcn: Annotated[int, msgspec.Meta(ge=0, le=3_279_165)] | None = None
+    band: BandName | None = None  # "eutran-3", "ngran-78", "utran-1"
+
+
+class RadioContext(Strict, frozen=True, kw_only=True):
+    """The radio a result was measured on: at its start, and at its end for a bandwidth test
+    (so that a handover or a fall back to 3G during the test shows). ``end`` is absent when
+    the modem could not be read then (unplugged, ModemManager gone)."""
+
+    start: RadioSnapshot
+    end: RadioSnapshot | None = None
+
+
 class Envelope(Strict, tag_field="kind", frozen=True, kw_only=True):
     """Fields every result carries; each subclass fixes ``kind`` and the type of ``data``."""
 
@@ -130,6 +190,10 @@ class Envelope(Strict, tag_field="kind", frozen=True, kw_only=True):
     detail: Annotated[dict[Name, float], msgspec.Meta(max_length=16)] | None = None
     # The Command that asked for this run (its request_id); absent for scheduled runs.
     request_id: Name | None = None
+    # Only on results measured on a mobile interface (and by agents that attach it): what the
+    # modem said at the start (and end) of the run. A collector older than this field refuses
+    # such a result (strict decoding): upgrade the centre first, or set [radio] attach = false.
+    radio: RadioContext | None = None
     # The kind's payload; each kind's result class narrows its type (kinds/<kind>/payload.py).
     data: msgspec.Struct | None = None
     # Set when the probe publishes (not when it measures): the lowest seq it still holds

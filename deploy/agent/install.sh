@@ -104,6 +104,10 @@ fi
 for spec in "${INTERFACES[@]}"; do
     [[ $spec =~ ^[A-Za-z0-9_.:@-]{1,15}:(fixed|mobile)(:[0-9]+)?$ ]] ||
         die "--interface '$spec': give NAME:fixed or NAME:mobile[:BUDGET_MB], e.g. wwan0:mobile:20000"
+    # A mobile link's modem is read through ModemManager (the radio context of its results).
+    if [[ $spec == *:mobile* && " ${APT_PACKAGES[*]} " != *" modemmanager "* ]]; then
+        APT_PACKAGES+=(modemmanager)
+    fi
 done
 SOURCE=${SOURCE:-$REPO_DIR}
 [[ -e $SOURCE ]] || die "--source '$SOURCE': no such file or directory"

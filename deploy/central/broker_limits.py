@@ -37,6 +37,7 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 HERE = Path(__file__).resolve().parent
 AGENT_SAMPLE = HERE.parent.parent / "config" / "agent.sample.toml"
@@ -116,6 +117,11 @@ def down2(x: float) -> int:
     return int(math.floor(x / step + 1e-9) * step)
 
 
+# Kinds that run on a declared mobile link only (their measurement's ``mobile_only``; the
+# test holds this equal to the registry: this file runs where probefleet is not installed).
+MOBILE_ONLY: Final = frozenset({"radio"})
+
+
 def results_per_probe_hour(agent_config: Path) -> float:
     """3600 / interval_s summed over the enabled measurements (one result per run). The agent's
     own scheduler (agent/scheduler.py job_specs) gives the same sum; tests hold them equal."""
@@ -124,9 +130,13 @@ def results_per_probe_hour(agent_config: Path) -> float:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise LimitsError(f"--agent-config = {str(agent_config)!r}: {exc}") from exc
     total = 0.0
+    interfaces = doc.get("interfaces", [])
+    mobile = any(isinstance(i, dict) and i.get("access") == "mobile" for i in interfaces)
     for name, section in doc.get("measurements", {}).items():
         if not isinstance(section, dict) or not section.get("enabled", True):
             continue
+        if name in MOBILE_ONLY and not mobile:
+            continue  # the scheduler gives it no job without a declared mobile link
         if section.get("cron"):
             raise LimitsError(
                 f"{agent_config}: [measurements.{name}] cron = {section['cron']!r}: a cron "

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from probefleet import kinds
+
 from tests.harness import Mosquitto, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +46,7 @@ def write_agent_config(
     for name, table in values.items():
         lines.append(f"[{name}]")
         lines.extend(f"{k} = {json.dumps(v)}" for k, v in table.items())
-    for kind in ("throughput", "ookla", "latency", "dns", "ipv6", "service", "health"):
+    for kind in kinds.names():  # every registered kind: a new one is off here too
         lines.append(f"[measurements.{kind}]")
         lines.append(f"enabled = {'true' if kind in enabled else 'false'}")
         lines.append(f"interval_s = {interval_s}")

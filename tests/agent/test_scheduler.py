@@ -51,6 +51,9 @@ def test_one_job_per_enabled_measurement_and_link() -> None:
     assert "throughput@wwan0" not in ids
     assert {"latency@eth0", "latency@wwan0", "health@default"} <= ids
     assert not any(i.startswith("dns@") for i in ids)
+    # The radio kind reads the modem of a mobile link: no job on a fixed one.
+    assert "radio@wwan0" in ids
+    assert "radio@eth0" not in ids
 
 
 def test_interval_slots_sit_on_the_probe_grid() -> None:

@@ -128,3 +128,14 @@ def test_probe_agent_status_shows_the_loss_book_when_it_is_newer(
     assert "lost        7 results ever (disk full 7, spool budget 0, unspoolable 0)" in out
     assert cli.main(["status", "--config", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["spool"]["dropped"] == 0  # the file as it is
+
+
+def test_render_says_per_mobile_interface_whether_radio_is_read_and_why_not() -> None:
+    why = "no ModemManager on the D-Bus system bus"
+    radio = {"attach": True, "bus": "system", "interfaces": {"wwan0": "ok", "wwan1": why}}
+    text, _ = statusfile.render(doc(radio=radio))
+    assert "radio       wwan0 ok\n" in text
+    assert f"radio       wwan1 absent: {why}\n" in text
+    text, _ = statusfile.render(doc(radio={**radio, "attach": False, "interfaces": {}}))
+    assert "radio       not attached to results ([radio] attach = false)" in text
+    assert "radio" not in statusfile.render(doc())[0]  # an older agent's status: nothing

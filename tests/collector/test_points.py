@@ -44,6 +44,86 @@ def envelope(seq: int, source: str = "probe", synced: bool = True) -> dict[str, 
     return {"seq": seq, "clock_synced": synced, "time_source": source}
 
 
+# The radio context's fields (collector/README.md, *Common to every point of a mobile
+# result*), as the mobile goldens' snapshots give them.
+VIETTEL = {
+    "radio_operator_name": "Viettel",
+    "radio_sim_operator_code": "45204",
+    "radio_sim_operator_name": "Viettel",
+}
+NSA_START = {
+    "radio_registration": "home",
+    **VIETTEL,
+    "radio_signal_quality_pct": 64,
+    "radio_rssi_dbm": -67.0,
+    "radio_rsrp_dbm": -97.0,
+    "radio_rsrq_db": -12.0,
+    "radio_snr_db": 9.5,
+    "radio_nr_rsrp_dbm": -86.0,
+    "radio_nr_rsrq_db": -11.0,
+    "radio_nr_snr_db": 16.0,
+    "radio_cell_id": 27440068,
+    "radio_tac": 12058,
+    "radio_arfcn": 1650,
+    "radio_band": "eutran-3",
+}
+UMTS_END = {
+    "radio_end_registration": "home",
+    "radio_end_operator_name": "Viettel",
+    "radio_end_sim_operator_code": "45204",
+    "radio_end_sim_operator_name": "Viettel",
+    "radio_end_signal_quality_pct": 41,
+    "radio_end_rssi_dbm": -77.0,
+    "radio_end_rscp_dbm": -91.0,
+    "radio_end_ecio_db": -8.5,
+    "radio_end_cell_id": 15901617,
+    "radio_end_lac": 1441,
+    "radio_end_arfcn": 10700,
+    "radio_end_band": "utran-1",
+    "radio_end_technology": "umts",
+    "radio_end_operator_code": "45204",
+    "radio_changed": True,
+}
+UMTS_ROAMING_START = {
+    "radio_registration": "roaming",
+    "radio_operator_name": "VinaPhone",
+    "radio_sim_operator_code": "45204",
+    "radio_sim_operator_name": "Viettel",
+    "radio_signal_quality_pct": 38,
+    "radio_rssi_dbm": -79.0,
+    "radio_rscp_dbm": -93.0,
+    "radio_ecio_db": -9.0,
+    "radio_cell_id": 15901700,
+    "radio_lac": 1442,
+    "radio_arfcn": 10712,
+    "radio_band": "utran-1",
+}
+NSA = {
+    "registration": "home",
+    "operator_name": "Viettel",
+    "sim_operator_code": "45204",
+    "sim_operator_name": "Viettel",
+    "signal_quality_pct": 80,
+    "rssi_dbm": -60.0,
+    "rsrp_dbm": -90.0,
+    "rsrq_db": -10.0,
+    "snr_db": 15.0,
+    "nr_rsrp_dbm": -88.0,
+    "nr_rsrq_db": -10.5,
+    "nr_snr_db": 18.0,
+    "cell_id": 27440069,
+    "tac": 12058,
+    "arfcn": 1650,
+    "band": "eutran-3",
+}
+NSA_END = {
+    **{f"radio_end_{k}": v for k, v in NSA.items()},
+    "radio_end_technology": "nr5g_nsa",
+    "radio_end_operator_code": "45204",
+    "radio_changed": True,
+}
+
+
 # golden -> [(measurement, tags, fields)], written out by hand from the README's tables.
 EXPECTED: dict[str, list[tuple[str, dict[str, str], dict[str, Any]]]] = {
     "result-throughput.json": [
@@ -199,6 +279,50 @@ EXPECTED: dict[str, list[tuple[str, dict[str, str], dict[str, Any]]]] = {
             {**envelope(1049),
              "reason": "line busy: cross-traffic stayed above 25000 B/s for 30 s",
              "detail_cpu_pct": 12.0, "detail_cross_traffic_bps": 81234.0},
+        )
+    ],
+    "result-throughput-mobile.json": [
+        (
+            "throughput",
+            {**WWAN0, "status": "ok", "method": "librespeed", "ip_version": "4",
+             "server": "Viettel Biên Hòa", "radio_technology": "nr5g_nsa",
+             "radio_operator": "45204"},
+            {**envelope(1043), **NSA_START, **UMTS_END,
+             "download_mbps": 38.4, "upload_mbps": 14.2,
+             "download_bytes": 48000000, "upload_bytes": 17750000,
+             "download_duration_s": 10.0, "upload_duration_s": 10.0,
+             "download_streams": 4, "upload_streams": 2, "latency_idle_ms": 31.5,
+             "latency_download_ms": 88.0, "latency_upload_ms": 120.4, "jitter_ms": 4.8,
+             "download_warmup_s": 2.4, "upload_warmup_s": 3.6, "tls_version": "TLSv1.3",
+             "tls_cipher": "TLS_CHACHA20_POLY1305_SHA256",
+             "server_url": "https://speed.dongnai.gov.vn/backend/", "server_id": "1",
+             "failed_servers": 0, "target_download_mbps": 60.0, "meets_download_target": 0},
+        )
+    ],
+    "result-ookla-radio.json": [
+        (
+            "ookla",
+            {**WWAN0, "status": "ok", "method": "ookla", "ip_version": "4",
+             "server": "Viettel Biên Hòa", "radio_technology": "umts",
+             "radio_operator": "45202"},
+            {**envelope(1044), **UMTS_ROAMING_START, **NSA_END,
+             "download_mbps": 58.4, "upload_mbps": 21.9,
+             "download_bytes": 73000000, "upload_bytes": 27375000,
+             "download_duration_s": 10.0, "upload_duration_s": 10.0, "latency_idle_ms": 24.0,
+             "server_url": "https://speedtest.example.vn:8080/speedtest/upload.php",
+             "server_id": "9903", "failed_servers": 0, "target_download_mbps": 60.0,
+             "meets_download_target": 0},
+        )
+    ],
+    "result-radio.json": [
+        (
+            "radio",
+            {**WWAN0, "status": "ok", "radio_technology": "nr5g_nsa", "radio_operator": "45204"},
+            {**envelope(2207), **{f"radio_{k}": v for k, v in NSA.items()},
+             "registered": True, "modem_model": "RM500Q-GL",
+             "modem_firmware": "RM500QGLABR11A06M4G",
+             "modem_imei_sha256":
+                 "76e077a0f1e5d4357467058bec26ce87fa6fa3c55d678a65a318adeab92b2cb5"},
         )
     ],
 }  # fmt: skip

@@ -218,6 +218,9 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path, secrets: 
     real = install(None, secrets, "--dry-run")
     assert real.returncode == 0, real.stderr
     assert Path("/etc/probefleet").exists() == before
+    # wwan0 is mobile: its modem is read through ModemManager (the radio context).
+    (packages,) = [ln for ln in real.stdout.splitlines() if "system packages:" in ln]
+    assert packages.endswith(" modemmanager"), packages
     steps = [
         "==> system packages",
         "+ useradd --system" if not _user_exists("probefleet") else "  exists",

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from probefleet import kinds
 from probefleet.agent.config import load_config
 from probefleet.agent.scheduler import job_specs
 
@@ -54,6 +55,22 @@ def test_the_rate_is_the_agents_own_schedule() -> None:
     scheduled = sum(3600 / spec.interval_s for spec in job_specs(cfg) if not spec.cron)
     assert bl.results_per_probe_hour(SAMPLE) == pytest.approx(scheduled)
     assert scheduled == pytest.approx(90)
+
+
+def test_a_probe_with_a_mobile_link_adds_its_radio_reads(tmp_path: Path) -> None:
+    """The radio kind runs on a declared mobile link only, in the scheduler and here."""
+    mobile = tmp_path / "agent.toml"
+    text = SAMPLE.read_text()
+    mobile.write_text(text + '\n[[interfaces]]\nname = "wwan0"\naccess = "mobile"\n')
+    cfg = load_config(mobile, env={"PROBEFLEET_MQTT_PASSWORD": "x"})
+    scheduled = sum(3600 / spec.interval_s for spec in job_specs(cfg) if not spec.cron)
+    assert bl.results_per_probe_hour(mobile) == pytest.approx(scheduled)
+    assert scheduled == pytest.approx(90 + 3600 / 300)  # radio every 5 minutes
+    mobile_only = {
+        name for name in kinds.names()
+        if getattr(kinds.spec(name).measurement(), "mobile_only", False)
+    }  # fmt: skip
+    assert mobile_only == bl.MOBILE_ONLY
 
 
 def test_the_shipped_config_is_the_formula_for_10000_probes() -> None:
