@@ -21,7 +21,19 @@ NEEDED = {
     "influxd": "influxdb",
     "nginx": "nginx-light",
 }
-OPTIONAL = {"ip": "iproute2", "tc": "iproute2"}
+OPTIONAL = {"ip": "iproute2", "tc": "iproute2", "dbus-daemon": "dbus"}
+# Optional too: the 4G commune's simulated modem (demo.modem) is python3-dbusmock, run by
+# Debian's own python3. Without it that commune runs without a radio context.
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _have_dbusmock() -> bool:
+    if not Path(SYSTEM_PYTHON).exists():
+        return False
+    probe = [SYSTEM_PYTHON, "-c", "import dbusmock, dbus"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
 SBIN = "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin"
 
 
@@ -32,6 +44,8 @@ def _have(program: str) -> bool:
 def missing_packages(*, with_optional: bool) -> list[str]:
     wanted = dict(NEEDED, **OPTIONAL) if with_optional else NEEDED
     packages = {pkg for prog, pkg in wanted.items() if not _have(prog)}
+    if with_optional and not _have_dbusmock():
+        packages |= {"python3-dbusmock", "python3-dbus"}
     venv = ROOT / ".venv" / "bin" / "python"
     if not venv.exists():
         # Debian's python3 creates venvs only with python3-venv (ensurepip) installed.

@@ -1,4 +1,5 @@
-"""Start and stop everything the demo runs: services, collector, one agent per commune.
+"""Start and stop everything the demo runs: services, collector, one agent per commune,
+and the simulated modem of the 4G commune (demo.modem).
 
 The services are the real ones the integration tests use (tests/harness): Mosquitto,
 InfluxDB 1.6 behind its nginx v2-write front, nginx as the province's HTTP test server.
@@ -23,6 +24,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from demo.links import CommuneLink, Links
+from demo.modem import SimulatedModem
 from demo.province import (
     Commune,
     Services,
@@ -92,6 +94,7 @@ class Stack:
     collector: ServiceProcess | None = None
     collector_config: Path | None = None
     agents: dict[str, Agent] = field(default_factory=dict)
+    modems: dict[str, SimulatedModem] = field(default_factory=dict)  # probe -> its modem
     commands: set[str] = field(default_factory=set)
 
     # -- start -------------------------------------------------------------------------
@@ -139,6 +142,21 @@ class Stack:
             http_port=self.http.port,
         )
         for commune in self.communes:
+            if commune.modem:
+                say(f"starting a simulated modem (ModemManager on a private D-Bus) for "
+                    f"{commune.commune} ...")  # fmt: skip
+                modem = SimulatedModem(
+                    self.workdir / "modems" / commune.probe,
+                    self.links.links[commune.probe].interface,
+                )
+                try:
+                    modem.start()
+                except (RuntimeError, OSError, AssertionError) as exc:  # no dbus, no dbusmock
+                    modem.stop()
+                    say(f"note: no simulated modem ({exc}): {commune.commune} runs without "
+                        "a radio context")  # fmt: skip
+                else:
+                    self.modems[commune.probe] = modem
             self._start_agent(commune, services)
         say(f"started {len(self.agents)} probe agents ({self.links.mode} links)")
 
@@ -215,6 +233,9 @@ class Stack:
                 interface=link.interface,
                 # Unshaped loopback runs at memory speed: cap each direction's volume.
                 max_bytes=0 if link.shaped_mbit else LOOPBACK_MAX_BYTES,
+                radio_bus=modem.mm.address
+                if (modem := self.modems.get(commune.probe)) and modem.mm
+                else None,
             ),
             encoding="utf-8",
         )
@@ -280,9 +301,14 @@ class Stack:
         first = started.astimezone(PROVINCE_TZ).date().isoformat()
         last = dt.datetime.now(PROVINCE_TZ).date().isoformat()
         out = out_dir / "compliance-report.html"
+        # The sample boundary file (synthetic polygons, and the map says so): every demo
+        # commune is in it, so the demo's report has its commune map.
+        settings = out_dir / "report.toml"
+        areas = Path(__file__).resolve().parents[1] / "config/areas/dongnai.sample.geojson"
+        settings.write_text(f'[report]\nareas_file = "{areas}"\n', encoding="utf-8")
         argv = [
             sys.executable, "-m", "probefleet.collector.cli", "report",
-            "--config", str(self.collector_config),
+            "--config", str(self.collector_config), "--settings", str(settings),
             "--from", first, "--to", last, "--format", "html", "--lang", "en",
             "--out", str(out), "--quiet",
         ]  # fmt: skip
@@ -331,6 +357,8 @@ class Stack:
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
+        for probe, modem in self.modems.items():
+            attempt(f"modem {probe}", modem.stop)
         if self.collector is not None:
             attempt("collector", self.collector.stop)
         services = {"nginx": self.http, "mosquitto": self.broker, "influxdb": self.influx}

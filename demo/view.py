@@ -2,9 +2,10 @@
 
 A :class:`Snapshot` is read from the real stores every refresh: the latest throughput point
 of each probe (written by the collector with its target and verdict), when each probe was
-last heard of, and — where this checkout's collector has them — `probe-collector fleet`
-(presence from the retained status and Last Will) and `probe-collector alerts`. Rendering
-is plain ANSI (clear + redraw), or one line per refresh when the output is not a terminal.
+last heard of, the latest `radio` read of a probe with a (simulated) modem, and — where
+this checkout's collector has them — `probe-collector fleet` (presence from the retained
+status and Last Will) and `probe-collector alerts`. Rendering is plain ANSI (clear +
+redraw), or one line per refresh when the output is not a terminal.
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ class Throughput:
     met: bool | None
 
 
+GENERATION = {"gsm": "2G", "umts": "3G", "lte": "4G", "nr5g_nsa": "5G", "nr5g_sa": "5G"}
+
+
+@dataclass
+class Radio:
+    """The latest `radio` read: technology (None: not registered) and signal."""
+
+    when: dt.datetime
+    technology: str | None
+    rsrp_dbm: float | None
+    quality_pct: float | None
+
+
 @dataclass
 class Row:
     commune: Commune
@@ -50,6 +64,7 @@ class Row:
     last_problem: str | None = None  # the latest failed/skipped throughput's reason
     presence: str | None = None  # from `probe-collector fleet`, when it exists
     kinds: set[str] = field(default_factory=set)  # measurements with a stored result
+    radio: Radio | None = None
 
     @property
     def complete(self) -> bool:
@@ -111,6 +126,19 @@ def read_influx(influx: InfluxDB, db: str, communes: tuple[Commune, ...]) -> dic
             row.throughput is None or _utc(int(point["time"])) > row.throughput.when
         ):
             row.last_problem = str(point.get("reason") or "failed")
+    query = (
+        'SELECT "radio_rsrp_dbm", "radio_signal_quality_pct", "radio_technology" FROM "radio" '
+        'WHERE "status" = \'ok\' GROUP BY "probe" ORDER BY time DESC LIMIT 1'
+    )
+    for point in influx.query_points(query, db):
+        row = rows.get(point.get("probe", ""))
+        if row is not None:
+            row.radio = Radio(
+                _utc(int(point["time"])),
+                point.get("radio_technology") or None,
+                point.get("radio_rsrp_dbm"),
+                point.get("radio_signal_quality_pct"),
+            )
     return rows
 
 
@@ -231,6 +259,9 @@ def render(
             f"{_mbps(tp.upload_mbps if tp else None)} "
             f"{_mbps(tp.target_mbps if tp else c.target_mbit)}  {verdict}"
         )
+    for row in snap.rows:
+        if row.radio is not None:
+            out.append(radio_line(row.commune, row.radio, now))
     out.append("")
     out.append(
         paint(
@@ -254,6 +285,17 @@ def render(
     out.append("")
     out.extend(footer)
     return "\n".join(out)
+
+
+def radio_line(commune: Commune, radio: Radio, now: dt.datetime) -> str:
+    """ "radio Phú Lâm: 4G (lte), RSRP -95 dBm, signal 72 %, 12 s ago" (simulated modem)."""
+    tech = radio.technology
+    what = f"{GENERATION.get(tech, '?')} ({tech})" if tech else "not registered"
+    if radio.rsrp_dbm is not None:
+        what += f", RSRP {radio.rsrp_dbm:g} dBm"
+    if radio.quality_pct is not None:
+        what += f", signal {radio.quality_pct:g} %"
+    return f"radio {commune.commune}: {what}, {_ago(radio.when, now)}"
 
 
 def plain_line(snap: Snapshot, elapsed_s: float) -> str:

@@ -9,7 +9,9 @@ gauges (``collector`` rules: ``collector_lag``). While the collector is behind (
 probes: one collector_lag alert instead of a probe_offline for every probe. A probe whose
 Last Will came ("offline") is still fed, whatever the lag. While probe_offline (a rule
 that ``inhibits``) fires for a probe, the probe's other rules skip the values it measured
-meanwhile; ``digest`` rules are notified in one daily digest (lifecycle.py).
+meanwhile; ``digest`` rules are notified in one daily digest (lifecycle.py); ``group =
+"commune"`` rules through their commune's incident (incidents.py), to every channel but
+MQTT, whose retained topics stay one per alert.
 Notifications only go into the durable outbox here;
 :class:`collector.alerts.outbox.Delivery` sends them.
 """
@@ -22,9 +24,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from probefleet.collector._batch import Item
+from probefleet.collector.alerts.derived import value_of
 from probefleet.collector.alerts.email import EmailSender
 from probefleet.collector.alerts.evaluate import Change, breaches, step
 from probefleet.collector.alerts.lifecycle import Alert, AlertBook, Breach, subject_key
+from probefleet.collector.alerts.migrate import migrate
 from probefleet.collector.alerts.mqttnotify import MqttAlertSender, Publish
 from probefleet.collector.alerts.outbox import Outbox, Sender
 from probefleet.collector.alerts.rules import AlertsFile, Rule, series_tags, threshold_of
@@ -88,10 +92,23 @@ class AlertEngine:
         self.channels = list(channels)
         self.wake = wake
         self.book = AlertBook(alerts.notify, alerts.silences)
-        self.book.restore(db.load_alert_rows())
+        self.book.restore(self._migrated(db))
         self.by_measurement: dict[str, list[str]] = {}
         for name, rule in alerts.rules.items():
             self.by_measurement.setdefault(rule.measurement, []).append(name)
+
+    def _migrated(self, db: StateDB) -> dict[str, str]:
+        """The stored rows, those under an older subject key moved or closed (migrate.py)."""
+        done = migrate(db.load_alert_rows(), self.alerts, time.time())
+        if done.writes:
+            db.save_alert_rows(done.writes)
+        for old, new in done.moved.items():
+            log.info("alert state %s moved to its key today, %s", old, new)
+        for doc in done.closed:
+            alert = Alert(**doc)
+            log.warning("%s (%s)", alert.text(), alert.note)
+            self.emit("$collector/alert", [alert_point(alert, time.time_ns()).line()])
+        return done.rows
 
     def active(self) -> list[Alert]:
         return self.book.active()
@@ -109,7 +126,7 @@ class AlertEngine:
                 continue
             for point in item.points or []:
                 self._point(names, point, item.when_ns / 1e9, now_s)
-        self._save()
+        self._save(now_s)
 
     def evaluate(self, points: Iterable[tuple[Point, float]], now_s: float) -> None:
         """Stored points with the time each was measured (s): what on_batch does, without
@@ -118,18 +135,23 @@ class AlertEngine:
             names = self.by_measurement.get(point.measurement)
             if names:
                 self._point(names, point, at_s, now_s)
-        self._save()
+        self._save(now_s)
 
     def _point(self, names: list[str], point: Point, at_s: float, now_s: float) -> None:
         tags = dict(point.tags)
         fields = dict(point.fields)
+        # The link's operator for the text ("mobile service lost at X (Viettel)"): the
+        # inventory's name, else what the modem says, else its MCC+MNC.
+        name_field = fields.get("radio_operator_name")
+        operator = tags.get("operator") or (name_field if isinstance(name_field, str) else "")
+        context = {"operator": operator or tags.get("radio_operator", "")}
         for name in names:
             base = self.alerts.rules[name]
-            value = fields.get(base.field)
-            if value is None or isinstance(value, str):
+            value = value_of(point.measurement, base.field, tags, fields)
+            if value is None:
                 continue
             rule = self.alerts.rule_for(name, probe=tags.get("probe"), commune=tags.get("commune"))
-            self._feed(name, rule, tags, float(value), (at_s, now_s, tags.get("access")))
+            self._feed(name, rule, tags, value, (at_s, now_s, tags.get("access")), context=context)
 
     def tick(
         self,
@@ -145,7 +167,7 @@ class AlertEngine:
         self._digest(now_s)
         names = self.by_measurement.get("presence")
         if not names:
-            self._save()
+            self._save(now_s)
             return
         for row in rows:
             if row.state == "never seen" or (behind and row.state == "silent"):
@@ -163,7 +185,7 @@ class AlertEngine:
                 if value is None:
                     continue
                 self._feed(name, rule, tags, float(value), (now_s, now_s, None))
-        self._save()
+        self._save(now_s)
 
     def _own(self, collector: str, own: Mapping[str, float | None], now_s: float) -> bool:
         """Feed the ``collector`` rules; True while one on ``lag_s`` breaches (behind)."""
@@ -187,6 +209,8 @@ class AlertEngine:
         tags: dict[str, str],
         value: float,
         when: tuple[float, float, str | None],
+        *,
+        context: dict[str, str] | None = None,
     ) -> None:
         """``when``: (the value's time, now, the point's access type) in seconds."""
         at_s, now_s, access = when
@@ -203,17 +227,41 @@ class AlertEngine:
         key = subject_key(name, labels, group)
         change = step(rule, threshold, value, at_s, self.book.subject(key))
         if change is not None:
-            self._change(change, Breach(key, name, rule, labels, value, threshold), now_s)
+            breach = Breach(key, name, rule, labels, value, threshold, context or {})
+            self._change(change, breach, now_s)
 
     def _change(self, change: Change, breach: Breach, now_s: float) -> None:
         alert, notify = self.book.change(change, breach, now_s)
         why = alert.suppressed or "its firing was not"
         log.warning("%s%s", alert.text(), "" if notify else f" (not notified: {why})")
         self.emit("$collector/alert", [alert_point(alert, time.time_ns()).line()])
+        # A resolution goes the way its firing went: an alert that fired before its rule was
+        # grouped (or before an upgrade) resolves on its own.
+        grouped = (
+            breach.rule.group == "commune"
+            and bool(alert.labels.get("commune"))
+            and (change == "fire" or bool(alert.incident))
+        )
         if notify:
             doc: dict[str, Any] = alert.document()
             for channel in self.channels:
-                self.outbox.put(channel, doc)
+                if not grouped or channel == "mqtt":
+                    self.outbox.put(channel, doc)
+            self.wake()
+        if grouped:
+            book, incidents = self.book, self.book.incidents
+            if change == "fire":
+                self._incident(incidents.on_fire(alert, notify, now_s, book.alerts))
+            else:
+                self._incident(incidents.on_resolve(alert, now_s, book.alerts))
+
+    def _incident(self, docs: list[dict[str, Any]]) -> None:
+        for doc in docs:
+            log.warning("%s", doc["summary"] if doc["rule"] == "incident" else doc["text"])
+            for channel in self.channels:
+                if channel != "mqtt":
+                    self.outbox.put(channel, doc)
+        if docs:
             self.wake()
 
     def _digest(self, now_s: float) -> None:
@@ -228,7 +276,8 @@ class AlertEngine:
                 self.outbox.put(channel, doc)
         self.wake()
 
-    def _save(self) -> None:
+    def _save(self, now_s: float) -> None:
+        self._incident(self.book.incidents.due(now_s, self.book.alerts))
         dirty = self.book.take_dirty()
         if dirty:
             self.db.save_alert_rows(dirty)

@@ -14,19 +14,23 @@ to notify. The rules, per subject:
   resolves (:meth:`AlertBook.inhibited`): one outage, one page — the loss, IPv6 and
   service results the probe spooled meanwhile neither fire nor notify;
 - a ``digest = "daily"`` rule's transitions are recorded, not notified: once a day
-  :meth:`AlertBook.digest` lists those firing and those resolved since the last digest.
+  :meth:`AlertBook.digest` lists those firing and those resolved since the last digest;
+- a ``group = "commune"`` rule's notifications go through its commune's incident
+  (:mod:`collector.alerts.incidents`, ``AlertBook.incidents``): one page per incident.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import msgspec
 from probefleet.collector.alerts.evaluate import Change, Subject
+from probefleet.collector.alerts.incidents import PREFIX, Incidents
 from probefleet.collector.alerts.rules import Notify, Rule, Silence
 
 AlertState = Literal["firing", "resolved"]
@@ -34,6 +38,14 @@ AlertState = Literal["firing", "resolved"]
 # status goes silent): values measured this long before the breach are inhibited too.
 INHIBIT_LEAD_S: Final = 900.0
 DIGEST_KEY: Final = "digest:daily"
+# What a rule's summary may name: "mobile service lost at {commune} ({operator})".
+_PLACEHOLDER: Final = re.compile(r"\{(probe|interface|commune|district|operator)\}")
+
+
+def render_summary(template: str, values: dict[str, str]) -> str:
+    """The summary with its placeholders filled ("?" for one the alert has no value of);
+    any other brace is text."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1)) or "?", template)
 
 
 @dataclass(slots=True)
@@ -57,6 +69,8 @@ class Alert:
     breach_s: float | None = None  # when its run of breaches began (value time)
     inhibits: bool = False  # its rule inhibits the probe's other rules while it fires
     digest: str = ""  # its rule goes to the daily digest
+    incident: str = ""  # the key of its commune incident (group = "commune")
+    note: str = ""  # why it was closed other than by its values (state migration)
 
     @property
     def probe(self) -> str | None:
@@ -112,6 +126,8 @@ class Breach:
     labels: dict[str, str]
     value: float
     threshold: float
+    # What the summary may name beside the labels (the link's operator): not a subject tag.
+    context: dict[str, str] = field(default_factory=dict)
 
 
 def subject_key(rule: str, labels: dict[str, str], group_by: list[str]) -> str:
@@ -130,6 +146,10 @@ class AlertBook:
     dirty: set[str] = field(default_factory=set)
     # probe -> (from, until) in value time: the latest inhibiting alert's span.
     inhibitors: dict[str, tuple[float, float]] = field(default_factory=dict)
+    incidents: Incidents = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.incidents = Incidents(self.notify.group_wait_s, self.notify.group_window_s)
 
     def inhibited(self, probe: str | None, at_s: float) -> bool:
         """A value of ``probe`` measured at ``at_s`` falls in its inhibiting alert's span."""
@@ -191,8 +211,9 @@ class AlertBook:
     def _new(self, b: Breach, now_s: float) -> Alert:
         r = b.rule
         subject = self.subjects.get(b.key)
+        summary = render_summary(r.summary, {**b.context, **b.labels}) if r.summary else ""
         return Alert(
-            b.key, b.rule_name, dict(b.labels), r.severity, r.summary or b.rule_name,
+            b.key, b.rule_name, dict(b.labels), r.severity, summary or b.rule_name,
             r.measurement, r.field, r.op, b.threshold, b.value, started_s=now_s,
             breach_s=subject.breach_since if subject is not None else None,
             inhibits=r.inhibits, digest=r.digest,
@@ -247,11 +268,17 @@ class AlertBook:
             # copy that was half of alert evaluation's time (every subject, every batch).
             out[key] = msgspec.json.encode(doc).decode()
         self.dirty = set()
+        for key, row in self.incidents.take_dirty().items():
+            out[key] = msgspec.json.encode(row).decode()
         return out
 
     def restore(self, rows: dict[str, str]) -> None:
         for key, text in rows.items():
             doc = json.loads(text)
+            if key.startswith(PREFIX):
+                if doc.get("incident"):
+                    self.incidents.restore(key, doc["incident"])
+                continue
             if doc.get("subject"):
                 self.subjects[key] = Subject(**doc["subject"])
             if doc.get("alert"):

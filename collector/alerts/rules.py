@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
+from probefleet.collector.alerts.derived import RADIO_FIELDS
 from probefleet.collector.inventory import TargetsFile
 from probefleet.collector.points import COMMON_TAGS
 from probefleet.core import configkit, wire
@@ -28,7 +29,7 @@ from probefleet.core.configkit import Section
 
 Measurement = Literal[
     "throughput", "ookla", "latency", "dns", "ipv6", "service", "health", "presence",
-    "collector",
+    "collector", "radio",
 ]  # fmt: skip
 TargetKey = Literal["download_mbps", "upload_mbps", "latency_ms", "loss_pct"]
 Count = Annotated[int, msgspec.Meta(ge=1, le=1000)]
@@ -41,10 +42,21 @@ _RFC3339: Final = r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)\
 # port, service, check ...), so the IPv4 and IPv6 rows of one target are two subjects.
 # `server` too: a throughput/ookla run picks its server each time (the series of one link
 # would otherwise never reach `count` values).
-ATTRIBUTE_TAGS: Final = (frozenset(COMMON_TAGS) - {"probe", "interface"}) | {"server"}
+# The radio context's tags too (issue 21): a mobile link's technology and operator change
+# under one series (LTE -> 3G is the same link falling back, not a new subject).
+ATTRIBUTE_TAGS: Final = (frozenset(COMMON_TAGS) - {"probe", "interface"}) | {
+    "server",
+    "radio_technology",
+    "radio_operator",
+}
 # Empty group_by = every series tag of the point (see series_tags).
 DEFAULT_GROUP_BY: Final[tuple[str, ...]] = ()
 Digest = Literal["", "daily"]
+# "commune": the rule's alerts at one commune that fire within notify.group_window_s of
+# each other are one incident, one notification (collector.alerts.incidents).
+Group = Literal["", "commune"]
+# Not rule names: what notifications of incidents and digests say in their `rule`.
+RESERVED_NAMES: Final = frozenset({"incident", "digest"})
 
 
 class Rule(Section, frozen=True, kw_only=True):
@@ -80,6 +92,7 @@ class Rule(Section, frozen=True, kw_only=True):
     # "daily": a permanent condition: its firings and resolutions are not notified one by
     # one but listed in one digest a day (notify.digest_hour_utc).
     digest: Digest = ""
+    group: Group = ""
 
 
 class Override(Section, frozen=True, kw_only=True):
@@ -98,6 +111,7 @@ class Override(Section, frozen=True, kw_only=True):
     for_s: Secs | None = None
     severity: Literal["info", "warning", "critical"] | None = None
     digest: Digest | None = None
+    group: Group | None = None
 
 
 class Silence(Section, frozen=True, kw_only=True):
@@ -169,6 +183,12 @@ class Notify(Section, frozen=True, kw_only=True):
     give_up_after_s: Annotated[float, msgspec.Meta(ge=10, le=30 * 86_400)] = 86_400.0
     # When the daily digest of `digest = "daily"` rules goes out (01 UTC = 08:00 in Vietnam).
     digest_hour_utc: Annotated[int, msgspec.Meta(ge=0, le=23)] = 1
+    # Commune incidents (`group = "commune"`): the first alert's notification waits this
+    # long for the others of the same incident (the other probes of a line going down);
+    # an alert joins its commune's open incident if it fires within group_window_s of the
+    # incident's first.
+    group_wait_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 120.0
+    group_window_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 3600.0
     webhook: Webhook = msgspec.field(default_factory=Webhook)
     email: Email = msgspec.field(default_factory=Email)
     mqtt: MqttAlerts = msgspec.field(default_factory=MqttAlerts)
@@ -180,26 +200,36 @@ def _r(**kw: Any) -> Rule:
 
 DEFAULT_RULES: Final[dict[str, Rule]] = {
     "download_below_target": _r(measurement="throughput", field="download_mbps", op="below",
-                                target="download_mbps", hysteresis_pct=5.0,
+                                target="download_mbps", hysteresis_pct=5.0, group="commune",
                                 summary="download below the plan's target"),
     "upload_below_target": _r(measurement="throughput", field="upload_mbps", op="below",
-                              target="upload_mbps", hysteresis_pct=5.0,
+                              target="upload_mbps", hysteresis_pct=5.0, group="commune",
                               summary="upload below the plan's target"),
     "latency_high": _r(measurement="latency", field="rtt_median_ms", op="above", threshold=100.0,
-                       mode="median", window=5, hysteresis_pct=10.0,
+                       mode="median", window=5, hysteresis_pct=10.0, group="commune",
                        summary="median round-trip time too high"),
     "jitter_high": _r(measurement="latency", field="jitter_ms", op="above", threshold=30.0,
-                      mode="median", window=5, hysteresis_pct=10.0, summary="jitter too high"),
+                      mode="median", window=5, hysteresis_pct=10.0, group="commune",
+                      summary="jitter too high"),
     "loss_high": _r(measurement="latency", field="loss_pct", op="above", threshold=5.0,
-                    mode="median", window=5, summary="packet loss too high"),
+                    mode="median", window=5, group="commune", summary="packet loss too high"),
     "ipv6_lost": _r(measurement="ipv6", field="works_01", op="below", threshold=1.0,
                     digest="daily", summary="IPv6 does not work end to end"),
     "service_down": _r(measurement="service", field="up_01", op="below", threshold=1.0,
-                       severity="critical",
+                       severity="critical", group="commune",
                        summary="service unreachable (e.g. the provincial data network)"),
     "probe_offline": _r(measurement="presence", field="online_01", op="below", threshold=1.0,
                         count=1, clear_count=1, for_s=900.0, severity="critical",
-                        group_by=["probe"], inhibits=True, summary="probe offline"),
+                        group_by=["probe"], inhibits=True, group="commune",
+                        summary="probe offline"),
+    # Issue 21, from the `radio` kind (collector.alerts.derived): for_s is the N minutes.
+    "mobile_service_lost": _r(measurement="radio", field="in_service_01", op="below",
+                              threshold=1.0, count=1, clear_count=1, for_s=600.0,
+                              severity="critical", group="commune",
+                              summary="mobile service lost at {commune} ({operator})"),
+    "radio_fallback": _r(measurement="radio", field="below_4g_01", op="above", threshold=0.5,
+                         count=1, clear_count=1, for_s=1800.0, group="commune",
+                         summary="mobile fallback below 4G (2G/3G) at {commune} ({operator})"),
     # The collector itself behind the broker's queue (collector.lag): while it breaches,
     # probe_offline is not fed the probes' silence (their results wait in that queue).
     "collector_lag": _r(measurement="collector", field="lag_s", op="above", threshold=120.0,
@@ -231,6 +261,18 @@ class AlertsFile(Section, frozen=True, kw_only=True):
         for name, rule in self.rules.items():
             if (rule.threshold is None) == (rule.target is None):
                 problems.append(f"rules.{name}: give either threshold or target")
+        for name, rule in self.rules.items():
+            if name in RESERVED_NAMES:
+                problems.append(
+                    f"rules.{name}: a reserved name (the notifications of commune incidents "
+                    "and of the daily digest are called so): choose another"
+                )
+            if rule.measurement == "radio" and rule.field not in RADIO_FIELDS:
+                known = ", ".join(sorted(RADIO_FIELDS))
+                problems.append(
+                    f"rules.{name}.field: the radio measurement has no number {rule.field!r}"
+                    f" (one of: {known})"
+                )
         for i, o in enumerate(self.overrides):
             if o.rule not in self.rules:
                 problems.append(f"overrides[{i}].rule: no rule named {o.rule!r}")
@@ -285,7 +327,7 @@ class AlertsFile(Section, frozen=True, kw_only=True):
                         k: v
                         for k in ("enabled", "threshold", "target_factor", "count", "window",
                                   "hysteresis_pct", "clear_count", "for_s", "severity",
-                                  "digest")
+                                  "digest", "group")
                         if (v := getattr(o, k)) is not None
                     }  # fmt: skip
                     if "threshold" in changes:

@@ -84,6 +84,7 @@ for_s = {OFFLINE_FOR_S}
 {extra}
 [notify]
 retry_max_s = 1.0
+group_wait_s = 0.0  # commune incidents of one alert: notified as it fires
 [notify.webhook]
 url = "{hook.url}"
 timeout_s = {webhook_timeout_s}

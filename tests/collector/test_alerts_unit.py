@@ -267,3 +267,97 @@ def test_digest_rules_are_not_paged_but_listed_once_a_day() -> None:
     alerts = AlertsFile(overrides=[Override(rule="service_down", probe="p-1", digest="daily")])
     assert alerts.rule_for("service_down", probe="p-1", commune=None).digest == "daily"
     assert alerts.rule_for("service_down", probe="p-2", commune=None).digest == ""
+
+
+def _commune_row(probe: str, online: bool, commune: str = "Phú Lâm") -> FleetRow:
+    state = "online" if online else "offline"
+    return FleetRow(probe, commune, None, None, state, 1.0, online, {}, online, None, None,  # type: ignore[arg-type]
+                    True, None)  # fmt: skip
+
+
+def _offline_engine(tmp_path: Path, **notify: Any) -> tuple[AlertEngine, StateDB, Outbox]:
+    rules = dict(DEFAULT_RULES)
+    rules["probe_offline"] = msgspec.structs.replace(rules["probe_offline"], for_s=0.0)
+    db, outbox = StateDB(tmp_path), Outbox(tmp_path)
+    engine = AlertEngine(
+        AlertsFile(rules=rules, notify=Notify(**notify)),
+        Enrichment(load_inventory(ROOT / "config/inventory.sample.toml"), TARGETS),
+        db=db, outbox=outbox, emit=lambda _topic, _lines: None, channels=["hook"],
+    )  # fmt: skip
+    return engine, db, outbox
+
+
+def test_commune_incidents_window_restart_and_late_joiners(tmp_path: Path) -> None:
+    engine, db, outbox = _offline_engine(
+        tmp_path, group_wait_s=60.0, group_window_s=600.0, renotify_min_s=0.0
+    )
+    up = {p: True for p in ("a", "b", "c")}
+
+    def tick(now: float, **state: bool) -> None:
+        up.update(state)
+        engine.tick([_commune_row(p, on) for p, on in up.items()], now)
+
+    def sent() -> list[tuple[str, str, tuple[str, ...]]]:
+        pending = outbox.due("hook", float("inf"), limit=100)
+        for p in pending:
+            outbox.done(p)
+        docs = [p.doc for p in pending]
+        return [(d["event"], d["rule"], tuple(d.get("probes", [d["labels"].get("probe")])))
+                for d in docs]  # fmt: skip
+
+    try:
+        tick(1000.0, a=False)
+        tick(1030.0, b=False)  # within group_wait_s: the same first notification
+        assert sent() == []
+        tick(1060.0)
+        assert sent() == [("firing", "incident", ("a", "b"))]
+        tick(1300.0, c=False)  # joins later (same severity): listed at the resolution only
+        assert sent() == []
+        db.close()
+        outbox.close()
+        # A restart keeps the open incident.
+        engine, db, outbox = _offline_engine(
+            tmp_path, group_wait_s=60.0, group_window_s=600.0, renotify_min_s=0.0
+        )
+        tick(1400.0, a=True, b=True)
+        assert sent() == []  # c is still offline
+        tick(1500.0, c=True)
+        assert sent() == [("resolved", "incident", ("a", "b", "c"))]
+        # Past group_window_s of an open incident, a new alert opens a new incident.
+        tick(2000.0, a=False)
+        tick(2100.0)
+        tick(2700.0, b=False)
+        tick(2800.0)
+        assert sent() == [("firing", "probe_offline", ("a",)), ("firing", "probe_offline", ("b",))]
+        assert len(engine.book.incidents.open) == 2
+    finally:
+        db.close()
+        outbox.close()
+
+
+def test_a_silenced_incident_is_recorded_only_and_summaries_fill_their_placeholders(
+    tmp_path: Path,
+) -> None:
+    from probefleet.collector.alerts.lifecycle import render_summary
+
+    db, outbox = StateDB(tmp_path), Outbox(tmp_path)
+    rules = dict(DEFAULT_RULES)
+    rules["probe_offline"] = msgspec.structs.replace(rules["probe_offline"], for_s=0.0)
+    silence = Silence(start="1970-01-01T00:00:00Z", end="2100-01-01T00:00:00Z",
+                      commune="Phú Lâm")  # fmt: skip
+    try:
+        engine = AlertEngine(
+            AlertsFile(rules=rules, silences=[silence], notify=Notify(group_wait_s=0.0)),
+            Enrichment(load_inventory(ROOT / "config/inventory.sample.toml"), TARGETS),
+            db=db, outbox=outbox, emit=lambda _topic, _lines: None, channels=["hook"],
+        )  # fmt: skip
+        engine.tick([_commune_row("a", False), _commune_row("b", False)], 1000.0)
+        engine.tick([_commune_row("a", True), _commune_row("b", True)], 1100.0)
+        assert outbox.due("hook", float("inf"), limit=10) == []
+        assert not engine.book.incidents.open
+    finally:
+        db.close()
+        outbox.close()
+    values = {"commune": "Phú Lâm", "operator": "Viettel"}
+    assert render_summary("lost at {commune} ({operator})", values) == "lost at Phú Lâm (Viettel)"
+    assert render_summary("{probe} {x} {", values) == "? {x} {"  # other braces are text

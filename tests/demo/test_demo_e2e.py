@@ -157,6 +157,42 @@ def _counts(influx: Influx, kind: str) -> dict[str, int]:
     return {p["probe"]: int(p["count"]) for p in points}
 
 
+def _radio_reads(influx: Influx, probe: str) -> list[dict[str, Any]]:
+    # The demo's own probe id, not input.
+    where = f"WHERE \"probe\" = '{probe}' AND \"status\" = 'ok'"
+    query = f'SELECT "radio_rsrp_dbm", "registered", "radio_technology" FROM "radio" {where}'  # noqa: S608
+    return influx.query_points(query, DB)
+
+
+def _check_radio(influx: Influx) -> None:
+    """The 4G commune's results carry the simulated modem's radio context; its `radio`
+    reads show the signal moving; no other commune has any radio (no modem, no bus)."""
+    (modem,) = [c for c in COMMUNES if c.modem]
+    query = (
+        'SELECT "download_mbps", "radio_rsrp_dbm", "radio_technology", "radio_operator" '
+        'FROM "throughput" WHERE "status" = \'ok\' GROUP BY "probe"'
+    )
+    by_probe: dict[str, list[dict[str, Any]]] = {}
+    for point in influx.query_points(query, DB):
+        by_probe.setdefault(point["probe"], []).append(point)
+    mobile = by_probe[modem.probe]
+    assert all(p["radio_technology"] in {"lte", "umts"} for p in mobile), mobile
+    assert all(p["radio_operator"] == "45204" for p in mobile), mobile
+    assert any(p["radio_technology"] == "lte" and p["radio_rsrp_dbm"] for p in mobile), mobile
+    for probe, points in by_probe.items():
+        if probe != modem.probe:
+            assert not any(p.get("radio_technology") for p in points), (probe, points)
+
+    def moving() -> list[dict[str, Any]]:
+        reads = _radio_reads(influx, modem.probe)
+        return reads if len({r["radio_rsrp_dbm"] for r in reads}) >= 2 else []
+
+    reads = eventually(moving, timeout_s=90, interval_s=3, message="the signal moving")
+    assert all(r["registered"] is True for r in reads if r["radio_technology"]), reads
+    assert all(-125 <= r["radio_rsrp_dbm"] <= -80 for r in reads if r["radio_rsrp_dbm"]), reads
+    assert set(_counts(influx, "radio")) == {modem.probe}
+
+
 def _collector_cli(config: Path, *args: str) -> Any:
     argv = [sys.executable, "-m", "probefleet.collector.cli", *args, "--config", str(config)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
@@ -235,6 +271,7 @@ def test_demo_runs_the_province_and_leaves_nothing_behind(tmp_path: Path) -> Non
         works = {p["probe"]: p["last"] for p in ipv6}
         for commune in COMMUNES:
             assert works[commune.probe] == int(commune.ipv6), (commune.probe, works)
+        _check_radio(influx)
 
         eventually(
             lambda: "lost power" in demo.output(),
@@ -255,6 +292,7 @@ def test_demo_runs_the_province_and_leaves_nothing_behind(tmp_path: Path) -> Non
     html = report.read_text(encoding="utf-8")
     for commune in COMMUNES:
         assert commune.commune in html, commune.commune
+    assert 'class="map"' in html  # the sample boundary file has every demo commune
     # Nothing left: processes (whole groups), namespaces, the bridge, listening ports.
     assert leftovers == [], leftovers
     bridge = subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True, check=False)

@@ -111,7 +111,8 @@ def test_alert_rules_load_where_the_collector_alerts() -> None:
         cfg = load_alerts(path, env={})
     finally:
         path.unlink(missing_ok=True)
-    assert {"download_below_target", "probe_offline"} <= set(cfg.rules)
+    assert {"download_below_target", "probe_offline", "radio_fallback"} <= set(cfg.rules)
+    assert cfg.rules["radio_fallback"].for_s == 30.0  # the simulated modem's 3G minute
 
 
 def test_view_shows_verdicts_alerts_and_missing_seams() -> None:
