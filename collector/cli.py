@@ -56,6 +56,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         files.append(("files.alerts", Path(cfg.files.alerts), load_alerts))
     if args.settings is not None:
         files.append(("report --settings", args.settings, load_settings))
+        from probefleet.collector.report.areas import load_areas
+
+        try:
+            areas = load_settings(args.settings).areas_file
+        except configkit.ConfigError:
+            areas = ""  # the settings' own problems are listed by the line above
+        if areas:
+            files.append(("report.areas_file", Path(areas), load_areas))
     problems = [p for what, path, load in files for p in _file_problems(what, path, load)]
     state_dir = Path(cfg.files.state_dir)
     if state_dir.exists() and not state_dir.is_dir():

@@ -11,6 +11,9 @@
 | ``verdicts.py`` | met / not met / not measured against the plan's targets |
 | ``i18n.py`` | Vietnamese and English strings |
 | ``svg.py``, ``html.py`` | inline SVG charts, the standalone HTML document |
+| ``areas.py``, ``svgmap.py`` | the area registry (GeoJSON boundaries) and the commune map |
+| ``radio.py``, ``sections.py`` | mobile by technology and operator; the map and radio sections |
+| ``style.py`` | the stylesheet: screen, and print on A4 landscape |
 | ``tables.py`` | CSV and JSON writers |
 | ``run.py`` | the CLI's entry: config -> fetch -> model -> file |
 """

@@ -8,48 +8,34 @@ Usage::
 from __future__ import annotations
 
 import datetime as dt
-from html import escape
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from probefleet.collector.report.i18n import Strings
 from probefleet.collector.report.model import PLAN_ITEMS, AccessFigures, Area, Report
+from probefleet.collector.report.sections import map_section, nb, radio_section, td, th
+from probefleet.collector.report.style import CSS
 from probefleet.collector.report.svg import svg_bars, svg_hbars, svg_hours
-
-_CSS: Final = """
-body{font-family:"Noto Sans","DejaVu Sans",Arial,sans-serif;margin:24px;color:#1f2937}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
-h3{font-size:15px;margin:18px 0 6px}p.sub{color:#4b5563;margin:0 0 12px}
-table{border-collapse:collapse;font-size:12px;margin:6px 0 12px}
-th,td{border:1px solid #d1d5db;padding:3px 6px;text-align:right;vertical-align:top}
-th{background:#f3f4f6}td.l,th.l{text-align:left}
-.met{background:#d1fae5;color:#065f46}.not_met{background:#fee2e2;color:#991b1b}
-.not_measured{background:#f3f4f6;color:#6b7280}.v{font-weight:600;text-align:center}
-.note{background:#fff7ed;border:1px solid #fdba74;padding:8px 12px}
-.charts{display:flex;flex-wrap:wrap;gap:24px}.charts figure{margin:0;width:640px}
-figcaption{font-size:12px;color:#4b5563}
-td.basis,span.basis{font-weight:400;font-size:11px;text-align:left}span.basis{display:block}
-"""
 
 
 def _td(text: str, cls: str = "") -> str:
-    return f'<td class="{cls}">{escape(text)}</td>' if cls else f"<td>{escape(text)}</td>"
+    return td(text, cls)
 
 
 def _th(text: str, cls: str = "") -> str:
-    return f'<th class="{cls}">{escape(text)}</th>' if cls else f"<th>{escape(text)}</th>"
+    return th(text, cls)
 
 
 def _verdict(t: Strings, verdict: str) -> str:
-    return f'<td class="v {verdict}">{escape(t.verdict(verdict))}</td>'
+    return f'<td class="v {verdict}">{nb(t.verdict(verdict))}</td>'
 
 
 def _verdict_with_basis(t: Strings, area: Area, item: str) -> str:
     """The verdict, and under it what it was computed from (the reader must not guess)."""
     verdict = area.verdicts.get(item, "not_measured")
     basis = area.bases.get(item)
-    said = f'<span class="basis">{escape(t.basis(basis, area.level))}</span>' if basis else ""
-    return f'<td class="v {verdict}">{escape(t.verdict(verdict))}{said}</td>'
+    said = f'<span class="basis">{nb(t.basis(basis, area.level))}</span>' if basis else ""
+    return f'<td class="v {verdict}">{nb(t.verdict(verdict))}{said}</td>'
 
 
 def _worst_service(t: Strings, area: Area) -> str:
@@ -94,10 +80,7 @@ _ACCESS_HEAD: Final = (
 )
 
 
-def _area_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...]) -> str:
-    """One row per area and access type; operators get the speed columns only (probes,
-    IPv6, services and verdicts belong to places, not to operators)."""
-    places = name_cols != ("operator",)
+def _area_head(t: Strings, name_cols: tuple[str, ...], places: bool) -> list[str]:
     head = [_th(t(c), "l") for c in name_cols]
     if places:
         head += [_th(t("probes_seen")), _th(t("uptime"))]
@@ -107,48 +90,86 @@ def _area_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...]) ->
     if places:
         head += [_th(t("ipv6_ready")), _th(t("data_network_reach"))]
         head += [_th(t("service_availability"))]
+    return head
+
+
+def _area_rows(t: Strings, area: Area, name_cols: tuple[str, ...], width: int) -> list[str]:
+    """The rows of one area: one per access type (``width``: the table's columns)."""
+    places = name_cols != ("operator",)
+    names = [_td(getattr(area, c) or "–", "l") for c in name_cols]
+    if not area.has_data:
+        span = width - len(names)
+        return [
+            "<tr>" + "".join(names) + f'<td class="l not_measured" colspan="{span}">'
+            f"{nb(t('no_data'))} ({area.probes} {nb(t('probes').lower())})</td></tr>"
+        ]
+    common = [
+        _td(f"{area.probes_seen}/{max(area.probes, area.probes_seen)}"),
+        _td(t.pct(area.uptime)),
+    ]
+    tail = [
+        _td(f"{area.ipv6_probes_ready}/{area.ipv6_probes_measured}"),
+        _td(t.pct(area.data_network_share)),
+        _td(_worst_service(t, area), "l"),
+    ]
+    if not places:
+        common, tail = [], []
     rows = []
-    for area in areas:
-        names = [_td(getattr(area, c) or "–", "l") for c in name_cols]
-        accesses = sorted(area.access) or [""]
-        if not area.has_data:
-            span = len(head) - len(names)
-            rows.append(
-                "<tr>" + "".join(names) + f'<td class="l not_measured" colspan="{span}">'
-                f"{escape(t('no_data'))} ({area.probes} {escape(t('probes').lower())})</td></tr>"
-            )
-            continue
-        common = [
-            _td(f"{area.probes_seen}/{max(area.probes, area.probes_seen)}"),
-            _td(t.pct(area.uptime)),
-        ]
-        tail = [
-            _td(f"{area.ipv6_probes_ready}/{area.ipv6_probes_measured}"),
-            _td(t.pct(area.data_network_share)),
-            _td(_worst_service(t, area), "l"),
-        ]
-        if not places:
-            common, tail = [], []
-        for i, access in enumerate(accesses):
-            label = t(access) if access else "–"
-            cells = _access_cells(t, area.access.get(access))
-            first = i == 0
-            rows.append(
-                "<tr>"
-                + "".join(names if first else [_td("", "l")] * len(names))
-                + "".join(common if first else [_td("")] * len(common))
-                + _td(label, "l")
-                + "".join(cells)
-                + "".join(tail if first else [_td("")] * len(tail))
-                + "</tr>"
-            )
+    for i, access in enumerate(sorted(area.access) or [""]):
+        label = t(access) if access else "–"
+        cells = _access_cells(t, area.access.get(access))
+        first = i == 0
+        rows.append(
+            "<tr>"
+            + "".join(names if first else [_td("", "l")] * len(names))
+            + "".join(common if first else [_td("")] * len(common))
+            + _td(label, "l")
+            + "".join(cells)
+            + "".join(tail if first else [_td("")] * len(tail))
+            + "</tr>"
+        )
+    return rows
+
+
+def _area_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...]) -> str:
+    """One row per area and access type; operators get the speed columns only (probes,
+    IPv6, services and verdicts belong to places, not to operators)."""
+    head = _area_head(t, name_cols, name_cols != ("operator",))
+    # One tbody per area: its access rows stay on one page.
+    blocks = [
+        '<tbody class="area">' + "".join(_area_rows(t, area, name_cols, len(head))) + "</tbody>"
+        for area in areas
+    ]
+    return "<table><thead><tr>" + "".join(head) + "</tr></thead>" + "".join(blocks) + "</table>"
+
+
+def _chip(t: Strings, area: Area, item: str) -> str:
+    verdict = area.verdicts.get(item, "not_measured")
+    basis = area.bases.get(item)
+    said = f'<span class="basis">{nb(t.basis(basis, area.level))}</span>' if basis else ""
     return (
-        "<table><thead><tr>"
-        + "".join(head)
-        + "</tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+        f'<div class="chip v {verdict}" data-item="{item}">{nb(t("short_" + item))}: '
+        f"<b>{nb(t.verdict(verdict))}</b>{said}</div>"
     )
+
+
+def _commune_table(t: Strings, communes: list[Area]) -> str:
+    """Each commune's figures and, right under them in the same unbreakable block, its
+    verdicts with their bases: the reader never turns pages to match the two."""
+    name_cols = ("district", "commune")
+    head = _area_head(t, name_cols, True)
+    blocks = []
+    for area in communes:
+        rows = _area_rows(t, area, name_cols, len(head))
+        chips = "".join(_chip(t, area, item) for item in PLAN_ITEMS)
+        rows.append(
+            f'<tr class="vrow"><td class="l">{nb(t("commune_verdicts"))}</td>'
+            f'<td class="wrap" colspan="{len(head) - 1}"><div class="chips">{chips}</div>'
+            "</td></tr>"
+        )
+        where = nb(area.commune)
+        blocks.append(f'<tbody class="area" data-commune="{where}">{"".join(rows)}</tbody>')
+    return "<table><thead><tr>" + "".join(head) + "</tr></thead>" + "".join(blocks) + "</table>"
 
 
 def _verdict_table(t: Strings, areas: list[Area], *, name_cols: tuple[str, ...]) -> str:
@@ -213,7 +234,11 @@ def _summary(t: Strings, report: Report) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _charts(t: Strings, report: Report) -> str:
+def _figure(chart: str, caption: str) -> str:
+    return f"<figure>{chart}<figcaption>{caption}</figcaption></figure>"
+
+
+def _band_charts(t: Strings, report: Report) -> list[str]:
     figures = []
     for access, bands in sorted(report.bands.items()):
         labels = [
@@ -232,22 +257,15 @@ def _charts(t: Strings, report: Report) -> str:
             marker_index=marker,
             marker_label=f"{t.num(target, 0)} Mbit/s",
         )
-        figures.append(
-            f"<figure>{chart}"
-            f"<figcaption>{escape(title)}. {escape(t('chart_bands_note'))}</figcaption></figure>"
-        )
-    ops = [
-        (f"{o.operator} · {t(a.access)}", a.download.median_mbps, a.target_download_mbps)
-        for o in report.operators
-        for a in (o.access[k] for k in sorted(o.access))
-    ]
-    if ops:
-        title = t("chart_operators")
-        figures.append(
-            f"<figure>{svg_hbars(ops, title=title, unit='Mbit/s')}"
-            f"<figcaption>{escape(title)} (Mbit/s)</figcaption></figure>"
-        )
+        total = sum(b.tests for b in bands)
+        caption = f"{nb(title)} ({t.num(total, 0)} {nb(t('tests').lower())}). "
+        figures.append(_figure(chart, caption + nb(t("chart_bands_note"))))
+    return figures
+
+
+def _hour_charts(t: Strings, report: Report) -> list[str]:
     m = report.methodology
+    figures = []
     for access, hours in sorted(report.hours.items()):
         shares = [h.tests_at_target / h.tests if h.tests else None for h in hours]
         title = f"{t('chart_hours')} — {t(access)}"
@@ -257,38 +275,58 @@ def _charts(t: Strings, report: Report) -> str:
             title=title,
             peak=(m.peak_start_hour, m.peak_end_hour),
             target=report.targets_mbps.get(access),
+            tests=[h.tests for h in hours],
+            tests_label=t("chart_tests_row"),
         )
-        figures.append(
-            f"<figure>{chart}<figcaption>{escape(title)} ({escape(m.timezone)}). "
-            f"{escape(t('chart_hours_note'))}</figcaption></figure>"
+        total = sum(h.tests for h in hours)
+        caption = (
+            f"{nb(title)} ({nb(m.timezone)}; {t.num(total, 0)} "
+            f"{nb(t('tests').lower())}). {nb(t('chart_hours_note'))}"
         )
-    if not figures:
-        return f"<p>{escape(t('no_data'))}</p>"
-    return '<div class="charts">' + "".join(figures) + "</div>"
+        figures.append(_figure(chart, caption))
+    return figures
+
+
+def _operator_chart(t: Strings, report: Report) -> list[str]:
+    ops = [
+        (
+            f"{o.operator} · {t(a.access)} (n={a.download.tests:,})",
+            a.download.median_mbps,
+            a.target_download_mbps,
+        )
+        for o in report.operators
+        for a in (o.access[k] for k in sorted(o.access))
+    ]
+    if not ops:
+        return []
+    title = t("chart_operators")
+    return [_figure(svg_hbars(ops, title=title, unit="Mbit/s"), f"{nb(title)} (Mbit/s)")]
+
+
+def _charts(figures: list[str]) -> str:
+    return '<div class="charts">' + "".join(figures) + "</div>" if figures else ""
 
 
 def _methodology(t: Strings, report: Report) -> str:
     m = report.methodology
     ex = m.exclusions
-    parts = [f"<p>{escape(t('method_text'))}</p><ul>"]
+    parts = [f"<p>{nb(t('method_text'))}</p><p>{nb(t('method_where'))}</p><ul>"]
     parts.append(
-        f"<li>{escape(t('peak_hours'))}: {m.peak_start_hour:02d}:00–{m.peak_end_hour:02d}:00 "
-        f"({escape(m.timezone)})</li>"
+        f"<li>{nb(t('peak_hours'))}: {m.peak_start_hour:02d}:00–{m.peak_end_hour:02d}:00 "
+        f"({nb(m.timezone)})</li>"
     )
     targets = ", ".join(
         f"{t(a)} ≥ {t.num(v, 0)} Mbit/s" for a, v in sorted(report.targets_mbps.items())
     )
     parts.append(
-        f"<li>{escape(t('targets_file'))}: {escape(targets or '–')} "
-        f"{escape(str(m.targets_year or ''))} — {escape(m.targets_source)}</li>"
+        f"<li>{nb(t('targets_file'))}: {nb(targets or '–')} "
+        f"{nb(str(m.targets_year or ''))} — {nb(m.targets_source)}</li>"
     )
     if m.data_network_targets:
-        parts.append(
-            f"<li>{escape(t('data_network'))}: {escape(', '.join(m.data_network_targets))}</li>"
-        )
-    parts.append(f"<li>{escape(t('verdict_rules'))}</li>")
-    parts.append(f"<li>{escape(t('unknown_probes_note'))}</li></ul>")
-    parts.append(f"<h3>{escape(t('servers'))}</h3>")
+        parts.append(f"<li>{nb(t('data_network'))}: {nb(', '.join(m.data_network_targets))}</li>")
+    parts.append(f"<li>{nb(t('verdict_rules'))}</li>")
+    parts.append(f"<li>{nb(t('unknown_probes_note'))}</li></ul>")
+    parts.append(f"<h3>{nb(t('servers'))}</h3>")
     rows = "".join(
         "<tr>"
         + _td(s.method, "l")
@@ -305,7 +343,7 @@ def _methodology(t: Strings, report: Report) -> str:
         for k in ("method", "server", "ip_version", "tests", "streams", "durations")
     )
     parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-    parts.append(f"<h3>{escape(t('exclusions'))}</h3><table><tbody>")
+    parts.append(f"<h3>{nb(t('exclusions'))}</h3><table><tbody>")
 
     def line(key: str, value: int | None, indent: bool = False) -> None:
         label = ("— " if indent else "") + t(key)
@@ -324,7 +362,7 @@ def _methodology(t: Strings, report: Report) -> str:
     line("deadletters", ex.deadletters)
     parts.append("</tbody></table>")
     if ex.state_note:
-        parts.append(f"<p class='sub'>{escape(ex.state_note)}</p>")
+        parts.append(f"<p class='sub'>{nb(ex.state_note)}</p>")
     if ex.deadletter_reasons:
         rows = "".join(
             "<tr>" + _td(d.stage, "l") + _td(d.reason, "l") + _td(f"{d.count:,}") + "</tr>"
@@ -346,42 +384,59 @@ def period_text(report: Report, t: Strings) -> str:
     return f"{t.date(start)} – {t.date(end)} ({report.methodology.timezone})"
 
 
+def _section(title: str, body: str, *, sid: str, newpage: bool = False) -> str:
+    cls = ' class="newpage"' if newpage else ""
+    return f'<section id="{sid}"{cls}><h2>{nb(title)}</h2>{body}</section>'
+
+
 def render_html(report: Report, t: Strings) -> str:
+    """The document, in the order a reader at the Province wants it: the verdicts (page 1),
+    the map, the province's figures with the charts that explain them, mobile by
+    technology and operator, districts, communes (figures and verdicts together),
+    operators, the methodology."""
     period = period_text(report, t)
     out = [
         f'<!DOCTYPE html><html lang="{t.lang}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(t('title'))} — {escape(period)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(t('title'))}</h1><p class='sub'>{escape(t('subtitle'))}</p>",
-        f"<p>{escape(t('period'))}: <b>{escape(period)}</b> · {escape(t('generated'))}: "
-        f"{escape(t.date(report.generated_at))} UTC</p>",
+        f"<title>{nb(t('title'))} — {nb(period)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{nb(t('title'))}</h1><p class='sub'>{nb(t('subtitle'))}</p>",
+        f"<p>{nb(t('period'))}: <b>{nb(period)}</b> · {nb(t('generated'))}: "
+        f"{nb(t.date(report.generated_at))} UTC</p>",
     ]
     if report.empty:
-        out.append(f'<p class="note" id="empty-period">{escape(t("empty_period"))}</p>')
-    out.append(f"<h2>{escape(t('verdicts'))}</h2>{_summary(t, report)}")
-    out.append(f"<h2>{escape(t('province_table'))}</h2>")
-    out.append(_area_table(t, report.province, name_cols=("province",)))
-    out.append(_verdict_table(t, report.province, name_cols=("province",)))
+        out.append(f'<p class="note" id="empty-period">{nb(t("empty_period"))}</p>')
+    out.append(_section(t("verdicts"), _summary(t, report), sid="verdicts"))
+    # No forced break: on page 1 beside the verdicts when it fits (break-inside: avoid
+    # moves it whole to page 2 when it does not).
+    out.append(_section(t("map"), map_section(report, t), sid="map"))
+    province = (
+        _area_table(t, report.province, name_cols=("province",))
+        + _verdict_table(t, report.province, name_cols=("province",))
+        + _charts(_band_charts(t, report) + _hour_charts(t, report))
+    )
+    out.append(_section(t("province_table"), province, sid="province", newpage=True))
+    out.append(_section(t("radio_table"), radio_section(report, t), sid="radio"))
     if report.districts:
-        out.append(f"<h2>{escape(t('districts_table'))}</h2>")
-        out.append(_area_table(t, report.districts, name_cols=("district",)))
-        out.append(_verdict_table(t, report.districts, name_cols=("district",)))
-    out.append(f"<h2>{escape(t('communes_table'))}</h2>")
-    out.append(_area_table(t, report.communes, name_cols=("district", "commune")))
-    out.append(_verdict_table(t, report.communes, name_cols=("district", "commune")))
+        districts = _area_table(t, report.districts, name_cols=("district",)) + _verdict_table(
+            t, report.districts, name_cols=("district",)
+        )
+        out.append(_section(t("districts_table"), districts, sid="districts"))
     missing = [c for c in report.communes if not c.has_data]
-    out.append(f"<h3>{escape(t('communes_without_data'))}: {len(missing)}</h3>")
-    out.append(
-        '<p id="communes-without-data">'
-        + (escape(", ".join(c.commune for c in missing)) if missing else escape(t("none")))
+    communes = (
+        _commune_table(t, report.communes)
+        + f"<h3>{nb(t('communes_without_data'))}: {len(missing)}</h3>"
+        + '<p id="communes-without-data">'
+        + (nb(", ".join(c.commune for c in missing)) if missing else nb(t("none")))
         + "</p>"
     )
-    out.append(f"<h2>{escape(t('operators_table'))}</h2>")
-    out.append(_area_table(t, report.operators, name_cols=("operator",)))
-    out.append(f"<h2>{escape(t('charts'))}</h2>{_charts(t, report)}")
-    out.append(f"<h2>{escape(t('methodology'))}</h2>{_methodology(t, report)}")
+    out.append(_section(t("communes_table"), communes, sid="communes", newpage=True))
+    operators = _area_table(t, report.operators, name_cols=("operator",)) + _charts(
+        _operator_chart(t, report)
+    )
+    out.append(_section(t("operators_table"), operators, sid="operators"))
+    out.append(_section(t("methodology"), _methodology(t, report), sid="methodology"))
     out.append(
-        f"<p class='sub'>{escape(t('queries_note'))}: {report.statements} InfluxQL, "
+        f"<p class='sub'>{nb(t('queries_note'))}: {report.statements} InfluxQL, "
         f"{report.query_seconds:.1f} s · probefleet</p></body></html>"
     )
     return "\n".join(out)

@@ -104,9 +104,9 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
     "chart_hours": ("Tốc độ tải xuống theo giờ trong ngày", "Download speed by hour of day"),
     "chart_hours_note": (
         "Cột: tỷ lệ lần đo đạt mục tiêu trong giờ đó; đường: trung vị của các trung vị "
-        "theo giờ; vùng tô: giờ cao điểm.",
+        "theo giờ; vùng tô: giờ cao điểm; số dưới mỗi giờ: số lần đo trong giờ đó.",
         "Bars: share of tests at target in that hour; line: median of the hourly medians; "
-        "shaded: peak hours.",
+        "shaded: peak hours; the numbers under the hours: tests in that hour.",
     ),
     "hour": ("Giờ", "Hour"),
     "methodology": ("Phương pháp đo", "Methodology"),
@@ -232,6 +232,95 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
         "worst: {service} in {commune}, {share} of {checks} checks (threshold {threshold})",
     ),
     "basis_no_checks": ("không có lượt kiểm tra nào trong kỳ", "no checks in the period"),
+    "short_download_mobile": ("Tải xuống di động", "Mobile download"),
+    "short_download_fixed": ("Tải xuống cố định", "Fixed download"),
+    "short_coverage_mobile": ("Thôn, ấp có di động", "Hamlets: mobile"),
+    "short_coverage_fixed": ("Thôn, ấp có FTTH", "Hamlets: FTTH"),
+    "short_data_network": ("Mạng chuyên dùng", "Data network"),
+    "short_ipv6": ("IPv6", "IPv6"),
+    "short_services": ("Nền tảng dùng chung", "Shared platforms"),
+    "commune_verdicts": ("Kết luận", "Verdicts"),
+    "map": ("Bản đồ xã/phường theo kết luận", "Communes on the map, by verdict"),
+    "map_of": ("Bản đồ: {item}", "Map: {item}"),
+    "map_note": (
+        "Mỗi xã/phường tô theo kết luận của chính xã đó (trung vị tải xuống so với mục "
+        "tiêu); đường đậm: ranh giới huyện. Xanh đậm: đạt; cam: không đạt; gạch chéo: chưa "
+        "đo được (không có thiết bị đo hoặc không có lần đo).",
+        "Each commune filled by its own verdict (its median download against the target); "
+        "bold lines: district boundaries. Dark blue: met; orange: not met; hatched: not "
+        "measured (no probe, or no tests).",
+    ),
+    "map_none": (
+        "Không có bản đồ: chưa khai báo tệp ranh giới ([report] areas_file).",
+        "No map: no boundary file is configured ([report] areas_file).",
+    ),
+    "map_synthetic": (
+        "Ranh giới trong tệp này là giả lập (tệp mẫu), không phải ranh giới thật.",
+        "The boundaries in this file are synthetic (a sample), not the real ones.",
+    ),
+    "map_source": ("Nguồn ranh giới", "Boundaries from"),
+    "map_missing": (
+        "Xã/phường trong danh mục không có trên bản đồ (không tìm thấy ranh giới)",
+        "Communes of the inventory missing from the map (no boundary found)",
+    ),
+    "map_why_no_name": (
+        "không có xã/phường tên này trong tệp ranh giới",
+        "no commune of that name in the area file",
+    ),
+    "map_why_other_district": (
+        "trong tệp ranh giới, xã/phường này thuộc huyện khác ({detail})",
+        "the area file has it in another district ({detail})",
+    ),
+    "map_why_ambiguous": (
+        "{detail} xã/phường cùng tên: ghi huyện trong danh mục (inventory)",
+        "{detail} communes of that name: give the inventory's district",
+    ),
+    "radio_table": (
+        "Di động theo công nghệ và nhà mạng",
+        "Mobile by radio technology and operator",
+    ),
+    "radio_by_technology": ("Theo công nghệ", "By technology"),
+    "radio_by_operator": ("Theo nhà mạng phục vụ", "By serving operator"),
+    "radio_by_both": ("Theo nhà mạng và công nghệ", "By operator and technology"),
+    "technology": ("Công nghệ", "Technology"),
+    "share_of_tests": ("Tỷ lệ số lần đo", "Share of tests"),
+    "share_of_operator_tests": (
+        "Tỷ lệ trong số lần đo của nhà mạng",
+        "Share of the operator's tests",
+    ),
+    "no_radio_context": (
+        "không có thông tin vô tuyến",
+        "no radio context",
+    ),
+    "radio_note": (
+        "Công nghệ và nhà mạng (MCC+MNC) do modem báo lúc bắt đầu mỗi lần đo. “Không có "
+        "thông tin vô tuyến”: kết quả từ phiên bản phần mềm đo cũ hoặc khi không đọc được "
+        "modem; vẫn được tính. Số liệu lấy từ từng lần đo (không qua số liệu tổng hợp).",
+        "Technology and operator (MCC+MNC) as the modem reported them at the start of each "
+        "test. “No radio context”: results from older agents, or when the modem could not "
+        "be read; they are counted. From every test's raw point (not the rollups).",
+    ),
+    "radio_none": (
+        "Không có lần đo di động nào trong kỳ.",
+        "No mobile tests in the period.",
+    ),
+    "method_where": (
+        "Nơi đo: mọi thiết bị đặt tại trụ sở UBND xã. Cố định: đường cáp quang (FTTH) của "
+        "trụ sở qua cổng Ethernet. Di động: modem USB hoặc HAT gắn trên thiết bị đo tại trụ "
+        "sở, với SIM của nhà mạng ghi trong danh mục; số liệu di động là của vị trí trụ sở, "
+        "không phải của toàn xã. Thông tin vô tuyến (công nghệ 2G/3G/4G/5G NSA/5G SA, nhà "
+        "mạng phục vụ, cường độ và chất lượng tín hiệu, cell, băng tần) đọc từ modem qua "
+        "ModemManager lúc bắt đầu và lúc kết thúc mỗi lần đo; việc đọc không dùng dữ liệu di "
+        "động.",
+        "Where: every probe stands at a commune People's Committee office. Fixed: the "
+        "office's FTTH line, on Ethernet. Mobile: a USB or HAT modem on the probe at the "
+        "office, with a SIM of the operator the inventory names; mobile figures describe the "
+        "office's location, not the whole commune. The radio context (technology 2G/3G/4G/"
+        "5G NSA/5G SA, serving operator, signal strength and quality, cell, band) is read "
+        "from the modem through ModemManager at the start and at the end of each test; the "
+        "read uses no mobile data.",
+    ),
+    "chart_tests_row": ("lần đo", "tests"),
     "queries_note": ("Truy vấn", "Queries"),
     "mbps": ("Mbit/s", "Mbit/s"),
     "ms": ("ms", "ms"),

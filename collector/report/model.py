@@ -12,6 +12,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from probefleet.collector.report.areas import AreaRegistry, MissingPolygon
+
 Verdict = Literal["met", "not_met", "not_measured"]
 Level = Literal["commune", "district", "province", "operator"]
 ACCESS_TYPES: Final = ("fixed", "mobile")
@@ -236,6 +238,45 @@ class Methodology:
 
 
 @dataclass
+class RadioRow:
+    """Mobile downloads of one technology and/or operator (radio context at the test's
+    start); "" = the result carried no radio context (an older agent, no modem reading)."""
+
+    technology: str = ""  # radio_technology tag: gsm, umts, lte, nr5g_nsa, nr5g_sa
+    operator_code: str = ""  # radio_operator tag: MCC+MNC, e.g. "45204"
+    median_mbps: float | None = None
+    p10_mbps: float | None = None
+    tests: int = 0
+    tests_at_target: int = 0
+
+
+@dataclass
+class MobileRadio:
+    """A province's mobile tests split by radio technology and serving operator, from raw
+    throughput points (whatever ``[report] source`` says: the rollups do not keep them)."""
+
+    province: str
+    by_technology: list[RadioRow] = field(default_factory=list)
+    by_operator: list[RadioRow] = field(default_factory=list)
+    by_operator_technology: list[RadioRow] = field(default_factory=list)
+
+    @property
+    def tests(self) -> int:
+        return sum(r.tests for r in self.by_technology)
+
+
+@dataclass
+class MapInfo:
+    """What the commune map was drawn from: the area file, and the inventory's communes it
+    has no polygon for."""
+
+    areas_file: str = ""
+    registry: AreaRegistry | None = None
+    codes: dict[tuple[str, str], str] = field(default_factory=dict)  # commune -> its code
+    missing: list[MissingPolygon] = field(default_factory=list)
+
+
+@dataclass
 class Report:
     start: dt.datetime
     end: dt.datetime
@@ -250,6 +291,8 @@ class Report:
     hours: dict[str, list[Hour]] = field(default_factory=dict)
     query_seconds: float = 0.0
     statements: int = 0
+    mobile_radio: list[MobileRadio] = field(default_factory=list)
+    map: MapInfo = field(default_factory=MapInfo)
 
     @property
     def empty(self) -> bool:

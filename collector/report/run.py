@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 
 from probefleet.collector.config import CollectorConfig
 from probefleet.collector.inventory import InventoryFile, load_inventory, load_targets
+from probefleet.collector.report.areas import AreaRegistry, load_areas, match_communes
 from probefleet.collector.report.errors import ReportError
 from probefleet.collector.report.fetch import Fetcher, HttpInfluxQL, InfluxQL
 from probefleet.collector.report.gather import gather
 from probefleet.collector.report.html import render_html
 from probefleet.collector.report.i18n import Lang, Strings
-from probefleet.collector.report.model import Report
+from probefleet.collector.report.model import MapInfo, Report
 from probefleet.collector.report.settings import ReportSettings, load_settings
 from probefleet.collector.report.tables import render_csv, render_json
 from probefleet.core import configkit
@@ -88,6 +89,26 @@ def build_report(
     )
 
 
+def attach_map(report: Report, registry: AreaRegistry | None) -> list[str]:
+    """Find every commune of the report in the area file; the lines to warn about (an
+    inventory commune without a polygon: the map names it, the report still renders)."""
+    if registry is None:
+        return []
+    found = match_communes(registry, [(c.district, c.commune) for c in report.communes])
+    report.map = MapInfo(
+        areas_file=registry.path,
+        registry=registry,
+        codes={key: f.code for key, f in found.features.items()},
+        missing=sorted(found.missing, key=lambda m: (m.district, m.commune)),
+    )
+    return [
+        f"{registry.path}: no polygon for commune {m.commune!r}"
+        + (f" (district {m.district!r})" if m.district else "")
+        + f": {m.text}"
+        for m in report.map.missing
+    ]
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write the whole file or nothing: an interrupted run never leaves half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +144,8 @@ def run(
     try:
         settings = load_settings(settings_path)
         inventory = load_inventory(Path(cfg.files.inventory))
+        # Before any query: a broken area file is a config problem (exit 2), said at once.
+        registry = load_areas(Path(settings.areas_file)) if settings.areas_file else None
         start = parse_when(start_text, settings.timezone, end=False)
         end = parse_when(end_text, settings.timezone, end=True)
         client = HttpInfluxQL(
@@ -142,6 +165,9 @@ def run(
             state_dir=cfg.files.state_dir,
             progress=say,
         )
+        for warning in attach_map(report, registry):
+            # Not progress: said even with --quiet (the map names them too).
+            print(f"report: warning: {warning}", file=sys.stderr)
         text = FORMATS[fmt](report, Strings(lang))
         write_atomically(out, text)
     except configkit.ConfigError as exc:

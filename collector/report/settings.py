@@ -48,6 +48,9 @@ class ReportSettings(Section, frozen=True, kw_only=True):
     # only), "raw" (every point: exact medians, slow over a year), "auto" (rollups when the
     # period is whole days and its first and last day are rolled up, else raw).
     source: Literal["auto", "rollups", "raw"] = "auto"
+    # The commune map's boundaries: a GeoJSON area registry (README, *The area registry*),
+    # relative to this file's directory. Empty: the report has no map, and says so.
+    areas_file: str = ""
 
     def problems(self) -> list[str]:
         """The cross-key rules the types cannot say, one line per problem (key = value: why)."""
@@ -86,6 +89,11 @@ class ReportFile(Section, frozen=True, kw_only=True):
     def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> ReportFile:
         """Cross-key rules; appends to ``problems`` rather than stopping (configkit.load)."""
         problems.extend(self.report.problems())
+        areas = self.report.areas_file
+        if areas and not Path(areas).is_absolute():
+            # Relative to the settings file, as a reader of the file expects.
+            fixed = msgspec.structs.replace(self.report, areas_file=str(base / areas))
+            return msgspec.structs.replace(self, report=fixed)
         return self
 
 

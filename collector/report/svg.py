@@ -37,6 +37,13 @@ def _frame(height: int, title: str, body: list[str]) -> str:
     )
 
 
+def _compact(n: int) -> str:
+    """A count in at most 4 characters (an hour's column is ~25 px wide)."""
+    if n < 10_000:
+        return str(n)
+    return f"{n / 1000:.0f}k" if n < 1_000_000 else f"{n / 1_000_000:.0f}M"
+
+
 def svg_bars(
     labels: Sequence[str],
     values: Sequence[int],
@@ -83,7 +90,9 @@ def svg_hbars(
     """Horizontal bars (label, value, target): a red tick at each row's target."""
     row_h = 22
     height = _PAD_T + row_h * max(1, len(rows)) + 24
-    label_w = 190
+    # Wide enough for the longest label (~6.2 px a character at 11 px): a label cut at the
+    # frame would not say which line it is.
+    label_w = min(360, max(120, int(6.2 * max((len(r[0]) for r in rows), default=0)) + 10))
     top = max([1.0, *(v for _, v, _t in rows if v is not None), *(t for _, _v, t in rows if t)])
     scale = (_W - label_w - 60) / top
     body: list[str] = []
@@ -115,11 +124,15 @@ def svg_hours(
     title: str,
     peak: tuple[int, int],
     target: float | None,
+    tests: Sequence[int] = (),
+    tests_label: str = "n",
 ) -> str:
     """24 bars (share of tests at target, 0-1, left axis) and a line (median Mbit/s, scaled
-    to the target or the largest median); peak hours shaded."""
-    height = 230
-    plot_h = height - _PAD_B - _PAD_T
+    to the target or the largest median); peak hours shaded; under the hours, the tests of
+    each hour (a share of 3 tests is not one of 3,000: the reader must see which)."""
+    counts_h = 16 if tests else 0
+    height = 230 + counts_h
+    plot_h = height - _PAD_B - _PAD_T - counts_h
     step = (_W - _PAD_L - 8) / 24
     base = _PAD_T + plot_h
     body = [
@@ -146,8 +159,13 @@ def svg_hours(
         if m is not None:
             points.append(f"{x + step / 2:.1f},{base - plot_h * m / top:.1f}")
         if hour % 3 == 0:
-            body.append(_t(x + step / 2, height - _PAD_B + 16, f"{hour:02d}", size=10))
+            body.append(_t(x + step / 2, base + 16, f"{hour:02d}", size=10))
+        if tests:
+            n = tests[hour] if hour < len(tests) else 0
+            body.append(_t(x + step / 2, base + 32, _compact(n), size=8))
     body.append(_t(_W - 6, _PAD_T + 10, f"{top:.0f} Mbit/s", anchor="end", size=10))
+    if tests:
+        body.append(_t(_PAD_L - 6, base + 32, tests_label, anchor="end", size=8))
     if target:
         y = base - plot_h * target / top
         body.append(

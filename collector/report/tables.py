@@ -16,7 +16,15 @@ import json
 from typing import Any, Final
 
 from probefleet.collector.report.i18n import Strings
-from probefleet.collector.report.model import PLAN_ITEMS, AccessFigures, Area, Report, Speed
+from probefleet.collector.report.model import (
+    PLAN_ITEMS,
+    AccessFigures,
+    Area,
+    RadioRow,
+    Report,
+    Speed,
+)
+from probefleet.collector.report.radio import operator_label, technology_label
 
 CSV_COLUMNS: Final = (
     "level",
@@ -152,6 +160,52 @@ def area_doc(area: Area, t: Strings) -> dict[str, Any]:
     }
 
 
+def _radio_rows(rows: list[RadioRow]) -> list[dict[str, Any]]:
+    return [
+        {
+            "technology": r.technology or None,  # null: no radio context
+            "technology_label": technology_label(r.technology) if r.technology else None,
+            "operator_code": r.operator_code or None,
+            "operator_label": operator_label(r.operator_code) if r.operator_code else None,
+            "tests": r.tests,
+            "median_mbps": r.median_mbps,
+            "p10_mbps": r.p10_mbps,
+            "tests_at_target": r.tests_at_target,
+        }
+        for r in rows
+    ]
+
+
+def _mobile_radio(report: Report) -> list[dict[str, Any]]:
+    return [
+        {
+            "province": m.province,
+            "source": "raw points",
+            "tests": m.tests,
+            "by_technology": _radio_rows(m.by_technology),
+            "by_operator": _radio_rows(m.by_operator),
+            "by_operator_technology": _radio_rows(m.by_operator_technology),
+        }
+        for m in report.mobile_radio
+    ]
+
+
+def _map(report: Report) -> dict[str, Any]:
+    info = report.map
+    return {
+        "areas_file": info.areas_file or None,
+        "synthetic": info.registry.synthetic if info.registry else None,
+        "commune_codes": [
+            {"district": d, "commune": c, "code": code}
+            for (d, c), code in sorted(info.codes.items())
+        ],
+        "communes_without_polygon": [
+            {"district": m.district, "commune": m.commune, "reason": m.reason, "why": m.text}
+            for m in info.missing
+        ],
+    }
+
+
 def render_json(report: Report, t: Strings) -> str:
     m = report.methodology
     ex = m.exclusions
@@ -170,6 +224,8 @@ def render_json(report: Report, t: Strings) -> str:
         "communes": [area_doc(a, t) for a in report.communes],
         "communes_without_data": [c.commune for c in report.communes if not c.has_data],
         "operators": [area_doc(a, t) for a in report.operators],
+        "mobile_radio": _mobile_radio(report),
+        "map": _map(report),
         "charts": {
             "download_bands": {
                 access: [

@@ -182,3 +182,22 @@ def test_report_refuses_an_unwritable_output_before_any_query(tmp_path: Path) ->
         assert proc.returncode == 2, proc.stderr
         assert f"--out {out if why == 'is a directory' else out.parent}: {why}" in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_check_loads_the_report_settings_area_file(tmp_path: Path) -> None:
+    """The map's boundary file is checked with the settings that name it: a broken one
+    fails `report` before any query, so `check` must name it too."""
+    config = _config(tmp_path, '[probes.p-1]\ncommune = "A"\nprovince = "B"\n')
+    (tmp_path / "areas.geojson").write_text('{"type": "FeatureCollection", "features": [1]}')
+    settings = tmp_path / "report.toml"
+    settings.write_text('[report]\nareas_file = "areas.geojson"\n')  # beside the settings
+    proc = _cli("check", "--config", str(config), "--settings", str(settings))
+    assert proc.returncode == 2, proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert f"{tmp_path / 'areas.geojson'}" in proc.stderr
+    assert "features[0]" in proc.stderr, proc.stderr
+    sample = ROOT / "config/areas/dongnai.sample.geojson"
+    settings.write_text(f'[report]\nareas_file = "{sample}"\n')
+    proc = _cli("check", "--config", str(config), "--settings", str(settings))
+    assert proc.returncode == 0, proc.stderr
+    assert str(sample) in proc.stdout

@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,9 +35,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 START = fl.START_LOCAL.astimezone(dt.UTC)
 END = fl.END_LOCAL.astimezone(dt.UTC)
 PERIOD = f"time >= '{START:%Y-%m-%dT%H:%M:%SZ}' AND time < '{END:%Y-%m-%dT%H:%M:%SZ}'"
+AREAS_FILE = ROOT / "config" / "areas" / "dongnai.sample.geojson"
 SETTINGS = f"""
 [report]
 data_network_targets = ["{fl.DATA_NETWORK}"]
+areas_file = "{AREAS_FILE}"
 """
 POINTS = {"throughput": 1, "latency": 2, "service": 2, "ipv6": 1, "health": 1}
 
@@ -449,9 +452,14 @@ def test_html_opens_in_chromium_without_errors(published: Published, lang: str) 
     path, _ = published.report("html", "--from", "2025-03-03", "--to", "2025-03-09", lang=lang)
     text = path.read_text(encoding="utf-8")
     # Standalone: no script, no external asset.
-    for needle in ("<script", "src=", "href=", "@import", "url("):
+    for needle in ("<script", "src=", "href=", "@import"):
         assert needle not in text, needle
-    assert text.count("<svg") >= 4  # bands fixed + mobile, operators, hours
+    assert re.search(r"url\((?!#)", text) is None  # url(#hatch-…): the SVG's own pattern
+    assert text.count("<svg") >= 4 + 2  # bands fixed + mobile, operators, hours; 2 maps
+    # The fleet's communes are all in the sample area file: on the map, none missing.
+    assert text.count('class="map"') == 2
+    assert 'id="map-missing"' not in text
+    assert 'data-verdict="not_met"' in text.split('id="map"')[1].split("</section>")[0]
     if lang == "vi":
         for words in ("Báo cáo kết quả đo kiểm hạ tầng số", "Tốc độ tải xuống băng rộng cố định",
                       "Chưa đo được", "Không đạt", "Phường Trấn Biên", "Giờ cao điểm"):  # fmt: skip
@@ -465,6 +473,44 @@ def test_html_opens_in_chromium_without_errors(published: Published, lang: str) 
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG")
     assert len(png) > 20_000
+
+
+def test_an_area_file_problem_is_said_at_once_and_a_missing_polygon_named(
+    published: Published, tmp_path: Path
+) -> None:
+    """A broken area file: exit 2 before any query, the feature and key named. A commune of
+    the inventory without a polygon: a warning, the report written, the map names it."""
+    doc = json.loads(AREAS_FILE.read_text(encoding="utf-8"))
+    doc["features"] = [
+        f
+        for f in doc["features"]
+        if (f["properties"]["level"], f["properties"]["name"]) != ("commune", "Long Thành")
+    ]
+    partial = tmp_path / "partial.geojson"
+    partial.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    settings = tmp_path / "report.toml"
+    settings.write_text(f'[report]\nareas_file = "{partial.name}"\n', encoding="utf-8")
+    out = tmp_path / "r.html"
+    argv = [sys.executable, "-m", "probefleet.collector.cli", "report",
+            "--config", str(published.config), "--settings", str(settings),
+            "--from", "2025-03-03", "--to", "2025-03-09", "--format", "html",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{partial}: no polygon for commune 'Long Thành' (district 'Long Thành')" in proc.stderr
+    missing = out.read_text(encoding="utf-8").split('id="map-missing"')[1].split("</div>")[0]
+    assert "Long Thành" in missing
+
+    doc["features"][0]["properties"]["level"] = "ward"
+    partial.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    out.unlink()
+    loud = [a for a in argv if a != "--quiet"]  # progress on: no query may have run
+    proc = subprocess.run(loud, capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "features[0] (ward X731 'Tân Phú'): properties.level = \"ward\"" in proc.stderr
+    assert "[1/" not in proc.stderr  # said before any query
+    assert not out.exists()
 
 
 def test_an_empty_period_is_said_so(published: Published) -> None:

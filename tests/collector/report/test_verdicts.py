@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,13 @@ def test_a_province_verdict_says_it_is_one_median_and_how_many_communes_carry_it
 def test_every_format_carries_the_basis_beside_the_verdict(lang: str) -> None:
     t = Strings(lang)  # type: ignore[arg-type]
     report = _report()
-    html = render_html(report, t)
+    raw = render_html(report, t)
+    # A number and its unit never part at a line end (print): a no-break space between.
+    assert re.search(r"\d %", raw) is None
+    assert re.search(r"\d Mbit/s", raw) is None
+    assert "\u00a0%" in raw
+    assert "\u00a0Mbit/s" in raw
+    html = raw.replace("\u00a0", " ")
     summary = html.split('data-item="download_fixed"')[1].split("</tr>")[0]
     assert f">{t('met')}<" in summary
     assert PROVINCE_FIXED[lang] in summary
@@ -154,7 +161,7 @@ def test_hamlet_coverage_is_not_measured_whatever_the_office_probes_did() -> Non
 
 def test_service_availability_names_the_worst_service_and_commune() -> None:
     report = _report()
-    en = render_html(report, Strings("en"))
+    en = render_html(report, Strings("en")).replace("\u00a0", " ")
     table = en.split("Province-wide results")[1].split("</table>")[0]
     assert "0.0 % (dvc, Long Tân)" in table
     communes = en.split("Results per commune")[1].split("</table>")[0]
