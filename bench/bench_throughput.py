@@ -13,14 +13,18 @@ HTTP, <= 1.3 x curl's over HTTPS (a Pi must not be the bottleneck).
 veth, shaped with tbf at each rate, delayed and made lossy with netem (or, where the kernel
 has no netem, lossy with an nftables input rule, and the RTT cells skipped), the congestion
 control set in both namespaces; in each cell iperf3 (same stream count, ``-O`` omitting its
-own warm-up), curl (one stream, about ``--duration`` seconds of data) and the product (the
-``throughput`` measurement, its warm-up and loaded pings included) download through the same
-link, as ratios to the shaped rate, and CPU seconds per GB for curl and the product. Targets:
-within 2 % of iperf3 wherever iperf3 reaches 90 % of the rate; the product's HTTPS CPU per
-GB <= 1.3 x curl's HTTPS. ``--quick`` runs a handful of cells::
+own warm-up; ``-R`` for download), curl (one stream, about ``--duration`` seconds of data:
+``-r`` of the large file down, ``-T`` of a sparse file POSTed to nginx's reading sink up) and
+the product (the ``throughput`` measurement, its warm-up and loaded pings included) move data
+through the same link, download and upload, as ratios to the shaped rate, and CPU seconds
+per GB for curl and the product. Targets: within 2 % of iperf3 wherever iperf3 reaches 90 %
+of the rate; the product's HTTPS CPU per GB <= 1.3 x curl's HTTPS. ``--quick`` runs a
+handful of links, both ways. ``contention``: the loaded-latency pings on and off, with and
+without pinned busy loops, beside iperf3 (see _tp_contention)::
 
     sudo .venv/bin/python bench/bench_throughput.py matrix --quick
     sudo .venv/bin/python bench/bench_throughput.py matrix          # every cell: hours
+    sudo .venv/bin/python bench/bench_throughput.py contention --repeat 6
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -255,12 +260,22 @@ def main() -> None:
         p.add_argument("--gb", type=float, default=2.0, help="GB (10^9 bytes) per download")
         p.add_argument("--streams", type=int, default=6)
         p.add_argument("--repeat", type=int, default=5)
-    from _tp_matrix import add_arguments, cell_main, matrix_main
+    import _tp_contention
+    from _tp_matrix import add_arguments, matrix_main
+    from _tp_testbed import cell_main
 
     add_arguments(sub)
+    _tp_contention.add_arguments(sub)
     args = parser.parse_args()
+    # Stopped by a signal, the namespaces, nginx and busy loops are still torn down: SIGTERM
+    # exits through the `with` blocks, and SIGINT does even where a shell started us with it
+    # ignored (a background job).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.command == "matrix":
         matrix_main(args)
+    elif args.command == "contention":
+        _tp_contention.contention_main(args)
     elif args.command == "_cell":
         cell_main(args)
     else:
