@@ -5,7 +5,8 @@ mins, max of maxes) per series; throughput's also carries ``peak_*`` (the hours 
 window), health's ``hours_seen`` and ``first_hour_s``. ``throughput_hours_1d`` (tags
 province, access, hour_utc) holds the day's completed downloads per hour. Compacting a day
 again after late results rewrites the same points with the same timestamp: every field only
-grows, so InfluxDB's overwrite leaves the right values. Usage::
+grows, so InfluxDB's overwrite leaves the right values. ``<measurement>_district_1d``
+(:func:`district_points`) sums a day's series per district for the Year board. Usage::
 
     lines = compact_day(client, day_start, day_end, peak_hours_utc=frozenset({12, 13, 14, 15}))
 """
@@ -23,6 +24,16 @@ from probefleet.collector.rollups_spec import HOUR_NS, SPECS, SUFFIX, rollup_of
 
 DAILY: Final = "_1d"
 HOURS: Final = "throughput_hours_1d"
+DISTRICT: Final = "_district_1d"
+# The district rollups' tags: the area's, and each kind's own that a Year panel groups or
+# filters by (the probe, its interface, server and the like are summed over).
+DISTRICT_TAGS: Final[dict[str, tuple[str, ...]]] = {
+    "throughput": ("province", "district", "access", "operator", "status", "time_source"),
+    "latency": ("province", "district", "access", "operator", "status", "time_source", "target"),
+    "service": ("province", "district", "access", "operator", "status", "service"),
+    "ipv6": ("province", "district", "access", "operator", "status", "check"),
+    "health": ("province", "district"),
+}
 _SERIES_PER_STATEMENT: Final = 5000
 
 
@@ -42,17 +53,19 @@ def _range(start: dt.datetime, end: dt.datetime) -> str:
     return f"time >= {_ns(start)} AND time < {_ns(end)}"
 
 
-def _series(client: InfluxQL, text: str, paged: bool) -> Iterator[dict[str, Any]]:
+def _series(
+    client: InfluxQL, text: str, paged: bool, per_page: int = _SERIES_PER_STATEMENT
+) -> Iterator[dict[str, Any]]:
     """Every series of ``text``, ``SLIMIT``-paged when ``paged`` (a day of 10,000 probes)."""
     offset = 0
     while True:
-        page = f"{text} SLIMIT {_SERIES_PER_STATEMENT} SOFFSET {offset}" if paged else text
+        page = f"{text} SLIMIT {per_page} SOFFSET {offset}" if paged else text
         found = 0
         for result in client.run(page):
             for series in result.get("series", []):
                 found += 1
                 yield series
-        if not paged or found < _SERIES_PER_STATEMENT:
+        if not paged or found < per_page:
             return
         offset += found
 
@@ -83,6 +96,51 @@ def compact_day(
     return [p.line() for p in compact_points(client, start, end, peak_hours_utc=peak_hours_utc)]
 
 
+def district_of(kind: str) -> str:
+    """``throughput`` -> ``throughput_district_1d``."""
+    return kind + DISTRICT
+
+
+def district_points(days: Iterable[Point]) -> list[Point]:
+    """The day's district rollups from its daily points (one day's): per kind, every series
+    of a district summed (counts and sums; no bins, no extremes: the Year board reads means
+    and shares), so a year's panel reads ~365 points per district instead of per probe.
+    Health's also carry ``probes`` (probes that reported that day) for the uptime share;
+    only the probe's own health rows (no interface) count."""
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+    at: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+    for point in days:
+        kind = point.measurement.removesuffix(DAILY)
+        wanted = DISTRICT_TAGS.get(kind)
+        if wanted is None or kind + DAILY != point.measurement:
+            continue
+        tags = dict(point.tags)
+        if kind == "health" and tags.get("interface"):
+            continue
+        key = (district_of(kind), tuple(sorted((t, tags[t]) for t in wanted if tags.get(t))))
+        acc = out.get(key)
+        if acc is None:
+            acc = out[key] = {}
+            at[key] = point.time_ns
+        for name, value in point.fields:
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            if name.endswith(("_min", "_max")) or name in ("first_hour_s", "download_target_mbps"):
+                continue
+            acc[name] = acc.get(name, 0) + value
+        if kind == "health" and "hours_seen" in dict(point.fields):
+            acc["probes"] = acc.get("probes", 0) + 1
+    return [
+        Point(
+            measurement,
+            tags,
+            tuple((k, v if k.endswith("_sum") else round(v)) for k, v in sorted(acc.items())),
+            at[(measurement, tags)],
+        )
+        for (measurement, tags), acc in out.items()
+    ]
+
+
 def compact_points(
     client: InfluxQL, start: dt.datetime, end: dt.datetime, *, peak_hours_utc: frozenset[int]
 ) -> list[Point]:
@@ -95,7 +153,8 @@ def compact_points(
                 hourly[key] = part
             else:
                 found.merge(part)
-    return daily_points(hourly.values(), start, end, peak_hours_utc=peak_hours_utc)
+    days = daily_points(hourly.values(), start, end, peak_hours_utc=peak_hours_utc)
+    return days + district_points(days)
 
 
 def daily_points(

@@ -6,7 +6,7 @@ Wiring (collector/service.py)::
     self.rollups = Rollups(state_dir, emit=self.pipeline.add_lines, targets=...)
     self.pipeline.observers.append(self.rollups.on_batch)
     ...  # in the main loop, once a second: self.rollups.tick()
-    ...  # on stop, before the pipeline's last flush: self.rollups.close()
+    ...  # on stop, after the pipeline's last flush: self.rollups.hold(); .close()
 
 Each flush writes every bucket touched since the last one as a *part*: the bucket's point
 at its own nanosecond of the hour (``hour + part·1000 + collector's offset``), never
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from probefleet.collector import _sqlite
+from probefleet.collector import rollups_held as held
 from probefleet.collector._batch import Item
 from probefleet.collector.inventory import TargetsFile
 from probefleet.collector.rollups_bucket import Buckets
@@ -39,10 +40,13 @@ log = logging.getLogger(__name__)
 
 TOPIC: Final = "$collector/rollups/"
 FILE: Final = "rollups.sqlite"
-_SCHEMA: Final = """
+_SCHEMA: Final = (
+    """
 CREATE TABLE IF NOT EXISTS seqs (probe TEXT PRIMARY KEY, ranges TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+    + held.SCHEMA
+)
 _PARTS_PER_HOUR: Final = 3_600_000_000  # parts are 1 µs apart; the collector's offset in ns
 
 
@@ -73,13 +77,18 @@ class Rollups:
         }
         meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         self.part = int(meta.get("part", "0"))
-        self.open = Buckets(targets)
-        self.open_seqs: dict[str, SeqRanges] = {}
+        # What the last stop held on disk (rollups_held) is open again: it goes out with
+        # the next part, and its rows are cleared once that part is stored.
+        self.open, self.open_seqs = held.load(self.db, targets)
+        self.held_part: int | None = 0 if self.open or self.open_seqs else None
+        if self.held_part is not None:
+            log.info("rollups: %d buckets held at the last stop are open again", len(self.open))
         self.inflight: dict[int, dict[str, SeqRanges]] = {}
         self.duplicates = 0
         self.results = 0
         self.points = 0
-        self.next_flush = clock() + flush_s
+        # What the last stop held goes out at the first tick, not flush_s later.
+        self.next_flush = clock() + (0.0 if self.held_part is not None else flush_s)
         # Still "running" from last time: results stored after its last stored part were
         # acknowledged but never counted here.
         if meta.get("running") == "1":
@@ -117,8 +126,10 @@ class Rollups:
         for item in items:
             points = item.points
             if points is None or item.probe is None or item.seq is None:
-                if item.topic.startswith(TOPIC) and item.inbound is None:
+                if item.inbound is None and item.topic.startswith(TOPIC):
                     self._stored(int(item.topic[len(TOPIC) :]))
+                elif item.inbound is None and self.compactor is not None:
+                    self.compactor.stored(item.topic)  # a day's points: its month may sum
                 continue
             if self._seen(item.probe, item.seq):
                 self.duplicates += 1
@@ -146,6 +157,8 @@ class Rollups:
         self.part += 1
         part = self.part
         self._set({"part": str(part)})  # never reused, whatever happens next
+        if self.held_part == 0:
+            self.held_part = part  # this part carries what the last stop held
         step = (part % _PARTS_PER_HOUR) * 1000 + self.offset_ns
         lines = [bucket.line(bucket.hour_ns + step) for bucket in self.open.values()]
         if self.compactor is not None:
@@ -164,6 +177,9 @@ class Rollups:
         seqs = self.inflight.pop(part, None)
         if seqs is None:
             return
+        if part == self.held_part:
+            held.clear(self.db)  # what the last stop held is in InfluxDB now
+            self.held_part = None
         rows = []
         for probe, ranges in seqs.items():
             mine = self.counted.get(probe)
@@ -188,9 +204,31 @@ class Rollups:
             self.db.execute("ROLLBACK")
             raise
 
+    def hold(self) -> int:
+        """At a stop, after the pipeline's last batch: the open buckets (that batch's results
+        too) go to local disk for the next start instead of into InfluxDB, where at 10,000
+        probes they cost the stop 10 s. Returns the buckets held."""
+        buckets, seqs = self.open, self.open_seqs
+        if self.held_part not in (None, 0) and self.held_part in self.inflight:
+            # The part carrying the last stop's buckets was never stored: keep them too.
+            buckets, seqs = held.load(self.db, self.targets)
+            held.merge(buckets, self.open)
+            for probe, ranges in self.open_seqs.items():
+                mine = seqs.get(probe)
+                if mine is None:
+                    seqs[probe] = ranges
+                else:
+                    mine.update(ranges)
+            self.inflight.pop(self.held_part)
+        n = held.save(self.db, buckets, seqs)
+        self.open, self.open_seqs = Buckets(self.targets), {}
+        if n:
+            log.info("rollups: %d open buckets held on disk for the next start", n)
+        return n
+
     def close(self) -> None:
-        """After the pipeline's last batch (call :meth:`flush` before it): a clean stop if
-        every part was stored, else the next start names the hours to rebuild."""
+        """After the pipeline's last batch and :meth:`hold`: a clean stop if every part was
+        stored, else the next start names the hours to rebuild."""
         if self.open or self.open_seqs:
             log.warning("rollups: closed with results not yet flushed")
         elif not self.inflight:

@@ -5,7 +5,8 @@ Per local day: every raw point of the rolled-up measurements is read back (Influ
 ``SELECT *``), folded into hourly buckets written as part 0 of each hour (the hour's start;
 the live feeder's parts are never at part 0), and the day compacted. Hours that already hold
 parts must be emptied first (InfluxDB 1.x/3.x: ``DELETE FROM "<m>_1h" WHERE time …``; 2.x:
-the delete API), or they count twice. Usage (``probe-collector rollup rebuild``)::
+the delete API), or they count twice. Then every local month the days touch is summed again
+from its stored days (``_1mo``). Usage (``probe-collector rollup rebuild``)::
 
     for day_start, day_end in days:
         lines = rebuild_day(client, day_start, day_end, targets, peak_hours_utc=...)
@@ -17,11 +18,19 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from probefleet.collector.inventory import TargetsFile
 from probefleet.collector.lineproto import FieldValue, Point
 from probefleet.collector.rollups_bucket import Buckets
-from probefleet.collector.rollups_daily import InfluxQL, _range, _series, _tags, daily_points
+from probefleet.collector.rollups_daily import (
+    InfluxQL,
+    _range,
+    _series,
+    _tags,
+    daily_points,
+    district_points,
+)
 from probefleet.collector.rollups_spec import SPECS
 
 if TYPE_CHECKING:
@@ -56,6 +65,7 @@ def rebuild_day(
     """Hourly (part 0) and daily rollup lines of [start, end) from the raw points."""
     buckets = rebuild_buckets(client, start, end, targets)
     days = daily_points(buckets.values(), start, end, peak_hours_utc=peak_hours_utc)
+    days += district_points(days)
     return [b.line() for b in buckets.values()] + [p.line() for p in days]
 
 
@@ -101,14 +111,12 @@ def run(
     """``probe-collector rollup rebuild --from DAY --to DAY``: each local day's rollups
     emptied (``DELETE``; 2.x: say so and stop) and recomputed from raw points. Exit 0, or 1
     when InfluxDB refused something (the message says what)."""
-    from zoneinfo import ZoneInfo
-
     from probefleet.collector.inventory import load_targets
     from probefleet.collector.report.errors import QueryFailed
     from probefleet.collector.report.fetch import HttpInfluxQL
     from probefleet.collector.report.run import parse_when
     from probefleet.collector.rollups_compact import local_day, peak_hours_utc
-    from probefleet.collector.rollups_daily import DAILY, HOURS, _range
+    from probefleet.collector.rollups_daily import DAILY, HOURS, _range, district_of
     from probefleet.collector.rollups_spec import rollup_of
 
     zone = ZoneInfo(tz)
@@ -123,6 +131,7 @@ def run(
         try:
             if delete:
                 names = [rollup_of(m) for m in SPECS] + [m + DAILY for m in SPECS] + [HOURS]
+                names += [district_of(m) for m in SPECS]
                 client.run(
                     ";".join(f'DELETE FROM "{n}" WHERE {_range(day, nxt)}' for n in names)  # noqa: S608
                 )
@@ -139,4 +148,37 @@ def run(
             return 1
         progress(f"rollup rebuild: {day.date()}: {len(lines)} rollup points")
         day = nxt
+    return _months(client, cfg, start, end, zone, delete=delete, progress=progress)
+
+
+def _months(
+    client: InfluxQL,
+    cfg: CollectorConfig,
+    start: dt.datetime,
+    end: dt.datetime,
+    zone: ZoneInfo,
+    *,
+    delete: bool,
+    progress: Callable[[str], None],
+) -> int:
+    """Every local month the rebuilt days touch, summed again from its (stored) days."""
+    from probefleet.collector.report.errors import QueryFailed
+    from probefleet.collector.rollups_daily import _range
+    from probefleet.collector.rollups_monthly import compact_month, local_month, monthly_of
+
+    month = local_month(start, zone)
+    while month[0] < end:
+        a, z = month
+        try:
+            if delete:
+                client.run(";".join(
+                    f'DELETE FROM "{monthly_of(m)}" WHERE {_range(a, z)}'  # noqa: S608
+                    for m in SPECS))  # fmt: skip
+            lines = compact_month(client, a, z)
+            _write(cfg.influxdb.url, cfg.influxdb.bucket, cfg.influxdb.token, lines)
+        except (QueryFailed, OSError) as exc:
+            progress(f"rollup rebuild: month {a.date():%Y-%m}: {exc}")
+            return 1
+        progress(f"rollup rebuild: month {a.date():%Y-%m}: {len(lines)} monthly points")
+        month = local_month(z, zone)
     return 0

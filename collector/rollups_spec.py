@@ -14,6 +14,11 @@ and on every rollup point: ``n`` (raw points), ``unsynced_n`` (``clock_synced`` 
 ``hour_utc`` (0-23, for hour-of-day figures), and on throughput ``skip_cross_n`` (skipped for
 cross-traffic above the gate's limit) and ``download_band<k>_n`` (completed downloads in band
 k of :data:`BANDS` times the target then in force, ``download_target_mbps``).
+
+The compactor sums them into ``<measurement>_1d`` (local days; :func:`field_names` with
+``daily``), those into ``<measurement>_1mo`` (local months, collector/rollups_monthly.py:
+the daily fields, plus ``download_target_mbps_max`` when a month saw two targets) and, per
+district, ``<measurement>_district_1d`` (:func:`district_field_names`).
 """
 
 from __future__ import annotations
@@ -108,6 +113,20 @@ def field_names(measurement: str, *, daily: bool = False) -> frozenset[str]:
             }
     if measurement == "health" and daily:
         names |= {"hours_seen", "first_hour_s"}
+    return frozenset(names)
+
+
+def district_field_names(measurement: str) -> frozenset[str]:
+    """Every field of ``<measurement>_district_1d`` (rollups_daily.district_points): the
+    daily rollup's counts and sums, no extremes or bins; health's ``probes`` too."""
+    names = {
+        n
+        for n in field_names(measurement, daily=True)
+        if not n.endswith(("_min", "_max", "_hist"))
+        and n not in ("first_hour_s", "download_target_mbps")
+    }
+    if measurement == "health":
+        names.add("probes")
     return frozenset(names)
 
 

@@ -1,12 +1,14 @@
-"""The report's figures from the daily rollups (``queries.ROLLUPS``): what a year of raw
-points would give, at the cost of one point per series and day.
+"""The report's figures from the rollups: what a year of raw points would give, at the cost
+of one point per series and month (``<kind>_1mo`` for whole local months, ``<kind>_1d`` for
+the other days: collector/rollups_queries.py).
 
-One statement per measurement brings every daily point of the period; the sums per area
-(commune, district, province, operator, each by access type) are made here, as InfluxDB
-would make them (:func:`aggregate`), then handed to the same figures as the raw report's.
-Counts, sums and shares are exact; medians and percentiles are read from the histograms
-(within :data:`rollups_hist.BOUND`, 1.16 %); the README says which is which. Usage:
-``gather(..., source="rollups")`` in :mod:`.gather`.
+Per measurement, one request brings every rollup point of the period (``SELECT *``: InfluxDB
+1.x's ``sum()`` costs an iterator per series, field and shard, reading costs far less); the
+sums per series and then per area (commune, district, province, operator, each by access
+type) are made here, as InfluxDB would make them (:func:`aggregate`), then handed to the
+same figures as the raw report's. Counts, sums and shares are exact; medians and percentiles
+are read from the histograms (within :data:`rollups_hist.BOUND`, 1.16 %); the README says
+which is which. Usage: ``gather(..., source="rollups")`` in :mod:`.gather`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from probefleet.collector import queries
+from probefleet.collector import queries, rollups_queries
 from probefleet.collector import rollups_hist as hist
 from probefleet.collector.report.fetch import InfluxQL, Row, Value
 from probefleet.collector.report.model import Band, Hour, Level, ServiceFigures, Speed
+from probefleet.collector.rollups_monthly import TARGET_MAX, whole_months
 from probefleet.collector.rollups_spec import BANDS
 
 if TYPE_CHECKING:
@@ -53,6 +57,8 @@ def _kind(name: str) -> tuple[int, str]:
             found = (_HIST, name[:-5])
         elif name == "download_target_mbps":
             found = (_MINMAX, name)
+        elif name == TARGET_MAX:  # a month stored with several targets: their highest
+            found = (_MAX, "max_download_target_mbps")
         elif name.endswith("_min") or name == "first_hour_s":
             found = (_MIN, f"min_{name}")
         elif name.endswith("_max"):
@@ -63,11 +69,19 @@ def _kind(name: str) -> tuple[int, str]:
     return found
 
 
-def per_series(rows: Iterable[Row]) -> list[Row]:
+@dataclass(frozen=True, slots=True)
+class Series(Row):
+    """A :class:`Row` of sums (``values``: InfluxDB's column names) with its histograms
+    (``hists``: field -> bin -> count), kept apart: most groupings need no bins."""
+
+    hists: dict[str, dict[int, int]]
+
+
+def per_series(rows: Iterable[Row]) -> list[Series]:
     """Rollup rows (points, or sums per series from InfluxDB) summed per series (all
     their tags), with InfluxDB's column names: ``sum_<f>`` for counts and sums,
-    ``min_<f>``/``max_<f>`` for extremes (and the target), ``sum_<f>_h<i>`` per bin of
-    ``<f>_hist``. The report's areas are then sums of these (:func:`aggregate`)."""
+    ``min_<f>``/``max_<f>`` for extremes (and the target); the bins of ``<f>_hist`` in
+    ``hists[<f>]``. The report's areas are then sums of these (:func:`aggregate`)."""
     groups: dict[tuple[tuple[str, str], ...], tuple[dict[str, Any], dict[str, list[str]]]]
     groups = {}
     kind = _kind
@@ -78,62 +92,81 @@ def per_series(rows: Iterable[Row]) -> list[Row]:
             found = groups[key] = ({}, {})
         acc, texts = found
         for name, value in row.values.items():
+            if value is None:
+                continue  # SELECT *: a column of another series
             how, col = kind(name)
             if how == _SUM:
-                if value.__class__ is not bool and value is not None:
+                if value.__class__ is not bool:
                     acc[col] = acc.get(col, 0.0) + value
             elif how == _HIST:
-                if isinstance(value, str):
+                if value.__class__ is str:
                     texts.setdefault(col, []).append(value)
             elif how == _MIN:
-                if value is not None:
-                    acc[col] = min(acc.get(col, value), value)
+                acc[col] = min(acc.get(col, value), value)
             elif how == _MAX:
-                if value is not None:
-                    acc[col] = max(acc.get(col, value), value)
-            elif how == _MINMAX and value is not None:
+                acc[col] = max(acc.get(col, value), value)
+            elif how == _MINMAX:
                 acc[f"min_{col}"] = min(acc.get(f"min_{col}", value), value)
                 acc[f"max_{col}"] = max(acc.get(f"max_{col}", value), value)
-    out: list[Row] = []
+    out: list[Series] = []
     for key, (acc, texts) in groups.items():
-        columns: dict[str, Value] = dict(acc)
+        hists: dict[str, dict[int, int]] = {}
         for name, parts in texts.items():
-            counts: dict[int, int] = {}
+            counts = hists[name] = {}
             hist.merge_into(counts, " ".join(parts))
-            for i, c in counts.items():
-                columns[f"sum_{name}_h{i}"] = c
-        out.append(Row(dict(key), columns))
+        out.append(Series(dict(key), acc, hists))
     return out
 
 
-def aggregate(rows: Iterable[Row], by: Sequence[str]) -> list[Row]:
-    """:func:`per_series` rows summed per value of the ``by`` tags (same columns)."""
-    groups: dict[tuple[str, ...], dict[str, float]] = {}
+_OPS: dict[str, int] = {}
+
+
+def _op(column: str) -> int:
+    found = _OPS.get(column)
+    if found is None:
+        found = _OPS[column] = (
+            _MIN if column.startswith("min_") else _MAX if column.startswith("max_") else _SUM
+        )
+    return found
+
+
+def aggregate(rows: Iterable[Series], by: Sequence[str], *, hists: bool = True) -> list[Series]:
+    """:func:`per_series` rows summed per value of the ``by`` tags (same columns); their
+    histograms added too unless ``hists`` is False (groupings that need counts only)."""
+    groups: dict[tuple[str, ...], tuple[dict[str, Any], dict[str, dict[int, int]]]] = {}
+    op = _op
     for row in rows:
         key = tuple(row.tags.get(t, "") for t in by)
-        acc = groups.get(key)
-        if acc is None:
-            acc = groups[key] = {}
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = ({}, {})
+        acc, sums = found
         for col, value in row.values.items():
-            if not isinstance(value, int | float) or isinstance(value, bool):
+            if value.__class__ not in (int, float):
                 continue
-            if col.startswith("min_"):
-                acc[col] = min(acc.get(col, value), value)
-            elif col.startswith("max_"):
-                acc[col] = max(acc.get(col, value), value)
-            else:
+            how = op(col)
+            if how == _SUM:
                 acc[col] = acc.get(col, 0) + value
-    return [Row(dict(zip(by, key, strict=True)), dict(acc)) for key, acc in groups.items()]
+            elif how == _MIN:
+                acc[col] = min(acc.get(col, value), value)
+            else:
+                acc[col] = max(acc.get(col, value), value)
+        if hists:
+            for name, counts in row.hists.items():
+                mine = sums.get(name)
+                if mine is None:
+                    sums[name] = dict(counts)
+                    continue
+                for i, c in counts.items():
+                    mine[i] = mine.get(i, 0) + c
+    return [
+        Series(dict(zip(by, key, strict=True)), acc, sums) for key, (acc, sums) in groups.items()
+    ]
 
 
-def bins(row: Row, field: str) -> dict[int, int]:
+def bins(row: Series, field: str) -> dict[int, int]:
     """The histogram of ``field`` in an :func:`aggregate` row."""
-    prefix = f"sum_{field}_h"
-    out: dict[int, int] = {}
-    for column, value in row.values.items():
-        if column.startswith(prefix) and isinstance(value, int | float) and value:
-            out[int(column[len(prefix) :])] = int(value)
-    return out
+    return row.hists.get(field, {})
 
 
 def whole_days(start: dt.datetime, end: dt.datetime, tz: str) -> bool:
@@ -158,43 +191,72 @@ def rolled_up(client: InfluxQL, start: dt.datetime, end: dt.datetime) -> bool:
     return True
 
 
-def _trusted_ok(rows: list[Row]) -> list[Row]:
+def _trusted_ok(rows: list[Series]) -> list[Series]:
     return [
         r for r in rows if r.tags.get("status") == "ok" and r.tags.get("time_source") != "estimated"
     ]
 
 
 class RollupPlan:
-    """Adds the rollup statements to a :class:`gather._Builder` (``b``)."""
+    """Adds the rollup statements to a :class:`gather._Builder` (``b``): per kind, one
+    statement per run of whole local months (``_1mo``) and one per stretch of other days
+    (``_1d``), sent in one request (the fetcher joins them with ``;``)."""
 
     def __init__(self, b: _Builder) -> None:
         self.b = b
         self.latency_targets: list[str] | None = None
+        self.ranges: list[tuple[dt.datetime, dt.datetime, bool]] = []
 
-    def _add(self, name: str, what: str, handle: Handler, **kw: Any) -> None:
-        self.b.add(name, what, handle, catalogue=queries.ROLLUPS, **kw)
-        bins_query = queries.ROLLUPS.get(f"{name}_bins")
-        if bins_query is not None:  # the histograms' statement: its rows go to the same handler
-            job = self.b.jobs[-1]
-            job.texts.append(
-                bins_query.render(
-                    start=self.b.start, end=self.b.end, tz=self.b.settings.timezone, **kw
-                )
+    def spans(self, months: list[tuple[dt.datetime, dt.datetime]]
+              ) -> list[tuple[dt.datetime, dt.datetime, bool]]:  # fmt: skip
+        """[start, end) as (a, b, monthly): ``months`` (compacted whole months) and the
+        stretches of days between them."""
+        out: list[tuple[dt.datetime, dt.datetime, bool]] = []
+        at = self.b.start
+        for a, z in sorted(months):
+            if at < a:
+                out.append((at, a, False))
+            if out and out[-1][2] and out[-1][1] == a:  # one statement for months in a row
+                out[-1] = (out[-1][0], z, True)
+            else:
+                out.append((a, z, True))
+            at = z
+        if at < self.b.end:
+            out.append((at, self.b.end, False))
+        return out
+
+    def _add(self, kind: str, what: str, handle: Handler, **kw: Any) -> None:
+        b = self.b
+        first = rollups_queries.points_query(kind, monthly=self.ranges[0][2]).name
+        b.add(first, what, handle, catalogue=rollups_queries.POINTS, **kw)
+        b.jobs[-1].texts = [
+            rollups_queries.points_query(kind, monthly=monthly).render(
+                start=a, end=z, tz=b.settings.timezone, **kw
             )
+            for a, z, monthly in self.ranges
+        ]
 
-    def plan(self, latency_targets: list[str] | None) -> None:
+    def _hours(self, name: str, what: str, handle: Handler, **kw: Any) -> None:
+        self.b.add(name, what, handle, catalogue=queries.ROLLUPS, **kw)
+
+    def plan(
+        self,
+        latency_targets: list[str] | None,
+        months: list[tuple[dt.datetime, dt.datetime]] | None = None,
+    ) -> None:
+        """``months``: the whole local months whose monthly rollups are there (default:
+        none, every day from the daily rollups)."""
         s = self.b.settings
         self.latency_targets = latency_targets
-        self._add("throughput_days", "all areas", self._throughput)
+        self.ranges = self.spans(months or [])
+        self._add("throughput", "all areas", self._throughput)
         if latency_targets is None or latency_targets or s.data_network_targets:
-            self._add("latency_days", "all areas", self._latency)
-        self._add(
-            "service_days", "all areas", self._services, filters={"service": s.services or None}
-        )
-        self._add("ipv6_days", "by probe", self._ipv6)
-        self._add("health_days", "by probe", self._hours_seen)
+            self._add("latency", "all areas", self._latency)
+        self._add("service", "all areas", self._services, filters={"service": s.services or None})
+        self._add("ipv6", "by probe", self._ipv6)
+        self._add("health", "by probe", self._hours_seen)
         for access in self.b.target_mbps:
-            self._add("by_hour_rollup", access, self._by_hour(access), filters={"access": access})
+            self._hours("by_hour_rollup", access, self._by_hour(access), filters={"access": access})
 
     # -- throughput ----------------------------------------------------------------------
 
@@ -205,14 +267,14 @@ class RollupPlan:
         for level in LEVELS:
             group = (*_AREA_TAGS[level], "access")
             self._speed(level, aggregate(ok, group))
-            for row in aggregate(rows, (*group, "status")):
+            for row in aggregate(rows, (*group, "status"), hists=False):
                 figures = b._access(level, row)
                 status = row.tags.get("status", "")
                 if figures is not None and status in ("ok", "failed", "skipped"):
                     setattr(figures, f"runs_{status}", row.count("sum_n"))
-        self._exclusions(aggregate(rows, ("status", "time_source")))
+        self._exclusions(aggregate(rows, ("status", "time_source"), hists=False))
         servers = []
-        for row in aggregate(ok, ("method", "server", "ip_version")):
+        for row in aggregate(ok, ("method", "server", "ip_version"), hists=False):
 
             def mean(field: str, row: Row = row) -> float | None:
                 n = row.num(f"sum_{field}_n")
@@ -230,7 +292,7 @@ class RollupPlan:
             mine = [r for r in ok if r.tags.get("access") == access and r.tags.get("province")]
             self._bands(access, target, aggregate(mine, ("access",)))
 
-    def _speed(self, level: Level, rows: list[Row]) -> None:
+    def _speed(self, level: Level, rows: list[Series]) -> None:
         for row in rows:
             figures = self.b._access(level, row)
             if figures is None:
@@ -252,7 +314,7 @@ class RollupPlan:
                 if direction == "download":
                     speed.peak_tests_at_target = row.count("sum_peak_meets_download_target_sum")
 
-    def _exclusions(self, rows: list[Row]) -> None:
+    def _exclusions(self, rows: list[Series]) -> None:
         ex = self.b.exclusions
         for row in rows:
             status, source = row.tags.get("status", ""), row.tags.get("time_source", "")
@@ -268,7 +330,7 @@ class RollupPlan:
             if source in ("rebased", "estimated"):
                 setattr(ex, source, getattr(ex, source) + runs)
 
-    def _bands(self, access: str, target: float, rows: list[Row]) -> None:
+    def _bands(self, access: str, target: float, rows: list[Series]) -> None:
         b = self.b
         b.bands[access] = bands = [Band(low, high, 0) for low, high in BANDS]
         for row in rows:
@@ -350,14 +412,14 @@ class RollupPlan:
 
     def _ipv6(self, points: list[Row]) -> None:
         shaped = []
-        for row in aggregate(per_series(points), (*_AREA_TAGS["commune"], "probe")):
+        for row in aggregate(per_series(points), (*_AREA_TAGS["commune"], "probe"), hists=False):
             runs, works = row.count("sum_works_01_n"), row.num("sum_works_01_sum")
             share = works / runs if runs and works is not None else None
             shaped.append(Row(row.tags, {"works_share": share, "runs": runs}))
         self.b._ipv6(shaped)
 
     def _hours_seen(self, points: list[Row]) -> None:
-        found = aggregate(per_series(points), (*_AREA_TAGS["commune"], "probe"))
+        found = aggregate(per_series(points), (*_AREA_TAGS["commune"], "probe"), hists=False)
         self.b._hours_seen([Row(r.tags, {"hours_seen": r.count("sum_hours_seen")}) for r in found])
         self.b._first_report(
             [
@@ -402,3 +464,17 @@ class RollupPlan:
             self.b.rollup_hours[access] = hours
 
         return handle
+
+
+def compacted_months(
+    client: InfluxQL, start: dt.datetime, end: dt.datetime, tz: str
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The whole local months of [start, end) that have monthly rollups (one request)."""
+    from zoneinfo import ZoneInfo
+
+    months = whole_months(start, end, ZoneInfo(tz))
+    if not months:
+        return []
+    q = rollups_queries.MONTH_PRESENT
+    results = client.run(";".join(q.render(start=a, end=z, tz=tz) for a, z in months))
+    return [m for m, r in zip(months, results, strict=True) if r.get("series")]

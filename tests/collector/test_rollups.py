@@ -255,7 +255,7 @@ def test_buckets_fold_what_the_feeder_folds() -> None:
 def test_daily_points_in_memory_equal_the_compacted_ones(loaded: Loaded) -> None:
     """``daily_points`` (rebuild, benches) and ``compact_day`` (InfluxQL) agree."""
     from probefleet.collector.rollups_compact import peak_hours_utc
-    from probefleet.collector.rollups_daily import daily_points
+    from probefleet.collector.rollups_daily import daily_points, district_points
 
     buckets = Buckets(rf.TARGETS)
     for r in _results(PROBES, DAYS):
@@ -264,6 +264,7 @@ def test_daily_points_in_memory_equal_the_compacted_ones(loaded: Loaded) -> None
     start = rf.VN_START + dt.timedelta(days=1)
     end = start + dt.timedelta(days=1)
     mine = daily_points(buckets.values(), start, end, peak_hours_utc=peak_hours_utc(start, 19, 23))
+    mine += district_points(mine)
     stored = loaded.server.query(
         f"SELECT * FROM /_1d$/ WHERE time >= {int(start.timestamp()) * 10**9} "  # noqa: S608
         f"AND time < {int(end.timestamp()) * 10**9} GROUP BY *",
@@ -282,20 +283,45 @@ def test_daily_points_in_memory_equal_the_compacted_ones(loaded: Loaded) -> None
 @pytest.mark.integration  # a real InfluxDB
 def test_a_rebuild_from_raw_points_gives_the_feeders_days(loaded: Loaded) -> None:
     from probefleet.collector.rollups_compact import peak_hours_utc
-    from probefleet.collector.rollups_daily import compact_points, daily_points
+    from probefleet.collector.rollups_daily import compact_points, daily_points, district_points
     from probefleet.collector.rollups_rebuild import rebuild_buckets
 
     start = rf.VN_START + dt.timedelta(days=2)
     end = start + dt.timedelta(days=1)
     peak = peak_hours_utc(start, 19, 23)
     buckets = rebuild_buckets(loaded.client, start, end, rf.TARGETS)
-    rebuilt = {(p.measurement, p.tags): dict(p.fields) for p in daily_points(
-        buckets.values(), start, end, peak_hours_utc=peak)}  # fmt: skip
+    days = daily_points(buckets.values(), start, end, peak_hours_utc=peak)
+    rebuilt = {(p.measurement, p.tags): dict(p.fields) for p in days + district_points(days)}
     fed = {(p.measurement, p.tags): dict(p.fields)
            for p in compact_points(loaded.client, start, end, peak_hours_utc=peak)}  # fmt: skip
     assert rebuilt.keys() == fed.keys()
     for key, fields in fed.items():
         _same(rebuilt[key], fields, key)
+
+
+@pytest.mark.integration  # a real InfluxDB
+def test_district_rollups_sum_every_probe_of_their_district(loaded: Loaded) -> None:
+    """The Year board's rollups: per district and day what the probes' daily rollups say,
+    and the probes that reported health each day."""
+    q = loaded.server.query_points
+    for field, where in (("download_mbps_n", "\"status\" = 'ok'"), ("n", "\"status\" = 'failed'")):
+        for kind in ("throughput",):
+            text = f'SELECT sum("{field}") AS "v" FROM "{kind}_%s" WHERE {where} '  # noqa: S608
+            group = 'GROUP BY time(1d), "district", "operator" fill(none)'
+            per_probe = q(text % "1d" + group, loaded.db)
+            per_district = q(text % "district_1d" + group, loaded.db)
+            assert per_probe
+            assert {(p["time"], p["district"], p["operator"]): p["v"] for p in per_district} == {
+                (p["time"], p["district"], p["operator"]): p["v"] for p in per_probe
+            }
+    probes = q('SELECT count("hours_seen") AS "v" FROM "health_1d" WHERE "interface" = \'\' '
+               'GROUP BY time(1d), "district" fill(none)', loaded.db)  # fmt: skip
+    counted = q('SELECT sum("probes") AS "v" FROM "health_district_1d" '
+                'GROUP BY time(1d), "district" fill(none)', loaded.db)  # fmt: skip
+    assert probes
+    assert {(p["time"], p["district"]): p["v"] for p in counted} == {
+        (p["time"], p["district"]): p["v"] for p in probes
+    }
 
 
 def _same(a: dict[str, Any], b: dict[str, Any], what: object) -> None:
