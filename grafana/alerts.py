@@ -21,6 +21,15 @@ How Grafana's evaluation approximates the collector's (collector/alerts/evaluate
   ``ATTRIBUTE_TAGS``, as in the engine (``series_tags``): IPv4 and IPv6 rows stay apart.
 - Values older than the engine's MAX_AGE_S (a day) are outside the query's range: a backlog
   pages nobody, in either place.
+- Values the engine derives from a point (collector/alerts/derived.py: the radio reads'
+  ``in_service_01``, ``below_4g_01``) are read from the newest read's ``registered`` field
+  and technology tag (DERIVED_SQL), for rules on the newest read (count = 1).
+- ``group = "commune"`` (the engine's commune incidents): the rule's alerts carry the label
+  ``incident=commune``, which the notification policy routes to one notification per
+  commune, every such rule together.
+- Texts (title, summary, description) in the deployment's language (``Words``; the
+  Vietnamese summaries are the rules' `summary_vi` (collector/alerts/texts.py), the English
+  ones their `summary`).
 - Not expressed: hysteresis and ``clear_count`` (Grafana resolves on the first evaluation
   where the condition no longer holds), the engine's arrival order (Grafana reads the
   newest values by timestamp), silences (Grafana has its own), ``inhibits`` (use a
@@ -44,10 +53,12 @@ from typing import Any, Final
 
 from probefleet.collector.alerts.engine import MAX_AGE_S
 from probefleet.collector.alerts.rules import ATTRIBUTE_TAGS, AlertsFile, Rule, threshold_of
+from probefleet.collector.alerts.texts import SUMMARIES_VI
 from probefleet.collector.inventory import TargetsFile
 from probefleet.collector.points import COMMON_TAGS
 from probefleet.collector.queries import quote_string, regex_literal
 
+from grafana.i18n import Words
 from grafana.model import DATASOURCE, DS_UID
 
 JSON = dict[str, Any]
@@ -61,6 +72,28 @@ SKIP_NO_TARGET: Final = "the targets file sets no {target} for fixed or mobile"
 SKIP_PRESENCE_FIELD: Final = (
     "the collector evaluates presence rules only on online_01, line_up_01, last_test_ok_01"
 )
+SKIP_DERIVED: Final = (
+    "{field} is computed by the collector from the point (collector/alerts/derived.py): "
+    "Grafana reads it only for a rule on the newest read (count = 1, consecutive)"
+)
+# A derived value (collector/alerts/derived.py) as InfluxQL, for a rule on the newest read:
+# (the reads it is computed from, the breach of the newest of them, the value then). The
+# newest read's technology tag is selected beside last("registered") and tested in the
+# outer query; no row when the newest read does not breach, so the alert resolves. Not
+# expressed: a read registered without any technology (in_service_01 is 0 in the
+# collector; InfluxQL cannot test a missing tag's null there) — rare, a modem reports one.
+DERIVED_SQL: Final[dict[str, tuple[str, str, str]]] = {
+    "in_service_01": (
+        "\"status\" = 'ok'",
+        '"registered" = false OR "technology" = \'\'',
+        'count("registered") - 1',  # 0: not in service
+    ),
+    "below_4g_01": (
+        "\"status\" = 'ok' AND \"radio_technology\" != ''",
+        '"technology" =~ /^(gsm|umts)$/',
+        'count("registered")',  # 1: on 2G/3G
+    ),
+}
 # The labels every alert carries (the engine adds them to the rule's group_by).
 PLACE: Final = ("commune", "district")
 # The tags each measurement has besides COMMON_TAGS (collector/README.md, data model): a
@@ -73,6 +106,8 @@ ROW_TAGS: Final[dict[str, frozenset[str]]] = {
     "ipv6": frozenset({"check", "target"}),
     "service": frozenset({"service", "protocol"}),
     "health": frozenset(),
+    # radio_technology and radio_operator are attribute tags: never a series' identity.
+    "radio": frozenset({"radio_technology", "radio_operator"}),
 }
 # presence has only probe and the place tags; the collector's own points only its id.
 PRESENCE_TAGS: Final = frozenset({"probe", "commune", "district", "province", "inventory"})
@@ -143,23 +178,62 @@ def scopes(alerts: AlertsFile, name: str) -> list[Scope]:
     return out
 
 
+def _tags_of(measurement: str) -> frozenset[str]:
+    if measurement == "presence":
+        return PRESENCE_TAGS
+    if measurement == "collector":
+        return COLLECTOR_TAGS
+    if measurement in ROW_TAGS:
+        return frozenset(COMMON_TAGS) | ROW_TAGS[measurement]
+    # A measurement added to the rules file's schema: say where to add its tags.
+    raise ValueError(f"grafana/alerts.py ROW_TAGS: no tags listed for {measurement!r}")
+
+
 def group_tags(rule: Rule) -> list[str]:
     """The rule's group_by and the place, those the measurement has (the alert's labels)."""
-    if rule.measurement == "presence":
-        has = PRESENCE_TAGS
-    elif rule.measurement == "collector":
-        has = COLLECTOR_TAGS
-    elif rule.measurement in ROW_TAGS:
-        has = frozenset(COMMON_TAGS) | ROW_TAGS[rule.measurement]
-    else:  # a measurement added to the rules file's schema: say where to add its tags
-        raise ValueError(f"grafana/alerts.py ROW_TAGS: no tags listed for {rule.measurement!r}")
+    has = _tags_of(rule.measurement)
     group = rule.group_by or sorted(has - ATTRIBUTE_TAGS)
     return [t for t in dict.fromkeys([*group, *PLACE]) if t in has]
+
+
+def _derived_ok(rule: Rule) -> bool:
+    return rule.field in DERIVED_SQL and rule.mode == "consecutive" and rule.count == 1
+
+
+def _derived_query(rule: Rule, scope: Scope) -> str:
+    """The newest read of each series, its derived value if it breaches (DERIVED_SQL)."""
+    reads, breach, value = DERIVED_SQL[rule.field]
+    where = " AND ".join(["$timeFilter", *scope.conditions, reads])
+    group = "GROUP BY " + ", ".join(f'"{t}"' for t in label_tags(rule))
+    newest = (
+        'SELECT last("registered") AS "registered", "radio_technology" AS "technology" '
+        f'FROM "{rule.measurement}" WHERE {where} {group}'
+    )
+    return f'SELECT {value} AS "value" FROM ({newest}) WHERE {breach} {group}'
+
+
+# What a rule's summary may name (the collector's lifecycle._PLACEHOLDER): a Grafana
+# summary reads them from the alert's labels, so the query groups by those the
+# measurement has too (operator: the inventory's, one per probe interface, so no series
+# splits; the collector falls back to the modem's operator name without one).
+SUMMARY_TAGS: Final = ("probe", "interface", "commune", "district", "operator")
+
+
+def label_tags(rule: Rule) -> list[str]:
+    """group_tags and the tags the rule's summary names (its alert's labels in Grafana)."""
+    named = re.findall(r"\{(\w+)\}", rule.summary)
+    has = _tags_of(rule.measurement)
+    extra = [t for t in named if t in SUMMARY_TAGS and t in has]
+    return list(dict.fromkeys([*group_tags(rule), *extra]))
 
 
 def query_for(rule: Rule, access: str | None, scope: Scope) -> str:
     """One row per series: the value the collector would compare, if the series has enough
     values (see the module docstring)."""
+    if _derived(rule):
+        if not _derived_ok(rule):  # an override made it a rule Grafana cannot read
+            raise ValueError(f"{rule.field}: {SKIP_DERIVED.format(field=rule.field)}")
+        return _derived_query(rule, scope)
     n = rule.count if rule.mode == "consecutive" else rule.window
     # Consecutive: all of the last n breach <=> the one nearest the threshold does.
     nearest = "max" if rule.op == "below" else "min"
@@ -169,7 +243,7 @@ def query_for(rule: Rule, access: str | None, scope: Scope) -> str:
         where.append(f'"access" = {quote_string(access)}')
     if rule.measurement == "presence":
         where.append("\"state\" != 'never seen'")  # the engine ignores those probes
-    group = "GROUP BY " + ", ".join(f'"{t}"' for t in group_tags(rule)) + " ORDER BY time DESC"
+    group = "GROUP BY " + ", ".join(f'"{t}"' for t in label_tags(rule)) + " ORDER BY time DESC"
     newest = (
         f'SELECT "{rule.field}" AS "v" FROM "{rule.measurement}" WHERE {" AND ".join(where)} '
         f"{group} LIMIT {n}"
@@ -193,6 +267,9 @@ def generate(alerts: AlertsFile, targets: TargetsFile) -> tuple[list[GrafanaRule
     for name, base in alerts.rules.items():
         if base.measurement == "presence" and base.field not in PRESENCE_FIELDS:
             skipped.append(Skipped(name, SKIP_PRESENCE_FIELD))
+            continue
+        if _derived(base) and not _derived_ok(base):
+            skipped.append(Skipped(name, SKIP_DERIVED.format(field=base.field)))
             continue
         made = 0
         for i, scope in enumerate(scopes(alerts, name)):
@@ -235,6 +312,20 @@ def generate(alerts: AlertsFile, targets: TargetsFile) -> tuple[list[GrafanaRule
     return out, skipped
 
 
+def _derived(rule: Rule) -> bool:
+    """A rule on a value the collector computes (H2's collector/alerts/derived.py)."""
+    try:
+        from probefleet.collector.alerts.derived import DERIVED
+    except ImportError:  # a collector without derived values
+        return False
+    return (rule.measurement, rule.field) in DERIVED
+
+
+def _labels_template(text: str) -> str:
+    """The collector's "{commune}" placeholders as Grafana's label templates."""
+    return re.sub(r"\{(\w+)\}", r"{{ $labels.\1 }}", text)
+
+
 def duration(seconds: float) -> str:
     """Grafana's duration text: whole seconds, rounded up, in the largest exact unit."""
     s = math.ceil(seconds)
@@ -275,19 +366,43 @@ def _expr(ref: str, model: JSON) -> JSON:
     }
 
 
-def rule_json(g: GrafanaRule) -> JSON:
+def rule_json(g: GrafanaRule, w: Words) -> JSON:
+    """One Grafana rule, its texts in ``w``'s language (title, summary, description)."""
     r = g.rule
+    op = {"below": w("dưới", "below"), "above": w("trên", "above")}[r.op]
     how = (
-        f"the last {r.count} values all {r.op} {g.threshold:g}"
+        w(
+            f"{r.count} giá trị gần nhất đều {op} {w.num(g.threshold)}",
+            f"the last {r.count} values all {r.op} {g.threshold:g}",
+        )
         if r.mode == "consecutive"
-        else f"the median of the last {r.window} values {r.op} {g.threshold:g}"
+        else w(
+            f"trung vị của {r.window} giá trị gần nhất {op} {w.num(g.threshold)}",
+            f"the median of the last {r.window} values {r.op} {g.threshold:g}",
+        )
     )
     labels = {"team": "noc", "severity": r.severity, "source": "probefleet", "rule": g.name}
     if g.access:
         labels["access"] = g.access
+    if r.group == "commune":
+        # One notification per commune incident (the collector's group = "commune"): the
+        # notification policy's route for this label groups by commune only.
+        labels["incident"] = "commune"
+    access = {"fixed": w("cố định", "fixed"), "mobile": w("di động", "mobile")}
+    scope = ""
+    if g.scope.label:
+        probe = f"{w('thiết bị đo', 'probe')} {g.scope.probe}" if g.scope.probe else ""
+        scope = "(" + ", ".join(p for p in (probe, g.scope.commune or "") if p) + ")"
+    title = " ".join(
+        [g.name, *([access[g.access]] if g.access else []), *([scope] if scope else [])]
+    )
+    # The rule's own Vietnamese text (the rules file's `summary_vi`, for the built-in rules
+    # collector/alerts/texts.py), as the collector's notifications say it.
+    vi = r.summary_vi or SUMMARIES_VI.get(g.name, "")
+    summary = (vi if w.lang == "vi" else "") or r.summary or g.name
     return {
         "uid": g.uid,
-        "title": g.title,
+        "title": title,
         "condition": "ALERT",
         "data": [
             _influxql("V", g.query, int(MAX_AGE_S)),
@@ -315,7 +430,7 @@ def rule_json(g: GrafanaRule) -> JSON:
         "isPaused": False,
         "labels": labels,
         "annotations": {
-            "summary": r.summary or g.name,
+            "summary": _labels_template(summary),
             "description": "{{ $labels.commune }} ({{ $labels.probe }}): "
             f"{how} ({{{{ $values.VALUE }}}}).",
             "threshold": f"{g.threshold:g}",
@@ -346,8 +461,10 @@ def unescape_all(value: Any) -> Any:
     return value
 
 
-def rules_file(alerts: AlertsFile, targets: TargetsFile) -> JSON:
-    """The provisioning file, $ escaped (see escape_all)."""
+def rules_file(alerts: AlertsFile, targets: TargetsFile, w: Words | None = None) -> JSON:
+    """The provisioning file, $ escaped (see escape_all); texts in ``w``'s language
+    (default Vietnamese, the province's)."""
+    w = w or Words("vi")
     rules, _skipped = generate(alerts, targets)
     doc: JSON = escape_all(
         {
@@ -358,7 +475,7 @@ def rules_file(alerts: AlertsFile, targets: TargetsFile) -> JSON:
                     "name": "probefleet",
                     "folder": FOLDER,
                     "interval": "1m",
-                    "rules": [rule_json(r) for r in rules],
+                    "rules": [rule_json(r, w) for r in rules],
                 }
             ],
         }
@@ -404,6 +521,18 @@ def contact_points_file(alerts: AlertsFile) -> JSON:
                 "group_wait": "1m",
                 "group_interval": "10m",
                 "repeat_interval": duration(alerts.notify.renotify_min_s),
+                # The collector's commune incidents (group = "commune"): every such rule's
+                # alerts at one commune in one notification, as the collector sends them.
+                "routes": [
+                    {
+                        "receiver": RECEIVER,
+                        "object_matchers": [["incident", "=", "commune"]],
+                        "group_by": ["grafana_folder", "commune"],
+                        # The collector's wait for the incident's other alerts (at least
+                        # Grafana's 1 s).
+                        "group_wait": duration(max(1.0, alerts.notify.group_wait_s)),
+                    }
+                ],
             }
         ],
     }

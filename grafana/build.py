@@ -1,12 +1,18 @@
 """Write grafana/provisioning from code:
-``python -m grafana.build [--targets FILE] [--alerts FILE] [--check]``.
+``python -m grafana.build [--lang vi|en] [--targets FILE] [--alerts FILE] [--check]``.
 
 - ``datasources/probefleet.yaml``: the InfluxQL data source (InfluxDB 1.8+, 2.x through the
   DBRP mapping with a token, 3.x), uid ``probefleet-influxdb``;
-- ``dashboards/probefleet.yaml`` and ``dashboards/json/*.json``: the five dashboards, whose
-  queries come from the catalogue (collector/queries.py, grafana/panel_queries.py);
+- ``dashboards/probefleet.yaml`` and ``dashboards/json/<lang>/*.json``: the dashboards in
+  both languages, whose queries come from the catalogue (collector/queries.py,
+  grafana/panel_queries.py). ``--lang`` (default ``vi``) is the deployment's language: its
+  boards are in the folder "probefleet" with the stable uids (links, bookmarks), the other
+  language's in a folder of its own with uids ending ``-<lang>``. A province's staff read
+  Vietnamese, while the engineers of its contractors and of the project may not: both sets
+  are installed, from the same code, the province's own first;
 - ``alerting/rules.yaml``: the collector's alert rules (``--alerts``, the file the collector's
-  ``files.alerts`` names) with thresholds from the targets file, and
+  ``files.alerts`` names) with thresholds from the targets file, their texts in ``--lang``
+  (one set of rules, not one per language: one incident pages once), and
   ``alerting/contact-points.yaml``. Rules Grafana skips are listed in the rules file's header.
 
 The YAML files are written as JSON (YAML's flow style: Grafana reads them, no YAML library
@@ -22,13 +28,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from probefleet.collector.alerts.rules import load_alerts
 from probefleet.collector.inventory import load_targets
 from probefleet.core.configkit import ConfigError
 
 from grafana import alerts, dashboards
+from grafana.i18n import LANGS, Lang, Words
 from grafana.model import DS_NAME, DS_UID
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,28 +74,41 @@ def datasource_file() -> dict[str, Any]:
     }
 
 
-def provider_file() -> dict[str, Any]:
+# The folder of the boards in a language that is not the deployment's own.
+OTHER_FOLDER: Final[dict[Lang, str]] = {
+    "vi": "probefleet (Tiếng Việt)",
+    "en": "probefleet (English)",
+}
+
+
+def provider_file(lang: Lang = "vi") -> dict[str, Any]:
+    """One provider per language: the deployment's in the folder "probefleet" (where the
+    alert rules live too), the other in its own folder."""
+    ordered = [lang, *(x for x in LANGS if x != lang)]
     return {
         "apiVersion": 1,
         "providers": [
             {
-                "name": "probefleet",
+                "name": "probefleet" if x == lang else f"probefleet-{x}",
                 "orgId": 1,
-                "folder": "probefleet",
+                "folder": alerts.FOLDER if x == lang else OTHER_FOLDER[x],
                 "type": "file",
                 "disableDeletion": True,
                 "allowUiUpdates": False,
                 "updateIntervalSeconds": 60,
                 "options": {
-                    "path": f"{MOUNTED_AT}/dashboards/json",
+                    "path": f"{MOUNTED_AT}/dashboards/json/{x}",
                     "foldersFromFilesStructure": False,
                 },
             }
+            for x in ordered
         ],
     }
 
 
-def render(targets_path: Path, alerts_path: Path = DEFAULT_ALERTS) -> dict[Path, str]:
+def render(
+    targets_path: Path, alerts_path: Path = DEFAULT_ALERTS, lang: Lang = "vi"
+) -> dict[Path, str]:
     """Relative path -> file text, for every generated file."""
     targets = load_targets(targets_path)
     # Secrets (webhook URL, SMTP password) are not needed here: never read the environment.
@@ -104,13 +124,15 @@ def render(targets_path: Path, alerts_path: Path = DEFAULT_ALERTS) -> dict[Path,
 
     files = {
         Path("datasources/probefleet.yaml"): yaml(datasource_file()),
-        Path("dashboards/probefleet.yaml"): yaml(provider_file()),
-        Path("alerting/rules.yaml"): yaml(alerts.rules_file(rules, targets), note),
+        Path("dashboards/probefleet.yaml"): yaml(provider_file(lang)),
+        Path("alerting/rules.yaml"): yaml(alerts.rules_file(rules, targets, Words(lang)), note),
         Path("alerting/contact-points.yaml"): yaml(alerts.contact_points_file(rules)),
     }
-    for stem, board in dashboards.all_dashboards(targets).items():
-        text = json.dumps(board, indent=2, ensure_ascii=False) + "\n"
-        files[Path(f"dashboards/json/{stem}.json")] = text
+    for x in LANGS:
+        w = Words(x, primary=x == lang)
+        for stem, board in dashboards.all_dashboards(targets, w).items():
+            text = json.dumps(board, indent=2, ensure_ascii=False) + "\n"
+            files[Path(f"dashboards/json/{x}/{stem}.json")] = text
     return files
 
 
@@ -126,13 +148,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--lang",
+        choices=LANGS,
+        default="vi",
+        help="the deployment's language: stable uids and alert texts (default vi)",
+    )
     parser.add_argument("--targets", type=Path, default=DEFAULT_TARGETS)
     parser.add_argument("--alerts", type=Path, default=DEFAULT_ALERTS)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
     args = parser.parse_args(argv)
     try:
-        files = render(args.targets, args.alerts)
+        files = render(args.targets, args.alerts, args.lang)
     except ConfigError as exc:
         print(f"grafana.build: {exc}", file=sys.stderr)
         return 2
@@ -154,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in extra:
             print(f"not generated: {path} (remove it or generate it)")
         return 1 if stale or extra else 0
+    for path in extra:  # the tree is generated only: a file no longer made goes
+        path.unlink()
+        print(f"removed {path} (no longer generated)")
     print(f"wrote {len(stale)} of {len(files)} files under {args.out}")
     return 0
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from grafana.i18n import Words
 from grafana.model import (
     JSON,
     access_variable,
+    custom_variable,
     panel,
     tag_variable,
     target,
@@ -19,16 +21,27 @@ UIDS: Final = {
     "ipv6": "probefleet-ipv6",
     "health": "probefleet-fleet-health",
     "year": "probefleet-year",
+    "radio": "probefleet-radio",
 }
+# Technology (the radio_technology tag) -> generation, as radio-spec and the report say.
+GENERATIONS: Final = (
+    ("5G SA", "nr5g_sa"),
+    ("5G NSA", "nr5g_nsa"),
+    ("4G (LTE)", "lte"),
+    ("3G (UMTS)", "umts"),
+    ("2G (GSM)", "gsm"),
+)
 # Share of tests at target, coloured like the SamKnows/Ofcom bands (below 80 %, 80-95 %, 95+).
 SHARE_BANDS: Final = [("red", None), ("orange", 0.8), ("green", 0.95)]
 
 
-def links() -> list[JSON]:
+def links(w: Words) -> list[JSON]:
+    """The menu of the other boards in the same language (tags: probefleet and the
+    language)."""
     return [
         {
             "type": "dashboards",
-            "tags": ["probefleet"],
+            "tags": ["probefleet", w.lang],
             "asDropdown": True,
             "title": "probefleet",
             "includeVars": True,
@@ -37,20 +50,34 @@ def links() -> list[JSON]:
     ]
 
 
-def place_variables(*extra: str) -> list[JSON]:
+def place_variables(w: Words, *extra: str) -> list[JSON]:
     variables = [
-        tag_variable("district", "health"),
-        tag_variable("commune", "health", ["district"]),
-        tag_variable("probe", "health", ["district", "commune"]),
-        tag_variable("operator", "throughput", ["district", "commune"]),
-        access_variable(),
+        tag_variable(w, "district", "health"),
+        tag_variable(w, "commune", "health", ["district"]),
+        tag_variable(w, "probe", "health", ["district", "commune"]),
+        tag_variable(w, "operator", "throughput", ["district", "commune"]),
+        access_variable(w),
     ]
     measurement = {"service": "service", "target": "latency"}
-    variables += [tag_variable(name, measurement[name]) for name in extra]
+    variables += [tag_variable(w, name, measurement[name]) for name in extra]
     return variables
 
 
-def share_stat(title: str, query: str, group_by: tuple[str, ...], description: str) -> JSON:
+def radio_variables(w: Words) -> list[JSON]:
+    """The place, then the radio filters: technology (by generation) and the serving
+    network (MCC+MNC, from the radio reads)."""
+    return [
+        tag_variable(w, "district", "health"),
+        tag_variable(w, "commune", "health", ["district"]),
+        tag_variable(w, "probe", "health", ["district", "commune"]),
+        custom_variable(w, "technology", GENERATIONS),
+        tag_variable(w, "mobile_operator", "radio", ["district", "commune"], key="radio_operator"),
+    ]
+
+
+def share_stat(
+    w: Words, title: str, query: str, group_by: tuple[str, ...], description: str
+) -> JSON:
     return panel(
         "stat",
         title,

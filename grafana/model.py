@@ -3,9 +3,11 @@ InfluxQL targets taken from the query catalogue, panels, template variables."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
+from grafana.i18n import COLUMNS, Words
 from grafana.panel_queries import PANEL_QUERIES
 
 JSON = dict[str, Any]
@@ -17,6 +19,11 @@ DATASOURCE: Final[JSON] = {"type": "influxdb", "uid": DS_UID}
 SCHEMA_VERSION: Final = 39
 # Tag filters every catalogue query may carry; a dashboard defines those its panels use.
 TAG_VARIABLES: Final = ("district", "commune", "probe", "operator", "access", "service", "target")
+# Grafana's $__interval is range / maxDataPoints rounded to a "nice" step, down by up to
+# 1.7x (12h for 17.5 h: tests/grafana/test_row_counts.py has its table). 500 keeps a series
+# at ~720 points at a day, a month or a year, under the ~1,000 of issue 19; without it
+# Grafana takes the panel's width in pixels (1,800 on a wide screen: 1,460 points a year).
+MAX_DATA_POINTS: Final = 500
 
 
 def target(
@@ -76,6 +83,7 @@ def panel(
         "fieldConfig": {"defaults": defaults, "overrides": list(overrides)},
         "options": options or {},
         "transformations": list(transformations),
+        "maxDataPoints": MAX_DATA_POINTS,
         "gridPos": {"w": width, "h": height},
     }
 
@@ -103,16 +111,21 @@ def threshold_line(field: str) -> JSON:
     }
 
 
-def tag_variable(name: str, measurement: str, depends: Sequence[str] = ()) -> JSON:
+def tag_variable(
+    w: Words, name: str, measurement: str, depends: Sequence[str] = (), *, key: str = ""
+) -> JSON:
     """A multi-value query variable over a tag's values; "All" is ``.*`` so that it also
-    matches points without the tag (district is optional), as the catalogue expects."""
+    matches points without the tag (district is optional), as the catalogue expects.
+    ``key``: the tag, when the variable's name differs (``technology`` for
+    ``radio_technology``)."""
+    key = key or name
     where = " AND ".join(f'"{d}" =~ /^${d}$/' for d in depends)
-    query = f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "{name}"'
+    query = f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "{key}"'
     if where:
         query += f" WHERE {where}"
     return {
         "name": name,
-        "label": name.replace("_", " ").capitalize(),
+        "label": w.column(key),
         "type": "query",
         "datasource": DATASOURCE,
         "query": query,
@@ -121,21 +134,23 @@ def tag_variable(name: str, measurement: str, depends: Sequence[str] = ()) -> JS
         "includeAll": True,
         "multi": True,
         "allValue": ".*",
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "current": {"selected": True, "text": [w("Tất cả", "All")], "value": ["$__all"]},
         "sort": 1,
     }
 
 
-def access_variable() -> JSON:
+def custom_variable(w: Words, name: str, options: Sequence[tuple[str, str]]) -> JSON:
+    """A multi-value variable over fixed tag values, shown by their label in the board's
+    language (Grafana's ``text : value`` form); "All" is ``.*`` as for the tag variables."""
     return {
-        "name": "access",
-        "label": "Access",
+        "name": name,
+        "label": w.column(name) if name in COLUMNS else name,
         "type": "custom",
-        "query": "fixed,mobile",
+        "query": ",".join(f"{text} : {value}" for text, value in options),
         "includeAll": True,
         "multi": True,
         "allValue": ".*",
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "current": {"selected": True, "text": [w("Tất cả", "All")], "value": ["$__all"]},
         "options": [],
     }
 
@@ -159,14 +174,20 @@ def layout(panels: Sequence[JSON]) -> list[JSON]:
     return out
 
 
-def peak_hours_region() -> JSON:
+def access_variable(w: Words) -> JSON:
+    return custom_variable(
+        w, "access", [(w("Cố định", "Fixed"), "fixed"), (w("Di động", "Mobile"), "mobile")]
+    )
+
+
+def peak_hours_region(w: Words) -> JSON:
     """A shaded time region over the peak hours on every time-series panel: the same hours,
     on the same clock, as the report's peak figures (collector/queries.py)."""
     from probefleet.collector import queries
 
     start, end = queries.PEAK_START_HOUR, queries.PEAK_END_HOUR
     return {
-        "name": f"Peak hours {start:02d}:00-{end:02d}:00",
+        "name": w("Giờ cao điểm", "Peak hours") + f" {start:02d}:00-{end:02d}:00",
         "enable": True,
         "iconColor": "rgba(255, 152, 48, 0.15)",
         "datasource": {"type": "grafana", "uid": "grafana"},
@@ -190,10 +211,10 @@ ALERT_ANNOTATION_QUERY: Final = (
 )
 
 
-def alert_annotations() -> JSON:
+def alert_annotations(w: Words) -> JSON:
     """Alerts as annotations: the text sent to on-call, tagged with state, rule, severity."""
     return {
-        "name": "Alerts (collector)",
+        "name": w("Cảnh báo (bộ thu thập)", "Alerts (collector)"),
         "enable": True,
         "iconColor": "red",
         "datasource": DATASOURCE,
@@ -204,6 +225,7 @@ def alert_annotations() -> JSON:
 
 
 def dashboard(
+    w: Words,
     uid: str,
     title: str,
     panels: Sequence[JSON],
@@ -215,10 +237,11 @@ def dashboard(
     annotations: Sequence[JSON] = (),
 ) -> JSON:
     return {
-        "uid": uid,
+        "uid": uid + w.uid_suffix,
         "title": title,
         "description": description,
-        "tags": ["probefleet"],
+        # The language tag keeps the boards' link menu within one language.
+        "tags": ["probefleet", w.lang],
         "timezone": "Asia/Ho_Chi_Minh",
         "editable": True,
         "graphTooltip": 1,
@@ -229,5 +252,85 @@ def dashboard(
         "templating": {"list": list(variables)},
         "annotations": {"list": list(annotations)},
         "links": list(links),
-        "panels": layout(panels),
+        "panels": layout([localize(p, w) for p in panels]),
+    }
+
+
+def _label(w: Words, column: str, tags: Sequence[str]) -> str:
+    """A series' name in the board's language: the column's label, then the grouped tags'
+    values (what the target's alias says with the column's own name)."""
+    return " ".join([w.column(column), *(f"${{__field.labels.{t}}}" for t in tags)])
+
+
+def localize(p: JSON, w: Words) -> JSON:
+    """Column labels in the board's language (field overrides placed first, so a panel's
+    own displayName wins) and the axis label of its unit. Geomap and xychart panels find
+    their fields by name after overrides: they get axis labels only."""
+    if p["type"] == "row":
+        return p
+    defaults = p["fieldConfig"]["defaults"]
+    axis = w.axis(defaults.get("unit", ""))
+    if axis and p["type"] == "timeseries":
+        defaults.setdefault("custom", {})["axisLabel"] = axis
+    if p["type"] in ("geomap", "xychart"):
+        return p
+    labels: list[JSON] = []
+    columns: list[tuple[str, list[str]]] = []
+    joined = any(t["id"] == "joinByField" for t in p["transformations"])
+    names_of: list[list[str]] = []
+    for t in p["targets"]:
+        q = PANEL_QUERIES[t["probefleetQuery"]]
+        tags = list(dict.fromkeys([*q.fixed_group_by, *t["probefleetGroupBy"]]))
+        names_of.append(list(dict.fromkeys([*tags, *q.columns])))
+    for i, t in enumerate(p["targets"]):
+        q = PANEL_QUERIES[t["probefleetQuery"]]
+        tags = list(dict.fromkeys([*q.fixed_group_by, *t["probefleetGroupBy"]]))
+        columns += [(c, tags) for c in q.columns]
+        if t["resultFormat"] == "table":
+            # Every table frame has InfluxDB's time column, "Time <n>" after a join.
+            labels.append(_override_by_name(f"Time {i + 1}" if joined else "Time", w.time))
+            for name in names_of[i]:
+                shared = sum(name in n for n in names_of) > 1
+                # After a join, a name several queries return is "<name> <query number>"
+                # (Grafana's suffix); the join field itself stays one column.
+                field = name
+                if joined and shared and name != _join_field(p):
+                    field = f"{name} {i + 1}"
+                labels.append(_override_by_name(field, w.column(name)))
+        else:
+            for c in q.columns:
+                label = _label(w, c, tags)
+                labels.append(
+                    {
+                        "matcher": {"id": "byRegexp", "options": f"^{re.escape(c)}( .*)?$"},
+                        "properties": [{"id": "displayName", "value": label}],
+                    }
+                )
+    p["fieldConfig"]["overrides"] = [*labels, *p["fieldConfig"]["overrides"]]
+    reduce = p["options"].get("reduceOptions", {})
+    if reduce.get("fields"):
+        # A stat's field pattern meets the display names (after the labels above).
+        pattern = re.compile(reduce["fields"].strip("/"))
+        names = [n for c, _t in columns if pattern.search(c) for n in (c, w.column(c))]
+        reduce["fields"] = "/" + "|".join(_js_literal(n) for n in dict.fromkeys(names)) + "/"
+    return p
+
+
+def _js_literal(text: str) -> str:
+    """``text`` matched literally in a JavaScript regex written as ``/…/``."""
+    return re.sub(r"([\\^$.|?*+()\[\]{}/])", r"\\\1", text)
+
+
+def _join_field(p: JSON) -> str:
+    for t in p["transformations"]:
+        if t["id"] == "joinByField":
+            field: str = t["options"]["byField"]
+            return field
+    return ""
+
+
+def _override_by_name(name: str, label: str) -> JSON:
+    return {
+        "matcher": {"id": "byName", "options": name},
+        "properties": [{"id": "displayName", "value": label}],
     }

@@ -31,6 +31,49 @@ _PLACE: Final = (
 _SUMMARY: Final = "\"interface\" = ''"
 ONLINE_WINDOW: Final = "10m"  # a probe that sent health within this is shown as reporting
 
+# The fleet overview's "communes meeting" panel reads raw points up to this range (medians)
+# and the daily rollups beyond: Grafana fills $__range_s, and a constant condition that is
+# false makes InfluxDB return nothing for the other pair of queries.
+LONG_RANGE_S: Final = 31 * 86_400
+_SHORT: Final = f"$__range_s <= {LONG_RANGE_S}"
+_LONG: Final = f"$__range_s > {LONG_RANGE_S}"
+_COMMUNE_SHARES: Final = (
+    'SELECT sum("meets_download_target_sum") / sum("meets_download_target_n") '
+    'AS "share_at_target" FROM "throughput_1d" '
+    f"WHERE $timeFilter AND {_LONG} AND {_OK} AND \"time_source\" != 'estimated' AND {_AREA} "
+    'AND "meets_download_target_n" > 0 GROUP BY "commune", "access"'
+)
+# The radio filters (issue 21; names of /tmp/shared/radio-spec.md, collector/README.md).
+_RADIO: Final = '"radio_technology" =~ /^$technology$/ AND "radio_operator" =~ /^$mobile_operator$/'
+_TECH: Final = (  # share_<generation> -> the radio_technology condition
+    ("share_5g", "=~ /^nr5g_/"),
+    ("share_4g", "= 'lte'"),
+    ("share_3g", "= 'umts'"),
+    ("share_2g", "= 'gsm'"),
+    ("share_none", "= ''"),
+)
+
+
+def _radio_shares() -> str:
+    """Share of radio reads per generation, per commune and serving network, in one
+    statement: one count per generation and the total, merged and then summed. InfluxDB
+    1.x drops a row of a merged source whose series key and time equal another's, so the
+    generations' counts keep the technology tag and the total the interface tag (keys
+    that differ); the plain SELECT between them is needed for the sums to see every row."""
+    where = f"WHERE $timeFilter AND {_PLACE} AND {_RADIO}"
+    by = 'GROUP BY "commune", "radio_operator"'
+    counts = [
+        f'(SELECT count("registered") AS "{name}_n" FROM "radio" {where} '
+        f'AND "radio_technology" {cond} {by}, "radio_technology")'
+        for name, cond in _TECH
+    ]
+    counts.append(f'(SELECT count("registered") AS "reads" FROM "radio" {where} {by}, "interface")')
+    names = [f'"{n}_n"' for n, _c in _TECH]
+    merged = f'SELECT {", ".join(names)}, "reads" FROM {", ".join(counts)}'
+    shares = ", ".join(f'sum("{n}_n") / sum("reads") AS "{n}"' for n, _c in _TECH)
+    return f'SELECT {shares}, sum("reads") AS "reads" FROM ({merged})'
+
+
 # Probes the collector has never heard from (in the inventory only) raise no offline alert.
 _SEEN: Final = "\"state\" != 'never seen'"
 
@@ -64,26 +107,47 @@ _DASHBOARD: Final[tuple[Query, ...]] = (
     Query(
         name="communes_total",
         doc="communes: communes (per access type when grouped by access) with at least one "
-        "completed download that has a target.",
+        "completed download that has a target. Ranges up to LONG_RANGE_S only "
+        "(communes_total_1d beyond).",
         measurement="throughput",
         select='SELECT count("median_mbps") AS "communes" FROM ('
         'SELECT median("download_mbps") AS "median_mbps", '
         'max("target_download_mbps") AS "target_mbps" FROM "throughput" '
-        f"WHERE $timeFilter AND {_OK} AND \"time_source\" != 'estimated' AND {_AREA} "
-        'AND "target_download_mbps" > 0 GROUP BY "commune", "access")',
+        f"WHERE $timeFilter AND {_SHORT} AND {_OK} AND \"time_source\" != 'estimated' "
+        f'AND {_AREA} AND "target_download_mbps" > 0 GROUP BY "commune", "access")',
         columns=("communes",),
     ),
     Query(
         name="communes_at_target",
         doc="communes: of communes_total, those whose median download is at or above the "
-        "plan's target for the access type (i-Speed reports medians).",
+        "plan's target for the access type (i-Speed reports medians). Ranges up to "
+        "LONG_RANGE_S only (communes_at_target_1d beyond).",
         measurement="throughput",
         select='SELECT count("median_mbps") AS "communes" FROM ('
         'SELECT median("download_mbps") AS "median_mbps", '
         'max("target_download_mbps") AS "target_mbps" FROM "throughput" '
-        f"WHERE $timeFilter AND {_OK} AND \"time_source\" != 'estimated' AND {_AREA} "
-        'AND "target_download_mbps" > 0 GROUP BY "commune", "access") '
+        f"WHERE $timeFilter AND {_SHORT} AND {_OK} AND \"time_source\" != 'estimated' "
+        f'AND {_AREA} AND "target_download_mbps" > 0 GROUP BY "commune", "access") '
         'WHERE "median_mbps" >= "target_mbps"',
+        columns=("communes",),
+    ),
+    Query(
+        name="communes_total_1d",
+        doc="communes: as communes_total, from the daily rollups (throughput_1d), for "
+        "ranges longer than LONG_RANGE_S (issue 19: 22 s at a year on raw points).",
+        measurement="throughput_1d",
+        select=f'SELECT count("share_at_target") AS "communes" FROM ({_COMMUNE_SHARES})',
+        columns=("communes",),
+    ),
+    Query(
+        name="communes_at_target_1d",
+        doc="communes: of communes_total_1d, those where at least half the tests with a "
+        "target met it: the rollups hold no median, but a median is at or above the "
+        "target exactly when at least half the values are (InfluxDB's median of an even "
+        "count averages the middle two: a commune with exactly half may differ).",
+        measurement="throughput_1d",
+        select=f'SELECT count("share_at_target") AS "communes" FROM ({_COMMUNE_SHARES}) '
+        'WHERE "share_at_target" >= 0.5',
         columns=("communes",),
     ),
     Query(
@@ -220,6 +284,46 @@ _DASHBOARD: Final[tuple[Query, ...]] = (
         '"service" WHERE $timeFilter AND "status" = \'failed\' AND '
         '"district" =~ /^$district$/ AND "commune" =~ /^$commune$/ AND "probe" =~ /^$probe$/',
         columns=("runs",),
+    ),
+    # --- radio context (issue 21) ----------------------------------------------------------
+    Query(
+        name="radio_download",
+        doc="Mobile downloads with their radio context, one row per probe, technology and "
+        "$__interval: download_mbps, radio_rsrp_dbm, radio_snr_db (means of the tests in "
+        "the interval: one test per row over a few days) and tests.",
+        measurement="throughput",
+        select='SELECT mean("download_mbps") AS "download_mbps", '
+        'mean("radio_rsrp_dbm") AS "radio_rsrp_dbm", mean("radio_snr_db") AS "radio_snr_db", '
+        'count("download_mbps") AS "tests" FROM "throughput" '
+        f"WHERE $timeFilter AND {_OK} AND \"time_source\" != 'estimated' "
+        f"AND \"access\" = 'mobile' AND {_PLACE} AND {_RADIO}",
+        fixed_group_by=("probe", "radio_technology"),
+        grafana_bucket="$__interval",
+        columns=("download_mbps", "radio_rsrp_dbm", "radio_snr_db", "tests"),
+    ),
+    Query(
+        name="radio_technology_share",
+        doc="Per commune and serving network (radio_operator, MCC+MNC): the share of radio "
+        "reads (0-1) on 5G (NSA or SA), 4G, 3G, 2G and without a technology (not "
+        "registered), and reads. Reads are periodic: the share of reads is the share of "
+        "time. Null: no read on that generation.",
+        measurement="radio",
+        select=_radio_shares(),
+        fixed_group_by=("commune", "radio_operator"),
+        columns=(*(n for n, _c in _TECH), "reads"),
+    ),
+    Query(
+        name="radio_signal",
+        doc="Per probe and $__interval: radio_rsrp_dbm and radio_snr_db (means of the radio "
+        "reads), radio_rsrp_min_dbm (the weakest read).",
+        measurement="radio",
+        select='SELECT mean("radio_rsrp_dbm") AS "radio_rsrp_dbm", '
+        'min("radio_rsrp_dbm") AS "radio_rsrp_min_dbm", '
+        'mean("radio_snr_db") AS "radio_snr_db" FROM "radio" '
+        f"WHERE $timeFilter AND {_PLACE} AND {_RADIO}",
+        fixed_group_by=("probe",),
+        grafana_bucket="$__interval",
+        columns=("radio_rsrp_dbm", "radio_rsrp_min_dbm", "radio_snr_db"),
     ),
     # --- the collector's view: presence and self-metrics (collector/README.md) -------------
     Query(

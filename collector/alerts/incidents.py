@@ -19,6 +19,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from probefleet.collector.alerts.texts import word
+
 if TYPE_CHECKING:
     from probefleet.collector.alerts.lifecycle import Alert
 
@@ -57,6 +59,7 @@ def _severity(alerts: list[Alert]) -> str:
 class Incidents:
     group_wait_s: float
     group_window_s: float
+    lang: str = "en"  # the notifications' language (notify.language)
     open: dict[str, Incident] = field(default_factory=dict)  # key -> incident
     dirty: dict[str, Incident | None] = field(default_factory=dict)  # None: slot freed
 
@@ -137,13 +140,15 @@ class Incidents:
         probes = sorted({a.probe for a in members if a.probe})
         severity = _severity(firing or members)
         where = inc.commune + (f" ({inc.district})" if inc.district else "")
-        verb = "FIRING" if event == "firing" else "RESOLVED"
+        lang = self.lang
+        verb = word(lang, "firing" if event == "firing" else "resolved")
         rules = ", ".join(sorted({a.rule for a in members}))
         if event == "firing":
-            what = f"{len(firing)} of {len(members)} alert(s) firing"
+            what = f"{len(firing)} {word(lang, 'of')} {len(members)} {word(lang, 'alerts_firing')}"
         else:
-            what = f"all {len(members)} alert(s) resolved"
-        head = (f"[{verb}] incident at {where} ({severity}): {what} on {len(probes)} probe(s) "
+            what = f"{word(lang, 'all')} {len(members)} {word(lang, 'alerts_resolved')}"
+        head = (f"[{verb}] {word(lang, 'incident_at')} {where} ({word(lang, severity)}): {what} "
+                f"{word(lang, 'on')} {len(probes)} {word(lang, 'probes')} "
                 f"({', '.join(probes)}) — {rules}")  # fmt: skip
         labels = {"commune": inc.commune, **({"district": inc.district} if inc.district else {})}
         return {

@@ -32,6 +32,7 @@ import msgspec
 from probefleet.collector.alerts.evaluate import Change, Subject
 from probefleet.collector.alerts.incidents import PREFIX, Incidents
 from probefleet.collector.alerts.rules import Notify, Rule, Silence
+from probefleet.collector.alerts.texts import word
 
 AlertState = Literal["firing", "resolved"]
 # An outage begins before the collector sees the probe offline (the line degrades, the
@@ -71,6 +72,7 @@ class Alert:
     digest: str = ""  # its rule goes to the daily digest
     incident: str = ""  # the key of its commune incident (group = "commune")
     note: str = ""  # why it was closed other than by its values (state migration)
+    lang: str = "en"  # its text's language (notify.language when it fired)
 
     @property
     def probe(self) -> str | None:
@@ -84,10 +86,10 @@ class Alert:
                 if k not in {"probe", "commune", "district"}]  # fmt: skip
         if rest:
             where += " " + " ".join(rest)
-        verb = "FIRING" if self.state == "firing" else "RESOLVED"
+        verb = word(self.lang, "firing" if self.state == "firing" else "resolved")
         return (
-            f"[{verb}] {self.rule} ({self.severity}) {where}: {self.field} {self.value:g} "
-            f"{self.op} {self.threshold:g} — {self.summary}"
+            f"[{verb}] {self.rule} ({word(self.lang, self.severity)}) {where}: {self.field} "
+            f"{self.value:g} {word(self.lang, self.op)} {self.threshold:g} — {self.summary}"
         )
 
     def document(self) -> dict[str, Any]:
@@ -149,7 +151,9 @@ class AlertBook:
     incidents: Incidents = field(init=False)
 
     def __post_init__(self) -> None:
-        self.incidents = Incidents(self.notify.group_wait_s, self.notify.group_window_s)
+        self.incidents = Incidents(
+            self.notify.group_wait_s, self.notify.group_window_s, self.notify.language
+        )
 
     def inhibited(self, probe: str | None, at_s: float) -> bool:
         """A value of ``probe`` measured at ``at_s`` falls in its inhibiting alert's span."""
@@ -211,12 +215,14 @@ class AlertBook:
     def _new(self, b: Breach, now_s: float) -> Alert:
         r = b.rule
         subject = self.subjects.get(b.key)
-        summary = render_summary(r.summary, {**b.context, **b.labels}) if r.summary else ""
+        lang = self.notify.language
+        template = (r.summary_vi if lang == "vi" else "") or r.summary
+        summary = render_summary(template, {**b.context, **b.labels}) if template else ""
         return Alert(
             b.key, b.rule_name, dict(b.labels), r.severity, summary or b.rule_name,
             r.measurement, r.field, r.op, b.threshold, b.value, started_s=now_s,
             breach_s=subject.breach_since if subject is not None else None,
-            inhibits=r.inhibits, digest=r.digest,
+            inhibits=r.inhibits, digest=r.digest, lang=lang,
         )  # fmt: skip
 
     def digest(self, now_s: float, hour_utc: int) -> dict[str, Any] | None:
@@ -241,8 +247,9 @@ class AlertBook:
         if not listed:
             return None
         firing = sum(a.state == "firing" for a in listed)
-        head = (f"[DIGEST] {firing} lasting condition(s) firing, "
-                f"{len(listed) - firing} resolved since the last digest")  # fmt: skip
+        lang = self.notify.language
+        head = (f"[{word(lang, 'digest')}] {firing} {word(lang, 'digest_firing')}, "
+                f"{len(listed) - firing} {word(lang, 'digest_resolved')}")  # fmt: skip
         return {
             "event": "digest",
             "key": DIGEST_KEY,

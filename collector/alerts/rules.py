@@ -22,6 +22,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from probefleet.collector.alerts.derived import RADIO_FIELDS
+from probefleet.collector.alerts.texts import SUMMARIES_VI, Language
 from probefleet.collector.inventory import TargetsFile
 from probefleet.collector.points import COMMON_TAGS
 from probefleet.core import configkit, wire
@@ -86,6 +87,8 @@ class Rule(Section, frozen=True, kw_only=True):
     enabled: bool = True
     group_by: list[FieldName] = msgspec.field(default_factory=lambda: list(DEFAULT_GROUP_BY))
     summary: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    # The same in Vietnamese, used when notify.language = "vi" (empty: `summary`).
+    summary_vi: Annotated[str, msgspec.Meta(max_length=300)] = ""
     # While this rule fires for a probe, that probe's other rules are not evaluated on
     # values measured meanwhile (probe_offline: one outage, one page).
     inhibits: bool = False
@@ -189,6 +192,9 @@ class Notify(Section, frozen=True, kw_only=True):
     # incident's first.
     group_wait_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 120.0
     group_window_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 3600.0
+    # The notifications' language (summaries and their frame): Vietnamese for the
+    # province's own deployment; "en" for engineers who do not read it.
+    language: Language = "vi"
     webhook: Webhook = msgspec.field(default_factory=Webhook)
     email: Email = msgspec.field(default_factory=Email)
     mqtt: MqttAlerts = msgspec.field(default_factory=MqttAlerts)
@@ -198,7 +204,7 @@ def _r(**kw: Any) -> Rule:
     return Rule(**kw)
 
 
-DEFAULT_RULES: Final[dict[str, Rule]] = {
+_RULES: Final[dict[str, Rule]] = {
     "download_below_target": _r(measurement="throughput", field="download_mbps", op="below",
                                 target="download_mbps", hysteresis_pct=5.0, group="commune",
                                 summary="download below the plan's target"),
@@ -248,6 +254,11 @@ DEFAULT_RULES: Final[dict[str, Rule]] = {
     "temperature_high": _r(measurement="health", field="temperature_c", op="above",
                            threshold=75.0, hysteresis_pct=5.0, summary="board too hot"),
 }  # fmt: skip
+# Every built-in rule's Vietnamese summary, from the one table (texts.py).
+DEFAULT_RULES: Final[dict[str, Rule]] = {
+    name: msgspec.structs.replace(rule, summary_vi=SUMMARIES_VI.get(name, ""))
+    for name, rule in _RULES.items()
+}
 
 
 class AlertsFile(Section, frozen=True, kw_only=True):

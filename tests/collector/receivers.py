@@ -8,7 +8,7 @@ import json
 import subprocess
 import threading
 import time
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,9 @@ class SmtpReceiver:
 
         class Handler:
             async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:
-                receiver.messages.append(message_from_bytes(envelope.content))
+                receiver.messages.append(
+                    message_from_bytes(envelope.content, policy=policy.default)
+                )
                 return "250 OK"
 
         def authenticator(_server: Any, _session: Any, _env: Any, _mech: str, data: Any) -> Any:

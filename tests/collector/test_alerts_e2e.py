@@ -185,7 +185,7 @@ def test_three_slow_tests_fire_once_and_recovery_resolves_once(
         eventually(lambda: hook.events() == [("firing", "download_below_target")],
                    message="one firing by webhook")  # fmt: skip
         eventually(lambda: len(smtp.messages) == 1, message="one firing by e-mail")
-        assert smtp.subjects()[0].startswith("[FIRING] download_below_target")
+        assert smtp.subjects()[0].startswith("[CẢNH BÁO] download_below_target")  # vi
         assert smtp.logins == [SMTP_USER]  # authenticated, after STARTTLS (required)
         doc = hook.posts[0]
         assert (doc["value"], doc["threshold"], doc["labels"]["commune"]) == (

@@ -149,10 +149,11 @@ def test_fallback_then_service_lost_then_back_through_influxdb_and_a_webhook(
     ]
     fallback, lost, back = posts
     assert fallback["started_at"] == "2026-11-02T01:30:00Z"  # 3G from 01:00, > 30 min
-    assert "mobile fallback below 4G (2G/3G) at Tân Phú (Viettel)" in fallback["text"]
-    assert lost["text"].startswith("[FIRING] incident at Tân Phú (critical): 2 of 2 alert(s)")
-    assert "mobile_service_lost (critical) dongnai-tanphu-01 (Tân Phú)" in lost["text"]
-    assert "mobile service lost at Tân Phú (Viettel)" in lost["text"]
+    # In the deployment's language (notify.language, Vietnamese by default).
+    assert "di động rơi xuống dưới 4G (2G/3G) tại Tân Phú (Viettel)" in fallback["text"]
+    assert lost["text"].startswith("[CẢNH BÁO] sự cố tại Tân Phú (nghiêm trọng): 2 trong số 2")
+    assert "mobile_service_lost (nghiêm trọng) dongnai-tanphu-01 (Tân Phú)" in lost["text"]
+    assert "mất sóng di động tại Tân Phú (Viettel)" in lost["text"]
     service = next(a for a in lost["alerts"] if a["rule"] == "mobile_service_lost")
     assert service["started_at"] == "2026-11-02T01:50:00Z"  # no registration from 01:40
     assert back["resolved_at"] == "2026-11-02T02:00:00Z"
@@ -314,8 +315,8 @@ timeout_s = 2.0
         ("firing", "incident", "critical"),
         ("resolved", "incident", "critical"),
     ]
-    assert "mobile fallback below 4G (2G/3G) at Tân Phú (Viettel)" in hook.posts[0]["text"]
-    assert "mobile service lost at Tân Phú (Viettel)" in hook.posts[1]["text"]
+    assert "di động rơi xuống dưới 4G (2G/3G) tại Tân Phú (Viettel)" in hook.posts[0]["text"]
+    assert "mất sóng di động tại Tân Phú (Viettel)" in hook.posts[1]["text"]
     # As stored: the technology tag, the figures, registered; skipped reads have none.
     points = influx_db.server.query_points(
         'SELECT "registered", "radio_rsrp_dbm", "reason" FROM "radio" GROUP BY '

@@ -15,7 +15,8 @@ import msgspec
 import pytest
 from probefleet.collector.alerts.engine import AlertEngine
 from probefleet.collector.alerts.outbox import Outbox
-from probefleet.collector.alerts.rules import DEFAULT_RULES, AlertsFile, Rule
+from probefleet.collector.alerts.rules import DEFAULT_RULES, AlertsFile, Notify, Rule
+from probefleet.collector.alerts.texts import Language
 from probefleet.collector.fleet import FleetRow
 from probefleet.collector.inventory import Enrichment, load_inventory, load_targets
 from probefleet.collector.lineproto import FieldValue, Point
@@ -195,12 +196,16 @@ def test_one_incident_one_notification_over_a_simulated_week(tmp_path: Path) -> 
     assert sum(n for (_r, p), n in before.items() if p in PHU_LAM) > 6
 
 
-def test_a_commune_incident_names_the_commune_and_lists_its_alerts(tmp_path: Path) -> None:
-    """The incident's two notifications as sent: the commune, its probes, each alert."""
+@pytest.mark.parametrize("language", ["en", "vi"])
+def test_a_commune_incident_names_the_commune_and_lists_its_alerts(
+    tmp_path: Path, language: Language
+) -> None:
+    """The incident's two notifications as sent: the commune, its probes, each alert, in the
+    deployment's language (notify.language; Vietnamese by default)."""
     db, outbox = StateDB(tmp_path), Outbox(tmp_path)
     try:
         engine = AlertEngine(
-            AlertsFile(rules=dict(DEFAULT_RULES)),
+            AlertsFile(rules=dict(DEFAULT_RULES), notify=Notify(language=language)),
             Enrichment(load_inventory(ROOT / "config/inventory.sample.toml"),
                        load_targets(ROOT / "config/targets.sample.toml")),
             db=db, outbox=outbox, emit=lambda _topic, _lines: None, channels=["hook", "mqtt"],
@@ -218,10 +223,23 @@ def test_a_commune_incident_names_the_commune_and_lists_its_alerts(tmp_path: Pat
     fired, resolved = hook
     assert fired["labels"] == {"commune": "Phú Lâm"}
     assert fired["probes"] == list(PHU_LAM)
-    assert fired["text"].startswith("[FIRING] incident at Phú Lâm (critical): 3 of 3 alert(s)")
     assert [a["labels"]["probe"] for a in fired["alerts"]] == list(PHU_LAM)
-    assert all(f"probe_offline (critical) {p} (Phú Lâm)" in fired["text"] for p in PHU_LAM)
-    assert resolved["text"].startswith("[RESOLVED] incident at Phú Lâm (critical): all 3")
+    if language == "en":
+        assert fired["text"].startswith(
+            "[FIRING] incident at Phú Lâm (critical): 3 of 3 alert(s) firing on 3 probe(s)"
+        )
+        assert all(f"probe_offline (critical) {p} (Phú Lâm)" in fired["text"] for p in PHU_LAM)
+        assert "— probe offline" in fired["text"]
+        assert resolved["text"].startswith("[RESOLVED] incident at Phú Lâm (critical): all 3")
+    else:
+        assert fired["text"].startswith(
+            "[CẢNH BÁO] sự cố tại Phú Lâm (nghiêm trọng): 3 trong số 3 cảnh báo đang bật ở 3 "
+            "thiết bị đo"
+        )
+        assert all(f"probe_offline (nghiêm trọng) {p} (Phú Lâm)" in fired["text"]
+                   for p in PHU_LAM)  # fmt: skip
+        assert "online_01 0 dưới 1 — thiết bị đo mất kết nối" in fired["text"]
+        assert resolved["text"].startswith("[ĐÃ HẾT] sự cố tại Phú Lâm (nghiêm trọng): cả 3")
     # MQTT keeps one retained topic per alert: set, then cleared, for each probe.
     assert sorted((d["labels"]["probe"], d["event"]) for d in mqtt) == sorted(
         (p, e) for p in PHU_LAM for e in ("firing", "resolved")

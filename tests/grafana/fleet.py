@@ -7,7 +7,9 @@ The collector runs with self-metrics every second (``collector`` and ``presence`
 and, given an alerts file, its alert engine: the alerts it fired are kept too, so tests
 compare the Grafana alert rules' verdicts with the collector's own. Each probe's results are
 published oldest first, as an agent sends them (the engine ignores values older than the
-newest it has), and the silent probe ends with an "offline" status (its Last Will)."""
+newest it has), and the silent probe ends with an "offline" status (its Last Will). The
+mobile probes' radio reads (:func:`radio`) are written directly, with the radio spec's
+names."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from tests.collector.helpers import (
     status_payload,
     write_config,
 )
+from tests.grafana import radio_points
 from tests.harness import InfluxTarget, Mosquitto, eventually
 
 INVENTORY = """
@@ -399,3 +402,29 @@ def rollups(target: InfluxTarget, now: dt.datetime) -> int:
         start = end
     target.server.write_lines(target.db, lines)
     return len(lines)
+
+
+# The mobile interfaces' serving networks (MCC+MNC) in the radio reads.
+RADIO_OPERATORS = {"p-xuanloc": "45204", "p-longkhanh": "45201"}
+
+
+def radio(target: InfluxTarget, now: dt.datetime) -> radio_points.Reads:
+    """Radio reads (the ``radio`` kind, the spec's names) of the mobile probes every 10
+    minutes over the last 5 hours, written directly: the Radio board's queries have data."""
+    import random
+
+    reads = radio_points.Reads()
+    rng = random.Random(21)  # noqa: S311 - synthetic data
+    start = int((now - dt.timedelta(hours=5)).timestamp()) * 10**9
+    lines: list[str] = []
+    for probe, code in RADIO_OPERATORS.items():
+        place = radio_points.Probe(
+            probe, COMMUNE[probe], _DISTRICT.get(probe, ""), _ISP[probe], code
+        )
+        lines += radio_points.radio_reads(place, start, 30, 600, rng=rng, reads=reads, last="lte")
+    target.server.write_lines(target.db, lines)
+    return reads
+
+
+_DISTRICT = {"p-longkhanh": "Long Khánh"}  # p-xuanloc has no district in the inventory
+_ISP = {"p-xuanloc": "Viettel", "p-longkhanh": "MobiFone"}

@@ -16,10 +16,12 @@ from probefleet import kinds
 from probefleet.collector import rollups_spec
 from probefleet.collector.alerts.rules import load_alerts, threshold_of
 from probefleet.collector.inventory import load_targets
+from probefleet.collector.rollups_daily import DISTRICT_TAGS
 
 from grafana import alerts, build
 from grafana.common import UIDS
 from grafana.fleet_boards import fleet_overview
+from grafana.i18n import Words
 from grafana.model import ALERT_ANNOTATION_QUERY, DS_UID
 from grafana.panel_queries import DASHBOARD_ONLY, PANEL_QUERIES
 
@@ -30,13 +32,14 @@ SAMPLE_ALERTS = ROOT / "config" / "alerts.sample.toml"
 DEPLOY_README = ROOT / "deploy" / "central" / "README.md"
 COMPOSE = ROOT / "deploy" / "central" / "compose.yaml"
 # Grafana's own placeholders: the time range, the bucket, and alias patterns.
-BUILTINS = {"timeFilter", "__interval", "__all", "col"}
+BUILTINS = {"timeFilter", "__interval", "__range_s", "__all", "col"}
 
 
 def boards() -> dict[str, dict[str, Any]]:
+    """ "<lang>/<stem>" -> board, both languages."""
     out = {}
-    for path in sorted((OUT / "dashboards" / "json").glob("*.json")):
-        out[path.stem] = json.loads(path.read_text())
+    for path in sorted((OUT / "dashboards" / "json").glob("*/*.json")):
+        out[f"{path.parent.name}/{path.stem}"] = json.loads(path.read_text())
     return out
 
 
@@ -47,30 +50,42 @@ def targets_of(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def test_committed_files_are_what_build_writes(capsys: pytest.CaptureFixture[str]) -> None:
     assert build.main(["--check"]) == 0, capsys.readouterr().out
-    assert len(boards()) == 6
+    assert len(boards()) == 2 * 7
 
 
 def test_check_notices_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert build.main(["--out", str(tmp_path)]) == 0
     assert build.main(["--out", str(tmp_path), "--check"]) == 0
-    path = tmp_path / "dashboards" / "json" / "commune.json"
+    path = tmp_path / "dashboards" / "json" / "en" / "commune.json"
     path.write_text(path.read_text().replace("Download", "Dowload", 1))
     assert build.main(["--out", str(tmp_path), "--check"]) == 1
-    assert "stale: grafana/provisioning/dashboards/json/commune.json" in capsys.readouterr().out
+    assert "stale: grafana/provisioning/dashboards/json/en/commune.json" in capsys.readouterr().out
+    # A file the build no longer makes is refused by --check, and removed by a build.
+    old = tmp_path / "dashboards" / "json" / "commune.json"
+    old.write_text("{}")
+    assert build.main(["--out", str(tmp_path), "--check"]) == 1
+    assert build.main(["--out", str(tmp_path)]) == 0
+    assert not old.exists()
+    assert build.main(["--out", str(tmp_path), "--check"]) == 0
 
 
 def test_uids_are_stable_and_unique() -> None:
     found = {board["uid"]: stem for stem, board in boards().items()}
-    # Links and bookmarks use these: changing one is a breaking change.
-    assert set(found) == {
+    assert len(found) == len(boards())
+    # Links and bookmarks use these: changing one is a breaking change. The province's own
+    # (Vietnamese) boards keep them; the English ones end in -en.
+    stable = {
         "probefleet-fleet-overview",
         "probefleet-commune",
         "probefleet-compliance",
         "probefleet-ipv6",
         "probefleet-fleet-health",
         "probefleet-year",
+        "probefleet-radio",
     }
-    assert set(found) == set(UIDS.values())
+    assert {u for u, stem in found.items() if stem.startswith("vi/")} == stable
+    assert {u for u, stem in found.items() if stem.startswith("en/")} == {f"{u}-en" for u in stable}
+    assert stable == set(UIDS.values())
     rules = build.load_yaml_json((OUT / "alerting/rules.yaml").read_text())
     uids = [r["uid"] for g in rules["groups"] for r in g["rules"]]
     assert len(uids) == len(set(uids))
@@ -148,8 +163,8 @@ def data_model() -> dict[str, set[str]]:
         heading, _, body = section.partition("\n")
         keys = set(re.findall(r"^\| `([a-z0-9_<>]+)` \|", body, flags=re.M))
         names = re.findall(r"`([a-z0-9_]+)`", heading)
-        if heading.startswith("Common"):
-            common = keys
+        if heading.startswith("Common"):  # every point's, and every mobile point's (radio)
+            common |= keys
         for name in names:
             model[name] = keys
     assert {"throughput", "latency", "dns", "ipv6", "service", "health"} <= set(model)
@@ -159,6 +174,9 @@ def data_model() -> dict[str, set[str]]:
         tags = out[kind] | {"time_source"}
         out[rollups_spec.rollup_of(kind)] = tags | rollups_spec.field_names(kind)
         out[f"{kind}_1d"] = tags | rollups_spec.field_names(kind, daily=True)
+        # The district rollups (rollups_daily.district_points): their own tags.
+        district_tags = set(DISTRICT_TAGS.get(kind, ()))
+        out[f"{kind}_district_1d"] = district_tags | rollups_spec.district_field_names(kind)
     out["throughput_hours_1d"] = {"province", "access", "hour_utc"} | rollups_spec.HOURS_FIELDS
     return out
 
@@ -247,6 +265,12 @@ def test_alert_rules_are_the_collectors_with_its_thresholds() -> None:
         assert g["severity"] == rule.severity, uid
         assert g["for"] == alerts.duration(rule.for_s), uid
         assert f'FROM "{rule.measurement}"' in g["query"], uid
+        if rule.field in alerts.DERIVED_SQL:  # a value the collector derives (radio)
+            reads, breach, value = alerts.DERIVED_SQL[rule.field]
+            assert f'SELECT {value} AS "value"' in g["query"], uid
+            assert f"WHERE {breach} GROUP BY" in g["query"], uid
+            assert reads in g["query"], uid
+            continue
         assert f'SELECT "{rule.field}" AS "v"' in g["query"], uid
         n = rule.count if rule.mode == "consecutive" else rule.window
         assert f"LIMIT {n})" in g["query"], uid
@@ -261,6 +285,10 @@ def test_alert_rules_are_the_collectors_with_its_thresholds() -> None:
         targets.mobile.download_mbps,
     }
     assert got["pf-probe-offline"]["for"] == "15m"
+    # H2's radio rules (issue 21) are there, on the radio reads.
+    assert got["pf-mobile-service-lost"]["for"] == "10m"
+    assert got["pf-radio-fallback"]["for"] == "30m"
+    assert 'FROM "radio"' in got["pf-radio-fallback"]["query"]
     assert 'FROM "presence"' in got["pf-probe-offline"]["query"]
     # Every $ reaches Grafana escaped: its provisioning would expand $timeFilter, $VALUE ...
     raw = (OUT / "alerting/rules.yaml").read_text()
@@ -369,8 +397,11 @@ def test_an_upload_target_in_the_targets_file_makes_upload_rules(tmp_path: Path)
     assert thresholds[("download_below_target", "fixed")] == 300.0
     assert thresholds[("download_below_target", "mobile")] == 80.0
     # Dashboards say the targets too, from the same file.
-    overview = json.dumps(fleet_overview(targets), ensure_ascii=False)
+    overview = json.dumps(fleet_overview(Words("en"), targets), ensure_ascii=False)
     assert "300 Mbit/s fixed" in overview
+    assert "80/300 Mbit/s" in overview
+    overview = json.dumps(fleet_overview(Words("vi"), targets), ensure_ascii=False)
+    assert "300 Mbit/s cố định" in overview
     assert "80/300 Mbit/s" in overview
 
 
@@ -397,15 +428,19 @@ def test_compose_provides_what_provisioning_expects() -> None:
         assert re.search(rf"\b{name}\b", compose), f"compose.yaml does not set {name}"
     assert "../../grafana/provisioning:/etc/grafana/provisioning:ro" in compose
     provider = build.load_yaml_json((OUT / "dashboards/probefleet.yaml").read_text())
-    assert (
-        provider["providers"][0]["options"]["path"] == "/etc/grafana/provisioning/dashboards/json"
-    )
+    paths = {p["folder"]: p["options"]["path"] for p in provider["providers"]}
+    assert paths == {
+        "probefleet": "/etc/grafana/provisioning/dashboards/json/vi",
+        "probefleet (English)": "/etc/grafana/provisioning/dashboards/json/en",
+    }
+    for p in provider["providers"]:  # every provider's folder exists in the mounted tree
+        assert list((OUT / p["options"]["path"].removeprefix(f"{build.MOUNTED_AT}/")).glob("*"))
 
 
 def test_peak_hours_are_shaded_as_the_report_counts_them() -> None:
     from probefleet.collector import queries
 
-    for stem in ("compliance", "commune"):
+    for stem in ("vi/compliance", "vi/commune", "en/compliance", "en/commune"):
         regions = [
             a["target"]["timeRegion"]
             for a in boards()[stem]["annotations"]["list"]
@@ -432,7 +467,7 @@ def test_a_bad_targets_file_is_refused_with_the_key(
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
-PANEL_TYPES = {"timeseries", "stat", "table", "geomap", "bargauge", "row"}
+PANEL_TYPES = {"timeseries", "stat", "table", "geomap", "bargauge", "xychart", "row"}
 
 
 def _fields_named(panel: dict[str, Any]) -> list[str]:
@@ -451,6 +486,8 @@ def _fields_named(panel: dict[str, Any]) -> list[str]:
         names += [layer["location"]["latitude"], layer["location"]["longitude"]]
         names.append(layer["config"]["style"]["color"]["field"])
         names.append(layer["config"]["style"]["text"]["field"])
+    for series in panel["options"].get("series", []):  # xychart
+        names += [series[axis]["matcher"]["options"] for axis in ("x", "y")]
     return names
 
 
@@ -494,3 +531,22 @@ def test_a_bad_alerts_file_is_refused_with_the_key(
     assert "rules.slow" in err
     assert str(bad) in err
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_commune_incidents_are_one_notification_per_commune() -> None:
+    """The collector's group = "commune" rules carry incident=commune, and the policy routes
+    those to one notification per commune (every such rule together), after the collector's
+    group_wait_s; the other rules stay one notification per commune and rule."""
+    rules_file = load_alerts(SAMPLE_ALERTS, env={})
+    doc = alerts.unescape_all(build.load_yaml_json((OUT / "alerting/rules.yaml").read_text()))
+    commune_rules = {n for n, r in rules_file.rules.items() if r.group == "commune"}
+    assert {"download_below_target", "service_down", "probe_offline"} <= commune_rules
+    for rule in doc["groups"][0]["rules"]:
+        grouped = rule["labels"]["rule"] in commune_rules
+        assert (rule["labels"].get("incident") == "commune") == grouped, rule["uid"]
+    policy = build.load_yaml_json((OUT / "alerting/contact-points.yaml").read_text())["policies"][0]
+    [route] = policy["routes"]
+    assert route["object_matchers"] == [["incident", "=", "commune"]]
+    assert route["group_by"] == ["grafana_folder", "commune"]
+    assert route["group_wait"] == alerts.duration(rules_file.notify.group_wait_s)
+    assert policy["group_by"] == ["grafana_folder", "alertname", "commune"]
