@@ -390,6 +390,7 @@ class Daemon:
             log.warning(
                 "%d measurement(s) still running; their results are lost", self.runner.active
             )
+        self.runner.finish()  # each survey run going on: its last point (last = true)
         self._keep_held()
         self.publisher.stop()
         try:

@@ -14,6 +14,9 @@ bandwidth test, again when it ends. No modem or no ModemManager: no context, the
 otherwise the same; a measurement that raises ``skip`` (the radio kind without a modem) is a
 skipped result.
 
+The survey kind's runs live in its measurement (bound here: probe id, state directory) and
+go on across a new config; :meth:`Runner.finish`, on a clean stop, gives each its last point.
+
 Every run of a kind whose remote config named destinations of its own runs under a guard
 that checks every address it connects to (agent.allowance, kinds.common.destinations).
 
@@ -43,6 +46,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from probefleet import kinds
@@ -62,6 +66,7 @@ from probefleet.kinds.common import destinations
 from probefleet.kinds.errors import MeasurementError
 from probefleet.kinds.health.measure import Health, RuntimeFigures
 from probefleet.kinds.radio.measure import Radio
+from probefleet.kinds.survey.measure import Survey
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +181,16 @@ class Runner:
             raise configkit.ConfigError("<config in force>", problems)
         self.cfg = cfg
         self.radio.configure(cfg.radio)
-        for measurement in measurements.values():
+        before: dict[wire.Kind, Measurement[Any]] = getattr(self, "measurements", {})
+        for kind, measurement in measurements.items():
             if isinstance(measurement, Radio):
                 measurement.read = self.radio.read  # reads as this [radio] says
+            if isinstance(measurement, Survey):  # its runs go on across a new config
+                old = before.get(kind)
+                measurement.bind(
+                    probe_id=cfg.probe.id, state_dir=Path(cfg.probe.state_dir),
+                    previous=old if isinstance(old, Survey) else None,
+                )  # fmt: skip
         self.gate = BusyLineGate(cfg.gate)
         self.measurements = measurements
         self.allowance.configure(cfg.remote)
@@ -269,6 +281,23 @@ class Runner:
         finally:
             with self._active_lock:
                 self.active -= 1
+
+    def finish(self) -> int:
+        """Stopping cleanly (the scheduler stopped): each survey run going on gets its last
+        point (``last = true``); how many were recorded."""
+        done = 0
+        for kind, measurement in self.measurements.items():
+            if not isinstance(measurement, Survey):
+                continue
+            by_name = {i.name: i for i in self.cfg.interfaces}
+            for interface in measurement.ending():
+                iface = by_name.get(interface)
+                link = Link(interface or None, iface.access if iface else None,
+                            (iface.source_address or None) if iface else None)  # fmt: skip
+                self.run(kind, link)
+                done += 1
+            measurement.close()
+        return done
 
     def runs_on(self, kind: wire.Kind, link: Link) -> bool:
         """Whether ``kind`` runs over ``link`` at all: a measurement that reads a modem

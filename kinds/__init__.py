@@ -18,7 +18,7 @@ import operator
 from typing import Any, Final
 
 import msgspec
-from probefleet.kinds import dns, health, ipv6, latency, ookla, radio, service, throughput
+from probefleet.kinds import dns, health, ipv6, latency, ookla, radio, service, survey, throughput
 from probefleet.kinds.base import KindSpec, Link, Measurement, Row, Schedule
 
 # name -> spec, in the order the agent's config, help texts and the schema list them.
@@ -99,5 +99,6 @@ for _spec in (
     service.SPEC,
     health.SPEC,
     radio.SPEC,
+    survey.SPEC,
 ):
     register(_spec)

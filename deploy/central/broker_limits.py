@@ -119,7 +119,7 @@ def down2(x: float) -> int:
 
 # Kinds that run on a declared mobile link only (their measurement's ``mobile_only``; the
 # test holds this equal to the registry: this file runs where probefleet is not installed).
-MOBILE_ONLY: Final = frozenset({"radio"})
+MOBILE_ONLY: Final = frozenset({"radio", "survey"})
 
 
 def results_per_probe_hour(agent_config: Path) -> float:

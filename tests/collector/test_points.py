@@ -125,6 +125,15 @@ NSA_END = {
 
 
 # golden -> [(measurement, tags, fields)], written out by hand from the README's tables.
+# The survey goldens' radio context (an LTE snapshot), as fields.
+SURVEY_LTE = {
+    "radio_registration": "home", "radio_operator_name": "Viettel",
+    "radio_signal_quality_pct": 64, "radio_rssi_dbm": -71.0, "radio_rsrp_dbm": -101.0,
+    "radio_rsrq_db": -12.0, "radio_snr_db": 6.5, "radio_cell_id": 27440070, "radio_tac": 12058,
+    "radio_arfcn": 1650, "radio_band": "eutran-3",
+}  # fmt: skip
+
+
 EXPECTED: dict[str, list[tuple[str, dict[str, str], dict[str, Any]]]] = {
     "result-throughput.json": [
         (
@@ -323,6 +332,25 @@ EXPECTED: dict[str, list[tuple[str, dict[str, str], dict[str, Any]]]] = {
              "modem_firmware": "RM500QGLABR11A06M4G",
              "modem_imei_sha256":
                  "76e077a0f1e5d4357467058bec26ce87fa6fa3c55d678a65a318adeab92b2cb5"},
+        )
+    ],
+    "result-survey.json": [
+        (
+            "survey",
+            {**WWAN0, "status": "ok", "radio_technology": "lte", "radio_operator": "45204",
+             "run_id": "20251103-dongnai-tanphu-01-1", "fix_ok": "true"},
+            {**envelope(412), **SURVEY_LTE, "point_n": 405, "last": False, "fix_mode": "3d",
+             "lat_deg": 11.2851234, "lon_deg": 107.4701234, "horizontal_accuracy_m": 4.6,
+             "speed_mps": 8.3},
+        )
+    ],
+    "result-survey-nofix.json": [
+        (
+            "survey",
+            {**WWAN0, "status": "ok", "radio_technology": "lte", "radio_operator": "45204",
+             "run_id": "20251103-dongnai-tanphu-01-1", "fix_ok": "false"},
+            {**envelope(413), **SURVEY_LTE, "point_n": 406, "last": True, "fix_mode": "none",
+             "fix_reason": "the GPS has no fix (gpsd mode 1)"},
         )
     ],
 }  # fmt: skip
