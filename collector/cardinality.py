@@ -31,8 +31,9 @@ from probefleet.collector.errors import Rejected
 from probefleet.collector.lineproto import Point
 from probefleet.core.configkit import Section
 
-# Tags a probe cannot choose: from its topic, the inventory, or a closed set of the wire
-# (radio_technology: one of five technologies).
+# Tags a probe cannot choose: from its topic, the inventory, a closed set of the wire
+# (radio_technology: one of five technologies), or the area registry (hamlet,
+# hamlet_commune: assigned by point in polygon, only the registry's codes).
 UNCOUNTED_TAGS: Final = frozenset(
     {
         "probe",
@@ -44,6 +45,8 @@ UNCOUNTED_TAGS: Final = frozenset(
         "province",
         "inventory",
         "radio_technology",
+        "hamlet",
+        "hamlet_commune",
     }
 )
 # Distinct radio_operator values (MCC+MNC) one probe may bring, per measurement: its SIMs'

@@ -40,6 +40,24 @@ def _file_problems(what: str, path: Path, load: Callable[[Path], object]) -> lis
     return []
 
 
+def _declared_checks(
+    areas: Path, names: list[str]
+) -> list[tuple[str, Path, Callable[[Path], object]]]:
+    """The declared-FTTH files, each checked against the registry's hamlet codes (none when
+    the registry itself is broken: its own check says why)."""
+    from probefleet.collector.report.areas import load_areas
+    from probefleet.collector.report.ftth import load_declared
+
+    try:
+        registry = load_areas(areas)
+    except configkit.ConfigError:
+        return []
+    return [
+        ("report.ftth_declared_files", Path(name), lambda p: load_declared([p], registry))
+        for name in names
+    ]
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     """The config file and every file it names, all checked, every problem listed at once:
     ``run``, ``fleet`` and ``report`` fail on any of them later, so ``check`` must too."""
@@ -54,16 +72,23 @@ def _cmd_check(args: argparse.Namespace) -> int:
     ]
     if cfg.files.alerts:
         files.append(("files.alerts", Path(cfg.files.alerts), load_alerts))
+    if cfg.files.areas:
+        from probefleet.collector.hamlets import load_hamlets
+
+        files.append(("files.areas", Path(cfg.files.areas), load_hamlets))
     if args.settings is not None:
         files.append(("report --settings", args.settings, load_settings))
         from probefleet.collector.report.areas import load_areas
 
         try:
-            areas = load_settings(args.settings).areas_file
+            report_settings = load_settings(args.settings)
         except configkit.ConfigError:
-            areas = ""  # the settings' own problems are listed by the line above
+            report_settings = None  # the settings' own problems are listed by the line above
+        areas = report_settings.areas_file if report_settings else ""
         if areas:
             files.append(("report.areas_file", Path(areas), load_areas))
+        if areas and report_settings and report_settings.ftth_declared_files:
+            files.extend(_declared_checks(Path(areas), report_settings.ftth_declared_files))
     problems = [p for what, path, load in files for p in _file_problems(what, path, load)]
     state_dir = Path(cfg.files.state_dir)
     if state_dir.exists() and not state_dir.is_dir():

@@ -75,6 +75,9 @@ class FilesSection(Section, frozen=True, kw_only=True):
     state_dir: str = "/var/lib/probefleet-collector"
     # Alert rules, silences and notifiers (sample: config/alerts.sample.toml); empty = off.
     alerts: str = ""
+    # The area registry (GeoJSON, collector/report/README.md): survey points get the tag of
+    # the hamlet they lie in. Empty: no hamlet tags.
+    areas: str = ""
 
 
 class SequencesSection(Section, frozen=True, kw_only=True):

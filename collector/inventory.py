@@ -13,11 +13,15 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import msgspec
+from probefleet.collector.coverage import CoverageTargets
 from probefleet.core import configkit, wire
 from probefleet.core.configkit import Section
+
+if TYPE_CHECKING:
+    from probefleet.collector.hamlets import HamletIndex
 
 # Tag values: short, printable, no control characters (they end up in every point).
 TagText = Annotated[
@@ -75,6 +79,8 @@ class TargetsFile(Section, frozen=True, kw_only=True):
     fixed: AccessTargets
     mobile: AccessTargets
     ipv6: Ipv6Targets = msgspec.field(default_factory=Ipv6Targets)
+    # Hamlet coverage (ấp, thôn, khu phố) from survey points: collector/coverage.py.
+    coverage: CoverageTargets = msgspec.field(default_factory=CoverageTargets)
 
     def for_access(self, access: str | None) -> AccessTargets | None:
         if access == "fixed":
@@ -120,10 +126,12 @@ def load_targets(path: Path) -> TargetsFile:
 class Enrichment:
     """What the collector adds to a probe's results: where it is, whose lines, the targets.
 
-    ``targets`` None: no target fields are written (e.g. in tests of other things)."""
+    ``targets`` None: no target fields are written (e.g. in tests of other things);
+    ``hamlets`` None: survey points get no hamlet tags (no ``[files] areas``)."""
 
     inventory: InventoryFile = field(default_factory=InventoryFile)
     targets: TargetsFile | None = None
+    hamlets: HamletIndex | None = None
 
     def probe(self, probe_id: str) -> ProbeInfo | None:
         return self.inventory.probes.get(probe_id)

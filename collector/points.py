@@ -39,7 +39,9 @@ COMMON_TAGS: Final = (
 RADIO_TAGS: Final = tuple(radio_fields.TAGS.values())
 UNKNOWN_PROBE: Final = "unknown"
 # Tags that never tell two rows of one payload apart (interface does, for health).
-_NOT_ROW_IDS: Final = (frozenset(COMMON_TAGS) - {"interface"}) | frozenset(RADIO_TAGS)
+_NOT_ROW_IDS: Final = (
+    (frozenset(COMMON_TAGS) - {"interface"}) | frozenset(RADIO_TAGS) | {"hamlet", "hamlet_commune"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +119,26 @@ def _common(
         # What the modem said at the start (tags and radio_* fields) and end (radio_end_*).
         tags.update(radio_fields.tags(result.radio.start))
         fields.update(radio_fields.context_fields(result.radio))
+    if enrichment.hamlets is not None and result.data is not None:
+        tags.update(_hamlet_tags(enrichment, result.data))
     if result.status != "ok":
         fields["reason"] = result.reason
         for key, value in sorted((result.detail or {}).items()):
             fields[f"detail_{key}"] = float(value)
     return _rows.Context(wire.kind_of(result), probe, tags, fields, when.time_ns, enrichment)
+
+
+def _hamlet_tags(enrichment: Enrichment, data: object) -> dict[str, str | None]:
+    """A survey point's hamlet (registry codes only: bounded whatever the probe sends).
+    Read by name, so that no other kind's payload is touched: only the survey kind's has a
+    ``fix_ok``, and a point without a good fix or outside every hamlet gets no tag."""
+    fix_ok = getattr(data, "fix_ok", None)
+    if fix_ok is not True or enrichment.hamlets is None:
+        return {}
+    lat, lon = getattr(data, "lat_deg", None), getattr(data, "lon_deg", None)
+    if not (isinstance(lat, float | int) and isinstance(lon, float | int)):
+        return {}
+    return enrichment.hamlets.tags(fix_ok=True, lat_deg=float(lat), lon_deg=float(lon))
 
 
 def points_from(

@@ -54,9 +54,13 @@ _THROUGH_EVERY_S = 10.0
 
 
 def load_enrichment(cfg: CollectorConfig) -> Enrichment:
-    """The inventory and the targets named in ``[files]``; ConfigError lists every problem."""
+    """The inventory, the targets and the hamlets named in ``[files]``; ConfigError lists
+    every problem."""
+    from probefleet.collector.hamlets import load_hamlets
+
+    hamlets = load_hamlets(Path(cfg.files.areas)) if cfg.files.areas else None
     return Enrichment(
-        load_inventory(Path(cfg.files.inventory)), load_targets(Path(cfg.files.targets))
+        load_inventory(Path(cfg.files.inventory)), load_targets(Path(cfg.files.targets)), hamlets
     )
 
 
@@ -73,6 +77,7 @@ class Service:
         state_dir = Path(cfg.files.state_dir)
         self.stats = Stats()
         self.stopping = threading.Event()
+        self._stop_asked: float | None = None
         self._replay_stop = threading.Event()
         self.db = StateDB(state_dir)
         self.deadletters = DeadLetterStore(
@@ -217,6 +222,7 @@ class Service:
         return rollups
 
     def request_stop(self) -> None:
+        self._stop_asked = time.monotonic()
         self.stopping.set()
 
     def run(self) -> int:
@@ -427,13 +433,21 @@ class Service:
             self.inbox.overfilled,
             self.inbox.dropped,
         )
+        # Each phase's time goes into the last log line: a stop slower than SHUTDOWN_S
+        # names the phase to blame (systemd's TimeoutStopSec kills at 90 s).
+        phases = _Phases(self._stop_asked)
+        phases.end("loop")  # from the stop request to here: the write the loop waited for
         self.inbox.close()  # what is there and what still comes: the broker delivers it again
         self._take_statuses()  # acknowledged on receipt: handled now, or replayed next time
-        if self.rollups is not None:
-            self.rollups.flush()  # the open buckets go into the last batch
+        phases.end("statuses")
         self._final_flush(deadline - SHUTDOWN_S * (1 - _FLUSH_SHARE))
+        phases.end("batch")
         if self.rollups is not None:
-            # A clean stop only if its last part was stored; else the next start names the
+            # The open buckets (the last batch's results too) to local disk, for the next
+            # start: written to InfluxDB here they took 10.7 s at 10,000 probes.
+            self.rollups.hold()
+            phases.end("rollups")
+            # A clean stop only if every part was stored; else the next start names the
             # hour to rebuild from (probe-collector rollup rebuild).
             self.rollups.close()
         # A write still running past the deadline is never committed (nothing of it is
@@ -442,12 +456,14 @@ class Service:
         self.link.stop()
         if self.status_link is not None:
             self.status_link.stop()
+        phases.end("mqtt")
         self._save_through()
         self._replay_stop.set()
         self.replayer.join(timeout=max(0.1, deadline - time.monotonic()))
         for delivery in self.deliveries:
             delivery.wake.set()
             delivery.join(timeout=max(0.1, deadline - time.monotonic()))
+        phases.end("threads")
         if self.outbox is not None:
             self.outbox.close()
         self.db.close()
@@ -455,7 +471,10 @@ class Service:
         self.spool.close()
         if self._own_sink and isinstance(self.sink, InfluxSink):
             self.sink.close()
-        log.info("stopped: %s", self.stats.summary() or "nothing happened")
+        phases.end("files")
+        log.info(
+            "stopped: %s; took %s", self.stats.summary() or "nothing happened", phases.summary()
+        )
 
     def _final_flush(self, deadline: float) -> None:
         """The one place the last batch is written at shutdown (``deadline``: monotonic).
@@ -470,6 +489,22 @@ class Service:
             return
         if left:
             log.info("%d messages of the batch left to the broker's session", left)
+
+
+class _Phases:
+    """Wall time per shutdown phase, for the last log line."""
+
+    def __init__(self, start: float | None) -> None:
+        self._start = self._last = time.monotonic() if start is None else start
+        self._parts: list[str] = []
+
+    def end(self, name: str) -> None:
+        now = time.monotonic()
+        self._parts.append(f"{name} {now - self._last:.2f}")
+        self._last = now
+
+    def summary(self) -> str:
+        return f"{self._last - self._start:.2f} s ({', '.join(self._parts)})"
 
 
 def tune_gc() -> None:

@@ -17,9 +17,11 @@ from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from probefleet.collector import queries
+from probefleet.collector.coverage import SurveySample
 from probefleet.collector.inventory import InventoryFile, TargetsFile
 from probefleet.collector.report import ranks, state
 from probefleet.collector.report.fetch import STATEMENTS_PER_REQUEST, Fetcher, Row
+from probefleet.collector.report.hamlet_coverage import plan_survey
 from probefleet.collector.report.model import (
     ACCESS_TYPES,
     AccessFigures,
@@ -29,12 +31,19 @@ from probefleet.collector.report.model import (
     Hour,
     Level,
     Methodology,
+    MobileRadio,
     Report,
     ServerRow,
     ServiceFigures,
     Speed,
 )
-from probefleet.collector.report.rollup_gather import RollupPlan, rolled_up, whole_days
+from probefleet.collector.report.radio import plan_radio
+from probefleet.collector.report.rollup_gather import (
+    RollupPlan,
+    compacted_months,
+    rolled_up,
+    whole_days,
+)
 from probefleet.collector.report.settings import ReportSettings
 from probefleet.collector.report.verdicts import apply_verdicts
 
@@ -90,6 +99,9 @@ class _Builder:
         self.probe_areas: dict[str, Key] = {}
         self.bands_exact: set[str] = set()  # rollups: bands counted with this target
         self.rollup_hours: dict[str, list[Hour]] = {}
+        self.radio: dict[str, MobileRadio] = {}  # province -> mobile split (radio.py)
+        self.survey: dict[str, list[SurveySample]] = {}  # hamlet -> its points (hamlet_coverage)
+        self.tracks: dict[str, list[tuple[float, float]]] = {}  # run_id -> (lon, lat) positions
         for probe_id, info in inventory.probes.items():
             key = (info.province, info.district or "", info.commune)
             self.probe_areas[probe_id] = key
@@ -489,9 +501,13 @@ def gather(
     if source == "rollups":
         if not whole_days(start, end, settings.timezone):
             raise ValueError(f"rollups answer whole local days only, not {start} .. {end}")
-        RollupPlan(builder).plan(latency_targets)
+        months = compacted_months(fetcher.client, start, end, settings.timezone)
+        RollupPlan(builder).plan(latency_targets, months)
     else:
         builder.plan(latency_targets)
+    # Raw points whatever the source: the rollups keep no radio context per test.
+    plan_radio(builder)
+    plan_survey(builder)  # raw survey points too: the hamlet items (hamlet_coverage.py)
     fetcher.total = sum(-(-len(j.texts) // STATEMENTS_PER_REQUEST) for j in builder.jobs)
     for job in builder.jobs:
         job.handle(fetcher.rows(job.query, job.what, job.texts))
@@ -523,6 +539,9 @@ def gather(
         hours=builder.hours(),
         query_seconds=sum(fetcher.seconds.values()),
         statements=sum(len(j.texts) for j in builder.jobs),
+        mobile_radio=[builder.radio[p] for p in sorted(builder.radio)],
+        survey=builder.survey,
+        survey_tracks=builder.tracks,
     )
     apply_verdicts(report, settings, targets)
     return report

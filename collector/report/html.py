@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from probefleet.collector.report.coverage_section import coverage_section
 from probefleet.collector.report.i18n import Strings
 from probefleet.collector.report.model import PLAN_ITEMS, AccessFigures, Area, Report
 from probefleet.collector.report.sections import map_section, nb, radio_section, td, th
@@ -416,6 +417,7 @@ def render_html(report: Report, t: Strings) -> str:
     )
     out.append(_section(t("province_table"), province, sid="province", newpage=True))
     out.append(_section(t("radio_table"), radio_section(report, t), sid="radio"))
+    out.append(_section(t("coverage_title"), coverage_section(report, t), sid="coverage"))
     if report.districts:
         districts = _area_table(t, report.districts, name_cols=("district",)) + _verdict_table(
             t, report.districts, name_cols=("district",)

@@ -213,6 +213,66 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
         "độ phủ của thôn, ấp",
         "no hamlet-level evidence; commune office probes do not measure hamlet coverage",
     ),
+    "basis_hamlets": (
+        "{covered}/{hamlets} thôn, ấp được phủ = {share} (chỉ tiêu 100 %); đã khảo sát {surveyed}",
+        "{covered}/{hamlets} hamlets covered = {share} (target 100 %); surveyed {surveyed}",
+    ),
+    "basis_hamlets_ftth": (
+        "{covered}/{hamlets} thôn, ấp có FTTH theo công bố của nhà mạng = {share} (chỉ tiêu 100 %)",
+        "{covered}/{hamlets} hamlets with FTTH as the operators declare = {share} (target 100 %)",
+    ),
+    "covered": ("Được phủ", "Covered"),
+    "not_covered": ("Chưa được phủ", "Not covered"),
+    "not_surveyed": ("Chưa khảo sát", "Not surveyed"),
+    "coverage_title": ("Độ phủ thôn, ấp, khu phố", "Hamlet coverage"),
+    "coverage_none": (
+        "Không có danh mục thôn, ấp (report.areas_file không có ranh giới cấp thôn): hai "
+        "chỉ tiêu độ phủ là “chưa đo”.",
+        "No hamlet registry (report.areas_file has no hamlet boundaries): both coverage "
+        "items are “not measured”.",
+    ),
+    "coverage_rule": (
+        "Di động: một thôn, ấp được phủ bởi một nhà mạng khi có ít nhất {min_points} điểm "
+        "khảo sát (GPS tốt) trong thôn và ít nhất {share_pct} % số điểm ở {technologies} với "
+        "RSRP ≥ {rsrp} dBm và SINR ≥ {snr} dB (nếu modem báo), và trung vị tốc độ tải xuống "
+        "của các lần đo tại điểm dừng (nếu có) đạt {target} Mbit/s; ít điểm hơn là “chưa "
+        "khảo sát”, không bao giờ là “được phủ”. Một thôn được phủ khi ít nhất một nhà mạng "
+        "phủ. FTTH: theo danh sách nhà mạng công bố (ngày bắt đầu trước cuối kỳ).",
+        "Mobile: a hamlet is covered by an operator when at least {min_points} survey points "
+        "(good GPS fix) lie in it and at least {share_pct} % of them are on {technologies} "
+        "with RSRP ≥ {rsrp} dBm and SINR ≥ {snr} dB (where the modem reports it), and the "
+        "median download of the stop tests there (where run) meets {target} Mbit/s; fewer "
+        "points is “not surveyed”, never “covered”. A hamlet is covered when at least one "
+        "operator covers it. FTTH: as the operators declare (available since before the "
+        "period's end).",
+    ),
+    "coverage_area": ("Khu vực", "Area"),
+    "coverage_hamlets": ("Số thôn, ấp", "Hamlets"),
+    "coverage_mobile_any": ("Di động: phủ / đã khảo sát", "Mobile: covered / surveyed"),
+    "coverage_ftth": ("FTTH: có / tổng", "FTTH: covered / total"),
+    "coverage_kpi": ("Tỉ lệ phủ (chỉ tiêu 100 %)", "Covered share (target 100 %)"),
+    "coverage_hamlet": ("Thôn, ấp", "Hamlet"),
+    "coverage_points": ("Điểm (đạt)", "Points (good)"),
+    "coverage_stop": ("Trung vị tải xuống tại điểm dừng", "Stop-test median download"),
+    "coverage_ftth_by": ("FTTH công bố", "FTTH declared"),
+    "coverage_map": ("Bản đồ độ phủ di động theo thôn, ấp", "Mobile coverage by hamlet"),
+    "coverage_checks": ("Đối chiếu FTTH với thiết bị đo cố định", "FTTH against fixed probes"),
+    "coverage_checks_note": (
+        "Một thiết bị đo cố định chỉ cho biết đường FTTH của nhà mạng đến được nơi đặt thiết "
+        "bị (thôn của nó nếu danh mục có toạ độ, nếu không thì cả xã): khớp là nhà mạng có "
+        "công bố FTTH ở đó; không khớp là thiết bị đo được FTTH của nhà mạng nhưng nhà mạng "
+        "không công bố ở đó. Không nói gì về các thôn khác.",
+        "A fixed probe only shows that its operator's FTTH reaches where it stands (its "
+        "hamlet when the inventory gives its coordinates, else its commune): agrees = the "
+        "operator declares FTTH there; disagrees = the probe measured that operator's FTTH "
+        "but the operator declares none there. It says nothing about any other hamlet.",
+    ),
+    "coverage_probe": ("Thiết bị đo", "Probe"),
+    "coverage_check": ("Đối chiếu", "Cross-check"),
+    "coverage_fixed_tests": ("Lần đo cố định của xã", "The commune's fixed tests"),
+    "agrees": ("Khớp", "Agrees"),
+    "disagrees": ("Không khớp", "Disagrees"),
+    "no_tests": ("Không có lần đo", "No tests"),
     "basis_data_network": (
         "có phản hồi {share} của {runs} lượt đo (ngưỡng {threshold})",
         "answered {share} of {runs} runs (threshold {threshold})",
@@ -350,6 +410,14 @@ class Strings:
         )
         if b.rule == "no_hamlet_evidence":
             return self("basis_no_hamlet_evidence")
+        if b.rule in ("hamlets", "hamlets_ftth"):
+            # Mobile: tests = hamlets surveyed; FTTH is declared, not surveyed.
+            return self(f"basis_{b.rule}").format(
+                covered=self.num(b.part, 0),
+                hamlets=self.num(b.whole, 0),
+                share=self.pct(b.share),
+                surveyed=self.num(b.tests, 0),
+            )
         if b.rule == "median":
             if not b.tests or b.median_mbps is None:
                 text = self("basis_no_tests")

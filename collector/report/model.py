@@ -12,6 +12,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from probefleet.collector.coverage import (
+    CoverageVerdict,
+    MobileCoverageRule,
+    MobileFinding,
+    SurveySample,
+)
 from probefleet.collector.report.areas import AreaRegistry, MissingPolygon
 
 Verdict = Literal["met", "not_met", "not_measured"]
@@ -87,9 +93,19 @@ class ServiceFigures:
 
 # What a verdict was computed from (verdicts.py sets it, i18n.Strings.basis says it):
 # "median": the area's one median over all its tests; "no_hamlet_evidence": a hamlet item
-# that commune-office probes cannot answer; "data_network", "ipv6", "services": the
-# commune-level figure (or, for a district or the province, its communes' verdicts).
-BasisRule = Literal["median", "no_hamlet_evidence", "data_network", "ipv6", "services"]
+# without survey points or declared coverage for the area's hamlets; "hamlets": hamlets
+# covered (part) of the area's hamlets (whole), surveyed (tests); "hamlets_ftth": hamlets
+# with declared FTTH (part) of the area's hamlets (whole); "data_network", "ipv6",
+# "services": the commune-level figure (or, for a district or the province, its communes').
+BasisRule = Literal[
+    "median",
+    "no_hamlet_evidence",
+    "hamlets",
+    "hamlets_ftth",
+    "data_network",
+    "ipv6",
+    "services",
+]
 
 
 @dataclass
@@ -276,6 +292,88 @@ class MapInfo:
     missing: list[MissingPolygon] = field(default_factory=list)
 
 
+FtthVerdict = Literal["covered", "not_covered"]
+CheckOutcome = Literal["agrees", "disagrees", "no_tests"]
+
+
+@dataclass
+class HamletCoverage:
+    """One hamlet of the registry: mobile verdicts per serving operator (radio_operator) and
+    for any operator; FTTH as declared (None: no declared-coverage file)."""
+
+    code: str
+    name: str
+    commune_code: str
+    commune: str
+    district_code: str
+    district: str
+    mobile: dict[str, MobileFinding] = field(default_factory=dict)  # operator -> finding
+    mobile_verdict: CoverageVerdict = "not_surveyed"  # any operator
+    points_no_radio: int = 0  # good-fix points without a radio context: no operator's
+    ftth: dict[str, dt.date] = field(default_factory=dict)  # operator -> declared since
+    ftth_verdict: FtthVerdict | None = None
+
+
+@dataclass
+class OperatorCount:
+    covered: int = 0
+    surveyed: int = 0
+
+
+@dataclass
+class CoverageCount:
+    """Hamlets covered / surveyed / total in one commune, district or the province."""
+
+    level: Literal["commune", "district", "province"]
+    code: str
+    name: str
+    district: str = ""  # a commune's district name
+    hamlets: int = 0
+    mobile_covered: int = 0  # by at least one operator
+    mobile_surveyed: int = 0
+    by_operator: dict[str, OperatorCount] = field(default_factory=dict)
+    ftth_covered: int | None = None  # None: no declared-coverage file
+
+    @property
+    def mobile_share(self) -> float | None:
+        return share(self.mobile_covered, self.hamlets)
+
+    @property
+    def ftth_share(self) -> float | None:
+        return None if self.ftth_covered is None else share(self.ftth_covered, self.hamlets)
+
+
+@dataclass
+class FtthCheck:
+    """A fixed probe of the inventory against the operators' declarations: its operator's
+    declared FTTH where the probe is (its hamlet when the inventory gives lat/lon, else its
+    commune)."""
+
+    probe: str
+    operator: str
+    commune_code: str
+    commune: str
+    hamlet_code: str  # "" = only the commune is known
+    outcome: CheckOutcome
+    tests: int  # the commune's completed fixed tests in the period
+
+
+@dataclass
+class Coverage:
+    """The plan's hamlet items (issue 22): every hamlet of the registry, the counts per
+    area, and the FTTH cross-check."""
+
+    rule: MobileCoverageRule
+    target_mbps: float | None
+    hamlets: list[HamletCoverage] = field(default_factory=list)
+    areas: list[CoverageCount] = field(default_factory=list)
+    operators: list[str] = field(default_factory=list)  # radio_operator codes seen
+    survey_points: int = 0  # good-fix points in a hamlet
+    ftth_files: list[str] = field(default_factory=list)
+    checks: list[FtthCheck] = field(default_factory=list)
+    tracks: list[list[tuple[float, float]]] = field(default_factory=list)  # (lon, lat) per run
+
+
 @dataclass
 class Report:
     start: dt.datetime
@@ -293,6 +391,10 @@ class Report:
     statements: int = 0
     mobile_radio: list[MobileRadio] = field(default_factory=list)
     map: MapInfo = field(default_factory=MapInfo)
+    # Survey points read back per hamlet code (gather), and the verdicts made from them.
+    survey: dict[str, list[SurveySample]] = field(default_factory=dict)
+    survey_tracks: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # run_id
+    coverage: Coverage | None = None
 
     @property
     def empty(self) -> bool:

@@ -21,7 +21,9 @@ from probefleet.collector.inventory import InventoryFile, load_inventory, load_t
 from probefleet.collector.report.areas import AreaRegistry, load_areas, match_communes
 from probefleet.collector.report.errors import ReportError
 from probefleet.collector.report.fetch import Fetcher, HttpInfluxQL, InfluxQL
+from probefleet.collector.report.ftth import load_declared
 from probefleet.collector.report.gather import gather
+from probefleet.collector.report.hamlet_coverage import apply_coverage
 from probefleet.collector.report.html import render_html
 from probefleet.collector.report.i18n import Lang, Strings
 from probefleet.collector.report.model import MapInfo, Report
@@ -146,6 +148,11 @@ def run(
         inventory = load_inventory(Path(cfg.files.inventory))
         # Before any query: a broken area file is a config problem (exit 2), said at once.
         registry = load_areas(Path(settings.areas_file)) if settings.areas_file else None
+        declared = (
+            load_declared([Path(f) for f in settings.ftth_declared_files], registry)
+            if registry is not None and settings.ftth_declared_files
+            else None
+        )
         start = parse_when(start_text, settings.timezone, end=False)
         end = parse_when(end_text, settings.timezone, end=True)
         client = HttpInfluxQL(
@@ -168,6 +175,8 @@ def run(
         for warning in attach_map(report, registry):
             # Not progress: said even with --quiet (the map names them too).
             print(f"report: warning: {warning}", file=sys.stderr)
+        targets = load_targets(Path(cfg.files.targets))
+        apply_coverage(report, registry, declared, targets, inventory)
         text = FORMATS[fmt](report, Strings(lang))
         write_atomically(out, text)
     except configkit.ConfigError as exc:

@@ -51,6 +51,10 @@ class ReportSettings(Section, frozen=True, kw_only=True):
     # The commune map's boundaries: a GeoJSON area registry (README, *The area registry*),
     # relative to this file's directory. Empty: the report has no map, and says so.
     areas_file: str = ""
+    # The operators' declared FTTH coverage per hamlet: CSV files (hamlet_code, operator,
+    # ftth_since), relative to this file's directory (README, *Hamlet coverage*). Empty: the
+    # FTTH hamlet item is "not measured".
+    ftth_declared_files: list[str] = []
 
     def problems(self) -> list[str]:
         """The cross-key rules the types cannot say, one line per problem (key = value: why)."""
@@ -89,12 +93,21 @@ class ReportFile(Section, frozen=True, kw_only=True):
     def resolve(self, env: dict[str, str], problems: list[str], base: Path) -> ReportFile:
         """Cross-key rules; appends to ``problems`` rather than stopping (configkit.load)."""
         problems.extend(self.report.problems())
-        areas = self.report.areas_file
-        if areas and not Path(areas).is_absolute():
+        if self.report.ftth_declared_files and not self.report.areas_file:
+            problems.append(
+                "report.ftth_declared_files: needs report.areas_file (the hamlets they name)"
+            )
+
+        def near(name: str) -> str:
             # Relative to the settings file, as a reader of the file expects.
-            fixed = msgspec.structs.replace(self.report, areas_file=str(base / areas))
-            return msgspec.structs.replace(self, report=fixed)
-        return self
+            return name if not name or Path(name).is_absolute() else str(base / name)
+
+        fixed = msgspec.structs.replace(
+            self.report,
+            areas_file=near(self.report.areas_file),
+            ftth_declared_files=[near(f) for f in self.report.ftth_declared_files],
+        )
+        return msgspec.structs.replace(self, report=fixed)
 
 
 def load_settings(path: Path | None) -> ReportSettings:

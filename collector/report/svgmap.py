@@ -11,7 +11,7 @@ grey hatching (Okabe-Ito hues; three distinct greys when printed in black and wh
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Final
 
@@ -23,6 +23,7 @@ VERDICT_TINT: Final = {"met": "#cfe3f1", "not_met": "#fbe3b3", "not_measured": "
 _HATCH: Final = "#8a8a8a"
 _DISTRICT: Final = "#111111"
 _BORDER: Final = "#4b5563"
+_TRACK: Final = "#cc79a7"  # Okabe-Ito reddish purple: apart from the three fills
 _ORDER: Final = ("met", "not_met", "not_measured")
 _LEGEND_H: Final = 26
 
@@ -60,6 +61,26 @@ class _Projection:
         return " ".join(parts)
 
 
+def _tracks(proj: _Projection, tracks: Sequence[Sequence[tuple[float, float]]]) -> list[str]:
+    """Each track as polylines, broken where it leaves the drawing (the legend is below)."""
+    out: list[str] = []
+    for track in tracks:
+        pieces: list[list[str]] = [[]]
+        for lon, lat in track:
+            x, y = proj.xy(lon, lat)
+            if 0 <= x <= proj.width and 0 <= y <= proj.height:
+                pieces[-1].append(f"{x:.1f},{y:.1f}")
+            elif pieces[-1]:
+                pieces.append([])
+        out.extend(
+            f'<polyline class="track" points="{" ".join(p)}" fill="none" stroke="{_TRACK}" '
+            'stroke-width="1.6" stroke-linejoin="round"/>'
+            for p in pieces
+            if len(p) > 1
+        )
+    return out
+
+
 def _label_point(feature: AreaFeature) -> tuple[float, float]:
     outer = max((poly[0] for poly in feature.polygons), key=ring_area)
     return ring_centroid(outer)
@@ -74,9 +95,11 @@ def svg_map(
     map_id: str,
     width: int = 500,
     max_height: int = 420,
+    tracks: Sequence[Sequence[tuple[float, float]]] = (),
 ) -> str:
     """Communes of ``registry`` filled by ``verdicts`` (commune code -> verdict; a commune
-    without one is "not_measured"), district outlines on top, names, and the legend."""
+    without one is "not_measured"), district outlines on top, names, and the legend;
+    ``tracks`` (lon, lat) drawn over them as lines, cut where they leave the map."""
     communes = registry.at("commune")
     districts = registry.at("district")
     if not communes:
@@ -100,6 +123,7 @@ def svg_map(
         body.append(
             f'<path d="{proj.path(f)}" fill="none" stroke="{_DISTRICT}" stroke-width="1.8"/>'
         )
+    body.extend(_tracks(proj, tracks))
     for f in communes:
         x, y = proj.xy(*_label_point(f))
         # Keep the name inside the drawing (~0.55 em a character): a border commune's label

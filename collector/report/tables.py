@@ -1,7 +1,8 @@
 """CSV and JSON writers: the same figures as the HTML, with stable English keys.
 
 CSV: one row per area and access type (``level`` = commune, district, province, operator),
-areas without data included with ``has_data`` = 0; ``basis_<item>`` says in the report's
+areas without data included with ``has_data`` = 0, then the hamlet items' rows
+(coverage_tables.py); ``basis_<item>`` says in the report's
 language what ``verdict_<item>`` was computed from. JSON: the whole report, one document.
 Shares are 0-1; None is an empty CSV cell and a JSON null.
 """
@@ -15,6 +16,7 @@ import io
 import json
 from typing import Any, Final
 
+from probefleet.collector.report import coverage_tables
 from probefleet.collector.report.i18n import Strings
 from probefleet.collector.report.model import (
     PLAN_ITEMS,
@@ -66,6 +68,7 @@ CSV_COLUMNS: Final = (
     "services_worst_availability",
     *(f"verdict_{item}" for item in PLAN_ITEMS),
     *(f"basis_{item}" for item in PLAN_ITEMS),
+    *coverage_tables.CSV_COLUMNS,  # the hamlet rows (coverage_tables.py)
 )
 
 
@@ -226,6 +229,7 @@ def render_json(report: Report, t: Strings) -> str:
         "operators": [area_doc(a, t) for a in report.operators],
         "mobile_radio": _mobile_radio(report),
         "map": _map(report),
+        "hamlet_coverage": coverage_tables.coverage_doc(report.coverage),
         "charts": {
             "download_bands": {
                 access: [
@@ -344,4 +348,6 @@ def render_csv(report: Report, t: Strings) -> str:
                     latency_loss_pct=a.latency.loss_pct,
                 )
             writer.writerow({k: _cell(row.get(k)) for k in CSV_COLUMNS})
+    for row in coverage_tables.csv_rows(report):
+        writer.writerow({k: _cell(row.get(k)) for k in CSV_COLUMNS})
     return out.getvalue()

@@ -5,8 +5,10 @@
   district or the province this is one median over all its tests, not a vote of communes:
   the basis gives the tests and communes in it, and the communes' own verdicts beside it.
 - coverage_mobile / coverage_fixed: the plan counts hamlets (thôn, ấp, khu phố). A probe at
-  the commune office says nothing about a hamlet, so these are "not measured" until hamlet
-  evidence exists, whatever the office probe measured.
+  the commune office says nothing about a hamlet, so these are "not measured" here,
+  whatever the office probe measured; hamlet_coverage.apply_coverage then sets them from
+  survey points (mobile) and the operators' declared coverage (FTTH) where those exist: met
+  when every hamlet of the area is covered (the plan's 100 %), else not met.
 - data_network: a commune is connected when ``data_network_min_share`` of its runs to the
   data network's targets got an answer.
 - ipv6: a probe is ready when IPv6 worked end to end in ``ipv6_ready_min_share`` of its

@@ -39,7 +39,11 @@ def test_the_sample_file_is_valid_labelled_synthetic_and_has_every_sample_commun
     registry = load_areas(sample.AREAS_FILE)
     assert registry.synthetic
     assert "SYNTHETIC" in registry.source
-    assert {f.level for f in registry.features} == {"district", "commune"}
+    assert {f.level for f in registry.features} == {"district", "commune", "hamlet"}
+    # The synthetic hamlets: four per commune for three communes, each under its commune.
+    hamlets = registry.at("hamlet")
+    assert len(hamlets) == 12
+    assert {h.parent_code for h in hamlets} == {"X26101", "X26102", "X26201"}
     for f in registry.at("commune"):
         assert registry.by_code("district", f.parent_code) is not None, f.name
     inventory_file = tmp_path / "fleet.toml"
@@ -57,6 +61,9 @@ def test_the_sample_file_is_valid_labelled_synthetic_and_has_every_sample_commun
 def test_every_problem_is_listed_at_once_naming_the_feature_and_the_key() -> None:
     doc = _doc()
     bad = copy.deepcopy(doc)
+    # The communes and districts only: a broken commune would make its hamlets' parent
+    # unknown too (tests/collector/test_hamlets.py checks the hamlets).
+    bad["features"] = [x for x in bad["features"] if x["properties"]["level"] != "hamlet"]
     f = bad["features"]
     f[1]["properties"]["level"] = "ward"
     f[2]["properties"]["code"] = ""

@@ -413,7 +413,13 @@ def test_csv_parses_and_agrees_with_json(published: Published, doc: dict[str, An
         province["basis_download_fixed"]
         == doc["province"][0]["verdict_basis"]["download_fixed"]["text"]
     )
-    assert {r["level"] for r in rows} == {"commune", "district", "province", "operator"}
+    areas = {"commune", "district", "province", "operator"}
+    # Then the hamlet items' rows (the sample registry has hamlets; no survey here).
+    hamlet_levels = {"hamlets_province", "hamlets_district", "hamlets_commune", "hamlet"}
+    assert {r["level"] for r in rows} == areas | hamlet_levels
+    hamlets = [r for r in rows if r["level"] == "hamlet"]
+    assert len(hamlets) == len(doc["hamlet_coverage"]["hamlets"]) == 12
+    assert {r["mobile_verdict"] for r in hamlets} == {"not_surveyed"}
 
 
 def _chromium() -> str:
@@ -457,7 +463,9 @@ def test_html_opens_in_chromium_without_errors(published: Published, lang: str) 
     assert re.search(r"url\((?!#)", text) is None  # url(#hatch-…): the SVG's own pattern
     assert text.count("<svg") >= 4 + 2  # bands fixed + mobile, operators, hours; 2 maps
     # The fleet's communes are all in the sample area file: on the map, none missing.
-    assert text.count('class="map"') == 2
+    # Two commune maps, and the hamlet coverage map.
+    assert text.count('class="map"') == 3
+    assert 'id="coverage-map"' in text
     assert 'id="map-missing"' not in text
     assert 'data-verdict="not_met"' in text.split('id="map"')[1].split("</section>")[0]
     if lang == "vi":
@@ -528,7 +536,7 @@ def test_an_empty_period_is_said_so(published: Published) -> None:
     csv_path, _ = published.report("csv", "--from", "2024-01-01", "--to", "2024-01-07")
     rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8"))))
     assert rows
-    assert {r["has_data"] for r in rows} == {"0"}
+    assert {r["has_data"] for r in rows if not r["level"].startswith("hamlet")} == {"0"}
 
 
 def test_dead_letters_of_the_period_are_counted(published: Published) -> None:
