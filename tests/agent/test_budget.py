@@ -308,6 +308,7 @@ while True:
 """
 
 
+@pytest.mark.slow  # > 1 s: the full suite runs it
 def test_kill_9_during_writes_never_breaks_the_ledger(tmp_path: Path) -> None:
     """A real process charging as fast as it can, killed with SIGKILL after a random number
     of charges (so at a random point of a write): each time a new Budget reads a whole

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from probefleet.collector import clock, statedb
 from probefleet.collector.config import CollectorConfig, FilesSection, InfluxSection
 from probefleet.collector.deadletter import DeadLetterStore
@@ -122,6 +123,7 @@ def test_a_backlog_is_written_in_requests_of_batch_max_points(tmp_path: Path) ->
     intake.close()
 
 
+@pytest.mark.slow  # > 1 s: the full suite runs it
 def test_a_flush_with_a_deadline_leaves_the_rest_unacknowledged(tmp_path: Path) -> None:
     intake = Intake(tmp_path, max_points=100, delay_s=0.05)
     mids = [intake.feed(doc) for doc in fleet(1000)]  # 40 requests of 0.05 s: 2 s

@@ -646,6 +646,7 @@ def _check_points(points: list[Point], kind: str) -> None:
                           "interface", "access", "reason", "clock.uptime_s"]),
     value=json_values,
 )  # fmt: skip
+@pytest.mark.slow  # > 1 s: the full suite runs it
 def test_fuzzed_results_are_points_or_rejections(kind: str, path: str, value: Any) -> None:
     doc = _set(result(kind, probe="probe-a"), path, value)
     try:

@@ -278,6 +278,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow  # > 1 s: the full suite runs it
 @settings(max_examples=300, deadline=None)
 @given(doc=json_values)
 def test_fuzzed_documents_raise_only_wire_errors(doc: Any) -> None:
@@ -308,6 +309,7 @@ def test_fuzzed_documents_raise_only_wire_errors(doc: Any) -> None:
     ),
     value=json_values,
 )
+@pytest.mark.slow  # > 1 s: the full suite runs it
 def test_fuzzed_golden_mutations_never_crash(path: str, value: Any) -> None:
     doc = _set(_result(), path, value)
     try:
