@@ -22,6 +22,7 @@ UIDS: Final = {
     "health": "probefleet-fleet-health",
     "year": "probefleet-year",
     "radio": "probefleet-radio",
+    "survey": "probefleet-survey",
 }
 # Technology (the radio_technology tag) -> generation, as radio-spec and the report say.
 GENERATIONS: Final = (

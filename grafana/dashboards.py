@@ -23,6 +23,7 @@ from grafana.model import (
     threshold_line,
 )
 from grafana.radio_board import radio
+from grafana.survey_board import survey
 from grafana.year_board import year
 
 _HIDE = {"id": "custom.hideFrom", "value": {"viz": True, "legend": True, "tooltip": False}}
@@ -478,4 +479,5 @@ def all_dashboards(targets: TargetsFile, w: Words) -> dict[str, JSON]:
         "fleet-health": fleet_health(w),
         "year": year(w),
         "radio": radio(w),
+        "survey": survey(w, targets),
     }

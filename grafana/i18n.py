@@ -135,6 +135,19 @@ COLUMNS: Final[dict[str, tuple[str, str]]] = {
     "share_3g": ("Tỷ lệ thời gian 3G", "Share of time on 3G"),
     "share_2g": ("Tỷ lệ thời gian 2G", "Share of time on 2G"),
     "share_none": ("Tỷ lệ thời gian mất sóng", "Share of time without service"),
+    # survey and hamlet coverage (issue 22)
+    "run_id": ("Lượt khảo sát", "Survey run"),
+    "hamlet": ("Ấp/khu phố", "Hamlet"),
+    "hamlet_commune": ("Xã/phường của ấp", "Hamlet's commune"),
+    "lat_deg": ("Vĩ độ", "Latitude"),
+    "lon_deg": ("Kinh độ", "Longitude"),
+    "point_n": ("Số thứ tự điểm", "Point number"),
+    "points": ("Số điểm", "Points"),
+    "good_fix_share": ("Tỷ lệ điểm định vị tốt", "Share with a good fix"),
+    "first_point_n": ("Điểm đầu tiên (số thứ tự)", "First point (number)"),
+    "last_point_n": ("Điểm cuối cùng (số thứ tự)", "Last point (number)"),
+    "share_4g5g": ("Tỷ lệ điểm trên 4G/5G", "Share on 4G/5G"),
+    "radio_rsrp_median_dbm": ("RSRP trung vị (dBm)", "Median RSRP (dBm)"),
 }
 
 # Grafana unit -> axis label, per language.

@@ -17,6 +17,7 @@ from typing import Final
 from probefleet.collector import queries
 from probefleet.collector.queries import Query
 
+from grafana.survey_queries import SURVEY_QUERIES
 from grafana.year_queries import YEAR_QUERIES
 
 _OK: Final = "\"status\" = 'ok'"
@@ -415,7 +416,9 @@ _DASHBOARD: Final[tuple[Query, ...]] = (
     ),
 )
 
-DASHBOARD_ONLY: Final[dict[str, Query]] = {q.name: q for q in (*_DASHBOARD, *YEAR_QUERIES)}
+DASHBOARD_ONLY: Final[dict[str, Query]] = {
+    q.name: q for q in (*_DASHBOARD, *YEAR_QUERIES, *SURVEY_QUERIES)
+}
 PANEL_QUERIES: Final[dict[str, Query]] = {**queries.grafana_queries(), **DASHBOARD_ONLY}
 if len(PANEL_QUERIES) != len(queries.grafana_queries()) + len(DASHBOARD_ONLY):
     raise RuntimeError("a dashboard query reuses a catalogue name: rename it")

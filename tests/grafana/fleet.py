@@ -40,7 +40,7 @@ from tests.collector.helpers import (
     status_payload,
     write_config,
 )
-from tests.grafana import radio_points
+from tests.grafana import radio_points, survey_points
 from tests.harness import InfluxTarget, Mosquitto, eventually
 
 INVENTORY = """
@@ -428,3 +428,24 @@ def radio(target: InfluxTarget, now: dt.datetime) -> radio_points.Reads:
 
 _DISTRICT = {"p-longkhanh": "Long Khánh"}  # p-xuanloc has no district in the inventory
 _ISP = {"p-xuanloc": "Viettel", "p-longkhanh": "MobiFone"}
+
+
+def survey_runs(now: dt.datetime) -> dict[str, str]:
+    """run_id -> probe of the survey walks :func:`survey` writes."""
+    return {f"{now:%Y%m%d}-{probe}-1": probe for probe in RADIO_OPERATORS}
+
+
+def survey(target: InfluxTarget, now: dt.datetime) -> list[survey_points.SurveyPoint]:
+    """A survey walk (the ``survey`` kind, the spec's names) of each mobile probe over the
+    last 4 hours, a point every 30 s through the sample hamlets: the Survey board's queries
+    have data."""
+    import random
+
+    rng = random.Random(22)  # noqa: S311 - synthetic data
+    start = int((now - dt.timedelta(hours=4)).timestamp()) * 10**9
+    points: list[survey_points.SurveyPoint] = []
+    for run_id, probe in survey_runs(now).items():
+        code = RADIO_OPERATORS[probe]
+        points += survey_points.walk(run_id, probe, start, 400, rng=rng, every_s=30, operator=code)
+    target.server.write_lines(target.db, [p.point().line() for p in points])
+    return points

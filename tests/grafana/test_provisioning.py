@@ -15,6 +15,7 @@ import pytest
 from probefleet import kinds
 from probefleet.collector import rollups_spec
 from probefleet.collector.alerts.rules import load_alerts, threshold_of
+from probefleet.collector.hamlets import HAMLET_COMMUNE_TAG, HAMLET_TAG
 from probefleet.collector.inventory import load_targets
 from probefleet.collector.rollups_daily import DISTRICT_TAGS
 
@@ -50,7 +51,7 @@ def targets_of(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def test_committed_files_are_what_build_writes(capsys: pytest.CaptureFixture[str]) -> None:
     assert build.main(["--check"]) == 0, capsys.readouterr().out
-    assert len(boards()) == 2 * 7
+    assert len(boards()) == 2 * 8
 
 
 def test_check_notices_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,6 +83,7 @@ def test_uids_are_stable_and_unique() -> None:
         "probefleet-fleet-health",
         "probefleet-year",
         "probefleet-radio",
+        "probefleet-survey",
     }
     assert {u for u, stem in found.items() if stem.startswith("vi/")} == stable
     assert {u for u, stem in found.items() if stem.startswith("en/")} == {f"{u}-en" for u in stable}
@@ -169,6 +171,10 @@ def data_model() -> dict[str, set[str]]:
             model[name] = keys
     assert {"throughput", "latency", "dns", "ipv6", "service", "health"} <= set(model)
     out = {m: keys | common for m, keys in model.items()}
+    # The collector's hamlet tags on survey points (collector/README.md, "The hamlet of a
+    # survey point": a section whose heading names no measurement in backticks).
+    assert "The hamlet of a survey point" in model_text
+    out["survey"] |= {HAMLET_TAG, HAMLET_COMMUNE_TAG}
     # The rollups (collector/rollups_spec.py): the raw series' tags plus time_source.
     for kind in rollups_spec.SPECS:
         tags = out[kind] | {"time_source"}
@@ -484,8 +490,9 @@ def _fields_named(panel: dict[str, Any]) -> list[str]:
             names += [s["field"] for s in options["sort"]]
     for layer in panel["options"].get("layers", []):
         names += [layer["location"]["latitude"], layer["location"]["longitude"]]
-        names.append(layer["config"]["style"]["color"]["field"])
-        names.append(layer["config"]["style"]["text"]["field"])
+        style = layer["config"]["style"]
+        # A layer of one fixed colour, or without labels, names no field there.
+        names += [style[k]["field"] for k in ("color", "text") if "field" in style.get(k, {})]
     for series in panel["options"].get("series", []):  # xychart
         names += [series[axis]["matcher"]["options"] for axis in ("x", "y")]
     return names
@@ -498,13 +505,14 @@ def test_panels_refer_only_to_columns_their_queries_return() -> None:
             assert panel["type"] in PANEL_TYPES, panel["type"]
             if panel["type"] == "row":
                 continue
-            columns = {"Time", "Time 1", "Time 2"}
+            frames = range(1, len(panel["targets"]) + 1)
+            columns = {"Time"} | {f"Time {i}" for i in frames}
             for t in panel["targets"]:
                 query = PANEL_QUERIES[t["probefleetQuery"]]
-                columns |= set(query.columns) | set(t["probefleetGroupBy"])
-                columns |= set(query.fixed_group_by)
+                names = {*query.columns, *t["probefleetGroupBy"], *query.fixed_group_by}
+                columns |= names
                 # A table of several queries: Grafana suffixes clashing names after a join.
-                columns |= {f"{c} {i}" for c in query.columns for i in (1, 2)}
+                columns |= {f"{c} {i}" for c in names for i in frames}
                 if panel["type"] in ("table", "geomap"):
                     assert t["resultFormat"] == "table", (board["uid"], panel["title"])
             for name in _fields_named(panel):

@@ -22,6 +22,7 @@ import pytest
 
 from grafana.build import OUT
 from grafana.panel_queries import PANEL_QUERIES
+from grafana.survey_queries import MAP_POINTS
 from tests.grafana import year_fleet
 from tests.harness import InfluxDB, InfluxTarget
 
@@ -30,6 +31,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(360
 PROBES = int(os.environ.get("PROBEFLEET_YEAR_PROBES", "6"))
 RANGES = {"1 day": 86_400, "30 days": 30 * 86_400, "1 year": 365 * 86_400}
 BOUND = 1_000  # points per series (issue 19: "at most ~1,000")
+# A survey map's layer is one series of single points, the newest MAP_POINTS of the range
+# (LIMIT, no GROUP BY): markers, not a line to draw (grafana/survey_queries.py).
+MAP_QUERIES = {"survey_map_broadband": MAP_POINTS, "survey_map_other": MAP_POINTS}
 REPORT = Path("/tmp/shared/grafana-rowcounts.txt")
 DATASOURCE_MIN_MS = 60_000  # the data source's timeInterval, 1m (grafana/build.py)
 # Grafana's rangeutil.roundInterval: (below this many ms, the step it takes).
@@ -125,7 +129,7 @@ def test_no_series_has_more_than_1000_points_at_any_range(
                 found = series_of(target, text)
                 took = time.perf_counter() - started
                 worst = max((len(s["values"]) for s in found), default=0)
-                if worst > BOUND:
+                if worst > MAP_QUERIES.get(t["probefleetQuery"], BOUND):
                     too_many.append((stem, panel["title"], t["probefleetQuery"], label, worst))
                 cells.append(f"{worst:>6} {len(found):>5} {took:>6.2f}s")
                 ran += 1
@@ -144,6 +148,16 @@ def test_no_series_has_more_than_1000_points_at_any_range(
     raw = 'SELECT "download_mbps" FROM "throughput" WHERE $timeFilter AND "status" = \'ok\''
     found = series_of(target, fill(raw, RANGES["1 year"], 0))
     assert max(len(s["values"]) for s in found) > 5 * BOUND
+    # A year of survey walks holds more than a map layer shows: its LIMIT is what bounds it.
+    for name in MAP_QUERIES:
+        text = fill(PANEL_QUERIES[name].grafana(), RANGES["1 year"], 0)
+        unbounded = series_of(target, text.replace(f" LIMIT {MAP_POINTS}", ""))
+        bounded = series_of(target, text)
+        if name == "survey_map_broadband":
+            assert len(unbounded[0]["values"]) > 5 * MAP_POINTS
+            assert len(bounded[0]["values"]) == MAP_POINTS
+        else:
+            assert len(bounded[0]["values"]) == min(MAP_POINTS, len(unbounded[0]["values"]))
 
 
 def _names(panel: dict[str, Any], results: list[list[dict[str, Any]]]) -> set[str]:
@@ -207,8 +221,12 @@ def test_every_override_names_a_field_the_result_has(
             style = layer["config"]["style"]
             wanted += [
                 ("byName", layer["location"]["latitude"]),
-                ("byName", style["color"]["field"]),
+                ("byName", layer["location"]["longitude"]),
             ]
+            if "field" in style["color"]:  # not a layer of one fixed colour
+                wanted.append(("byName", style["color"]["field"]))
+            if "filterData" in layer:  # the frame of one of the panel's queries
+                wanted.append(("byFrameRefID", layer["filterData"]["options"]))
         for s in panel["options"].get("series", []):
             wanted += [
                 ("byName", s["x"]["matcher"]["options"]),

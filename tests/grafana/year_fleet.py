@@ -2,7 +2,8 @@
 dashboards: raw points made by the collector's own point builder
 (tests/collector/report/rollup_fleet.py: per probe and hour a throughput test per uplink,
 latency to two targets, two service checks, health; IPv6 every 6 hours), mobile tests with
-their radio context, hourly radio reads, presence, DNS and collector self-metrics, and the
+their radio context, hourly radio reads, presence, DNS and collector self-metrics, a survey
+probe's walks (tests/grafana/survey_points.py: 37,440 points at 5 s), and the
 daily rollups folded from the same raw points as the collector's compaction folds them
 (``Buckets`` hour by hour, then ``daily_points`` and ``district_points``).
 
@@ -23,6 +24,7 @@ from probefleet.collector.rollups_daily import HOURS, daily_points, district_poi
 from probefleet.collector.rollups_spec import HOUR_NS
 
 from tests.collector.report import rollup_fleet as rf
+from tests.grafana import survey_points
 from tests.grafana.radio_points import OPERATORS, SIGNAL
 from tests.harness import InfluxTarget
 
@@ -205,6 +207,20 @@ def _collector(rng: random.Random) -> Iterator[Point]:
         )
 
 
+# A portable survey probe: a 2-hour walk at 5 s every 14 days, the last on the year's last day.
+SURVEY_RUNS = 26
+SURVEY_POINTS_PER_RUN = 1440
+
+
+def _survey(rng: random.Random) -> Iterator[Point]:
+    for k in range(SURVEY_RUNS):
+        day = START + dt.timedelta(days=DAYS - 1 - 14 * k, hours=9)
+        run_id = f"{day:%Y%m%d}-p-survey-1"
+        start_ns = int(day.timestamp()) * 10**9
+        walk = survey_points.walk(run_id, "p-survey", start_ns, SURVEY_POINTS_PER_RUN, rng=rng)
+        yield from (p.point() for p in walk)
+
+
 def _rollups(points: list[Point]) -> Iterator[Point]:
     """One probe's daily rollup points, as the daily compaction writes them."""
     buckets = Buckets(rf.TARGETS)
@@ -261,6 +277,7 @@ def load(target: InfluxTarget, probes: int, seed: int = 19) -> Loaded:
     for day in days.values():
         rolled.add(p.line() for p in district_points(day))
     raw.add(p.line() for p in _collector(rng))
+    raw.add(p.line() for p in _survey(rng))
     raw.flush()
     rolled.flush()
     return Loaded(probes, raw.n, rolled.n)
