@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from probefleet.core import wire
 from probefleet.core.configkit import ConfigError
 
 AreaLevel = Literal["district", "commune", "hamlet"]
@@ -269,7 +270,12 @@ def load_areas(path: Path) -> AreaRegistry:
     except UnicodeDecodeError as exc:
         raise ConfigError(path, [f"not UTF-8 text: {exc.reason}"]) from None
     try:
+        # The wire's own depth check: json.loads recurses per level and a deeply nested
+        # file would end in RecursionError, a traceback instead of a config error.
+        wire.check_nesting(text.encode())  # GeoJSON needs 8 levels (a MultiPolygon's point)
         data = json.loads(text)
+    except wire.WireError as exc:
+        raise ConfigError(path, [exc.reason]) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
             path, [f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]

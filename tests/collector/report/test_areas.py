@@ -122,6 +122,10 @@ def test_unreadable_and_broken_files_are_config_errors(tmp_path: Path) -> None:
     broken.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
     with pytest.raises(configkit.ConfigError, match=r"not valid JSON: .* \(line 1"):
         load_areas(broken)
+    nested = tmp_path / "nested.geojson"  # a RecursionError in json.loads, before the check
+    nested.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(configkit.ConfigError, match="nested deeper than 16 levels"):
+        load_areas(nested)
 
 
 def test_communes_are_found_by_name_and_district() -> None:
