@@ -239,15 +239,16 @@ class ServiceProcess:
         if code is not None:
             raise ServiceExited(self.failure_report(f"{self.name} exited with status {code}"))
 
-    def wait_ready(self, probe: Callable[[], object], timeout_s: float, what: str) -> None:
-        """Wait until ``probe()`` is truthy, failing at once if the process dies meanwhile."""
+    def wait_ready(self, probe: Callable[[], T], timeout_s: float, what: str) -> T:
+        """Wait until ``probe()`` is truthy and return its value, failing at once if the process
+        dies meanwhile."""
 
-        def ready() -> object:
+        def ready() -> T:
             self.check_alive()
             return probe()
 
         try:
-            eventually(
+            return eventually(
                 ready,
                 timeout_s=timeout_s,
                 message=f"{self.name}: {what}",
