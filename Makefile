@@ -12,7 +12,7 @@ UV := $(VENV)/bin/uv
 INSTALLED := $(VENV)/.probefleet-installed
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 DIST := dist/probefleet-$(VERSION)
-DEBIAN_PACKAGES = mosquitto mosquitto-clients influxdb nginx-light iproute2 iputils-ping dnsmasq-base curl openssl shellcheck chromium nftables dbus python3-dbus python3-dbusmock poppler-utils gpsd gpsd-clients
+DEBIAN_PACKAGES = mosquitto mosquitto-clients influxdb nginx-light iproute2 iputils-ping dnsmasq-base curl openssl shellcheck chromium nftables dbus python3-dbus python3-dbusmock poppler-utils gpsd gpsd-clients openssh-server openssh-client qrencode
 # Unit tests and goldens: no service, no namespace (tests/fixtures.py marks every test that
 # uses a real-service fixture `integration`), none of the few slow ones.
 FAST = not integration and not netns and not slow
