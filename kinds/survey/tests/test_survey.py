@@ -129,8 +129,10 @@ def test_points_count_up_poor_fixes_are_kept_flagged_and_the_last_one_ends_the_r
     last = survey.run(WWAN0)
     assert (last.point_n, last.last, last.run_id) == (4, True, first.run_id)
     again = survey.run(WWAN0)  # after the last point: a new run
-    assert (again.point_n, again.run_id) == (1, "20261203-p-1-2")
-    assert first.run_id == "20261203-p-1-1"
+    day = first.run_id.split("-")[0]  # the day the run started (UTC): today's
+    assert day == wire.utc_now().strftime("%Y%m%d")
+    assert (again.point_n, again.run_id) == (1, f"{day}-p-1-2")
+    assert first.run_id == f"{day}-p-1-1"
 
 
 def test_a_new_config_keeps_the_run_unless_its_run_id_changed(tmp_path: Path) -> None:
