@@ -199,17 +199,15 @@ class ModemManagerMock:
             # dbus-daemon makes the socket file at bind() and accepts only after listen(): a
             # connect in between is refused (seen on a loaded CI machine), so ready means a
             # connection that authenticated, not a file that exists.
-            self._conn = self.bus.wait_ready(self._connect, 10.0, "bus accepting connections")
+            self._conn = self.bus.wait_ready(
+                lambda: open_dbus_connection(bus=self.address, auth_timeout=2.0),
+                10.0,
+                "bus accepting connections",
+            )
             self.start_service()
         except BaseException:
             self.stop()  # no dbus-daemon, mock or log file left behind for later tests
             raise
-
-    def _connect(self) -> DBusConnection | None:
-        try:
-            return open_dbus_connection(bus=self.address, auth_timeout=2.0)
-        except OSError:
-            return None
 
     def start_service(self) -> None:
         """(Re)start ModemManager, with no modem."""
